@@ -1,0 +1,55 @@
+# Parley: `make dev` runs it, `make test` tests it. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+PIP := $(PY) -m pip
+, := ,
+PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml services/*/pyproject.toml))
+IMPORT_NAMES := $(foreach p,$(PACKAGES),parley_$(notdir $(p)))
+STAMP := $(VENV)/.parley-installed
+
+.PHONY: install dev test test-e2e lint format asyncapi bench migrate clean
+
+$(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV)"
+	@$(PIP) install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt \
+		$(foreach p,$(PACKAGES),-e $(p)) > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PY) -c "import $(subst $() ,$(,),$(IMPORT_NAMES))"
+	@touch $@
+
+install: $(STAMP)
+
+dev: install
+	@$(PY) scripts/dev.py
+
+# Every test, against the real RabbitMQ named by AMQP_URL (default: the local server).
+test: install
+	@set -e; for p in $(PACKAGES); do \
+		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
+	done
+	@$(MAKE) --no-print-directory test-e2e
+
+test-e2e: install
+	@if [ -d tests/e2e ]; then echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e; fi
+
+lint: install
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy $(foreach n,$(IMPORT_NAMES),-p $(n))
+
+format: install
+	@$(PY) -m ruff check --fix .
+	@$(PY) -m ruff format .
+
+asyncapi: install
+	@$(PY) -m parley_contracts.asyncapi > docs/asyncapi.yaml
+	@echo "wrote docs/asyncapi.yaml"
+
+bench: install
+	@$(PY) bench/stream_bench.py
+
+migrate:
+	@echo "no service owns a database yet (auth and history will)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

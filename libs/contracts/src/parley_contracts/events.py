@@ -1,0 +1,130 @@
+"""Domain events: published on the `chat.events` topic exchange, routing key = `type`."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parley_contracts.envelope import Event
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+MAX_TEMPERATURE = 2.0
+MAX_TOKENS_LIMIT = 32_768
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ChatMessage(_Value):
+    role: Role
+    content: str
+
+
+class GenerationParams(_Value):
+    temperature: float | None = Field(default=None, ge=0.0, le=MAX_TEMPERATURE)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+
+
+class Usage(_Value):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class StreamMetrics(_Value):
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+
+
+class DomainEvent(Event):
+    user_id: str
+
+
+class PromptSubmitted(DomainEvent):
+    """A user asked for an answer. Carries the full message list the model is
+    given, since that is what an auditor needs."""
+
+    type: Literal["prompt.submitted"] = "prompt.submitted"
+    session_id: UUID
+    request_id: str
+    conversation_id: UUID
+    message_id: UUID
+    """The answer's id: every stream frame of this generation names it."""
+    prompt_message_id: UUID
+    parent_id: UUID | None = None
+    model: str
+    messages: tuple[ChatMessage, ...]
+    params: GenerationParams = GenerationParams()
+    reply_to: str
+    """The session queue that receives the token stream."""
+    purpose: Literal["chat", "title"] = "chat"
+
+
+class _Outcome(DomainEvent):
+    conversation_id: UUID
+    message_id: UUID
+    model: str
+    worker_id: str | None = None
+
+
+class CompletionFinished(_Outcome):
+    type: Literal["completion.finished"] = "completion.finished"
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+
+
+class CompletionFailed(_Outcome):
+    type: Literal["completion.failed"] = "completion.failed"
+    code: str
+    message: str
+
+
+class CompletionCancelled(_Outcome):
+    type: Literal["completion.cancelled"] = "completion.cancelled"
+    text: str
+    """What was generated before the stop."""
+    usage: Usage = Usage()
+
+
+class ConversationRenamed(DomainEvent):
+    type: Literal["conversation.renamed"] = "conversation.renamed"
+    conversation_id: UUID
+    title: str
+
+
+class ConversationDeleted(DomainEvent):
+    type: Literal["conversation.deleted"] = "conversation.deleted"
+    conversation_id: UUID
+
+
+class UserRegistered(DomainEvent):
+    type: Literal["user.registered"] = "user.registered"
+    email: str
+    display_name: str
+
+
+class QuotaExceeded(DomainEvent):
+    type: Literal["quota.exceeded"] = "quota.exceeded"
+    quota: str
+    limit: float
+    used: float
+
+
+DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
+    PromptSubmitted,
+    CompletionFinished,
+    CompletionFailed,
+    CompletionCancelled,
+    ConversationRenamed,
+    ConversationDeleted,
+    UserRegistered,
+    QuotaExceeded,
+)

@@ -1,0 +1,22 @@
+"""Settings shared by every service: each service's `Settings` subclasses these."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class BrokerSettings(BaseSettings):
+    """Where RabbitMQ is. Read from `AMQP_URL` (shared by all services) unless
+    the service's own prefix overrides it."""
+
+    amqp_url: str = Field(default=DEFAULT_AMQP_URL, validation_alias="AMQP_URL")
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("AMQP_URL must start with amqp:// or amqps://")
+        return value

@@ -1,0 +1,158 @@
+"""The broker topology of DESIGN section 2, declared once.
+
+Every service builds its FastStream objects (`rabbit_exchange`,
+`rabbit_queue`) or declares with aio-pika (`declare`) from these specs, so
+names and queue arguments cannot drift between services: RabbitMQ refuses a
+redeclaration with different arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+from uuid import UUID
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+
+ExchangeKind = Literal["topic", "fanout", "direct"]
+QueueKind = Literal["classic", "quorum", "stream"]
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    name: str
+    kind: ExchangeKind
+    durable: bool = True
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: ExchangeSpec
+    routing_key: str = ""
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    kind: QueueKind
+    arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    bindings: tuple[Binding, ...] = ()
+    durable: bool = True
+    exclusive: bool = False
+    auto_delete: bool = False
+
+    def declare_arguments(self) -> dict[str, Any]:
+        return {"x-queue-type": self.kind, **self.arguments}
+
+
+CHAT_EVENTS = ExchangeSpec("chat.events", "topic")
+CHAT_CONTROL = ExchangeSpec("chat.control", "fanout")
+WORKER_HEARTBEATS = ExchangeSpec("inference.heartbeats", "fanout")
+
+INFERENCE_DELIVERY_LIMIT = 3
+INFERENCE_DEAD = QueueSpec("inference.dead", "quorum")
+INFERENCE_REQUESTS = QueueSpec(
+    "inference.requests",
+    "quorum",
+    arguments=MappingProxyType(
+        {
+            "x-delivery-limit": INFERENCE_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": INFERENCE_DEAD.name,
+        }
+    ),
+    bindings=(Binding(CHAT_EVENTS, "prompt.submitted"),),
+)
+HISTORY_EVENTS = QueueSpec(
+    "history.events",
+    "quorum",
+    bindings=(
+        Binding(CHAT_EVENTS, "prompt.submitted"),
+        Binding(CHAT_EVENTS, "completion.*"),
+        Binding(CHAT_EVENTS, "conversation.*"),
+    ),
+)
+AUTH_USAGE = QueueSpec("auth.usage", "quorum", bindings=(Binding(CHAT_EVENTS, "completion.finished"),))
+AUDIT_EVENTS = QueueSpec(
+    "audit.events",
+    "stream",
+    arguments=MappingProxyType({"x-max-age": "30D", "x-max-length-bytes": 20 * 1024**3}),
+    bindings=(Binding(CHAT_EVENTS, "#"),),
+)
+
+SESSION_QUEUE_PREFIX = "session."
+SESSION_QUEUE_EXPIRES_MS = 5 * 60 * 1000
+"""A session queue outlives its WebSocket this long, so a client can resume."""
+
+EXCHANGES: tuple[ExchangeSpec, ...] = (CHAT_EVENTS, CHAT_CONTROL, WORKER_HEARTBEATS)
+
+PUBLISHER_QUEUES: tuple[QueueSpec, ...] = (INFERENCE_REQUESTS, INFERENCE_DEAD, AUDIT_EVENTS)
+"""Queues a publisher of prompts declares too, so that nothing published
+before the first worker or reader starts is lost."""
+
+
+def session_queue(session_id: UUID | str) -> QueueSpec:
+    return QueueSpec(
+        f"{SESSION_QUEUE_PREFIX}{session_id}",
+        "classic",
+        arguments=MappingProxyType({"x-expires": SESSION_QUEUE_EXPIRES_MS}),
+        durable=False,
+    )
+
+
+def private_queue(name: str, *, bindings: tuple[Binding, ...]) -> QueueSpec:
+    """A per-process queue (control or heartbeat listener), gone with its connection."""
+    return QueueSpec(name, "classic", bindings=bindings, durable=False, exclusive=True, auto_delete=True)
+
+
+_EXCHANGE_TYPES = {"topic": ExchangeType.TOPIC, "fanout": ExchangeType.FANOUT, "direct": ExchangeType.DIRECT}
+_QUEUE_TYPES = {"classic": QueueType.CLASSIC, "quorum": QueueType.QUORUM, "stream": QueueType.STREAM}
+
+
+def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:
+    return RabbitExchange(spec.name, type=_EXCHANGE_TYPES[spec.kind], durable=spec.durable)
+
+
+def rabbit_queue(spec: QueueSpec, *, routing_key: str = "") -> RabbitQueue:
+    """A FastStream queue for `spec`; FastStream binds it to the subscriber's
+    exchange with `routing_key`."""
+    queue: RabbitQueue = RabbitQueue(  # type: ignore[call-overload]
+        spec.name,
+        queue_type=_QUEUE_TYPES[spec.kind],
+        durable=spec.durable,
+        exclusive=spec.exclusive,
+        auto_delete=spec.auto_delete,
+        arguments=dict(spec.arguments),
+        routing_key=routing_key,
+    )
+    return queue
+
+
+async def declare_exchange(channel: AbstractChannel, spec: ExchangeSpec) -> AbstractExchange:
+    return await channel.declare_exchange(spec.name, aio_pika.ExchangeType(spec.kind), durable=spec.durable)
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    queue = await channel.declare_queue(
+        spec.name,
+        durable=spec.durable,
+        exclusive=spec.exclusive,
+        auto_delete=spec.auto_delete,
+        arguments=spec.declare_arguments(),
+    )
+    for binding in spec.bindings:
+        exchange = await declare_exchange(channel, binding.exchange)
+        await queue.bind(exchange, routing_key=binding.routing_key)
+    return queue
+
+
+async def declare(channel: AbstractChannel, *queues: QueueSpec) -> None:
+    """Declare every exchange and the given queues with their bindings."""
+    for exchange in EXCHANGES:
+        await declare_exchange(channel, exchange)
+    for queue in queues:
+        await declare_queue(channel, queue)

@@ -1,0 +1,18 @@
+"""Test support for Parley: fake model provider, JWT issuer, RabbitMQ vhosts, processes."""
+
+from parley_testkit.jwt import TestIssuer
+from parley_testkit.procs import ServiceProcess, ServiceProcessError, free_port
+from parley_testkit.provider import FakeProvider, RecordedRequest, Script
+from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
+
+__all__ = [
+    "FakeProvider",
+    "RecordedRequest",
+    "Script",
+    "ServiceProcess",
+    "ServiceProcessError",
+    "TestIssuer",
+    "amqp_url_from_env",
+    "free_port",
+    "isolated_vhost",
+]

@@ -1,0 +1,138 @@
+"""A fresh RabbitMQ vhost per test run, so runs never see each other's queues."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+_CTL_TIMEOUT_S = 60.0
+_HTTP_TIMEOUT_S = 10.0
+
+
+def amqp_url_from_env() -> str:
+    return os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+
+
+@contextmanager
+def isolated_vhost(
+    amqp_url: str, prefix: str = "parley-test", *, management_url: str | None = None
+) -> Iterator[str]:
+    """Create `{prefix}-{hex}`, grant the URL's user everything on it, yield its AMQP URL.
+
+    Uses `rabbitmqctl` when it is on PATH and works, else the management HTTP
+    API (`management_url`, default `http://HOST:15672`). The vhost is deleted
+    on exit.
+    """
+    parts = urlsplit(amqp_url)
+    user = unquote(parts.username or "guest")
+    password = unquote(parts.password or "guest")
+    vhost = f"{prefix}-{secrets.token_hex(6)}"
+    admin = _create(vhost, user, password, parts, management_url)
+    try:
+        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+    finally:
+        admin.delete_vhost(vhost)
+
+
+class _Admin(Protocol):
+    def add_vhost(self, vhost: str, user: str) -> None: ...
+
+    def delete_vhost(self, vhost: str) -> None: ...
+
+
+def _create(vhost: str, user: str, password: str, parts: SplitResult, management_url: str | None) -> _Admin:
+    admins: list[_Admin] = []
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is not None:
+        admins.append(_CtlAdmin(ctl))
+    base = management_url or f"http://{parts.hostname or '127.0.0.1'}:15672"
+    admins.append(_HttpAdmin(base.rstrip("/"), user, password))
+    failures: list[str] = []
+    for admin in admins:
+        try:
+            admin.add_vhost(vhost, user)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+            continue
+        return admin
+    raise RuntimeError(
+        f"cannot create RabbitMQ vhost {vhost!r}: neither rabbitmqctl nor the management API "
+        "worked:\n  " + "\n  ".join(failures)
+    )
+
+
+class _CtlAdmin:
+    def __init__(self, executable: str) -> None:
+        self._executable = executable
+
+    def add_vhost(self, vhost: str, user: str) -> None:
+        self._run("add_vhost", vhost)
+        try:
+            self._run("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        except RuntimeError:
+            self.delete_vhost(vhost)
+            raise
+
+    def delete_vhost(self, vhost: str) -> None:
+        self._run("delete_vhost", vhost)
+
+    def _run(self, *args: str) -> None:
+        try:
+            done = subprocess.run(
+                [self._executable, "-q", *args],
+                capture_output=True,
+                text=True,
+                timeout=_CTL_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"rabbitmqctl {args[0]}: {exc}") from exc
+        if done.returncode != 0:
+            output = (done.stderr or done.stdout).strip()
+            raise RuntimeError(f"rabbitmqctl {args[0]} exited {done.returncode}: {output}")
+
+
+class _HttpAdmin:
+    def __init__(self, base_url: str, user: str, password: str) -> None:
+        self._base_url = base_url
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._authorization = f"Basic {credentials}"
+
+    def add_vhost(self, vhost: str, user: str) -> None:
+        self._call("PUT", f"/api/vhosts/{quote(vhost, safe='')}", b"{}")
+        permissions = b'{"configure": ".*", "write": ".*", "read": ".*"}'
+        try:
+            self._call(
+                "PUT",
+                f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+                permissions,
+            )
+        except RuntimeError:
+            self.delete_vhost(vhost)
+            raise
+
+    def delete_vhost(self, vhost: str) -> None:
+        self._call("DELETE", f"/api/vhosts/{quote(vhost, safe='')}", None)
+
+    def _call(self, method: str, path: str, body: bytes | None) -> None:
+        request = urllib.request.Request(
+            self._base_url + path,
+            data=body,
+            method=method,
+            headers={"Authorization": self._authorization, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise RuntimeError(f"management API {method} {self._base_url}{path}: {exc}") from exc
