@@ -1,0 +1,1 @@
+"""The only I/O code: provider, broker, metrics, files."""

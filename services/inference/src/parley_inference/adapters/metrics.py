@@ -1,0 +1,89 @@
+"""Prometheus metrics of a worker (DESIGN section 6), in a registry of its own
+so that several workers can live in one process (tests)."""
+
+from __future__ import annotations
+
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 200.0, 500.0)
+
+
+class PrometheusMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.in_flight = Gauge(
+            "parley_inference_generations_in_flight",
+            "Generations this worker is running",
+            registry=self.registry,
+        )
+        self.generations = Counter(
+            "parley_inference_generations",
+            "Generations ended, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "parley_inference_time_to_first_token_seconds",
+            "From the provider request to its first text",
+            buckets=_TTFT_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens_per_s = Histogram(
+            "parley_inference_tokens_per_second",
+            "Decode rate of finished generations",
+            buckets=_RATE_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "parley_inference_provider_errors",
+            "Failed generations, by error code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.deltas = Counter(
+            "parley_inference_deltas_published",
+            "token.delta messages published",
+            registry=self.registry,
+        )
+
+    def generation_started(self) -> None:
+        self.in_flight.inc()
+
+    def generation_ended(self, outcome: str) -> None:
+        self.in_flight.dec()
+        self.generations.labels(outcome=outcome).inc()
+
+    def first_token(self, ttft_s: float) -> None:
+        self.ttft.observe(ttft_s)
+
+    def decode_rate(self, tokens_per_s: float) -> None:
+        self.tokens_per_s.observe(tokens_per_s)
+
+    def provider_error(self, code: str) -> None:
+        self.errors.labels(code=code).inc()
+
+    def delta_published(self) -> None:
+        self.deltas.inc()
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        """Serve `/metrics` on `port` from a background thread until `close`."""
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+
+    @property
+    def port(self) -> int | None:
+        return None if self._server is None else int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

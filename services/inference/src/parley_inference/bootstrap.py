@@ -1,0 +1,84 @@
+"""Composition root: settings -> adapters -> use cases -> a `Worker`.
+
+Tests pass their own catalog, chat model or sink; everything else is real.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.rabbit import RabbitBroker
+
+from parley_contracts import new_id
+from parley_contracts.topology import CHAT_CONTROL, Binding, private_queue
+from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
+from parley_inference.adapters.metrics import PrometheusMetrics
+from parley_inference.adapters.models_file import load_models_file
+from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerEventPublisher
+from parley_inference.domain.catalog import ModelCatalog
+from parley_inference.entrypoints.worker import Worker, WorkerConfig
+from parley_inference.ports import ChatModel
+from parley_inference.services import Ports
+from parley_inference.settings import Settings
+
+
+def make_broker(amqp_url: str) -> RabbitBroker:
+    # FastStream's per-message lines go to DEBUG; graceful_timeout=None makes a
+    # subscriber's stop cancel its consumer at once: the worker drains itself.
+    return RabbitBroker(
+        amqp_url,
+        graceful_timeout=None,
+        logger=logging.getLogger("parley_inference.broker"),
+        log_level=logging.DEBUG,
+        app_id="parley-inference",
+    )
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    catalog: ModelCatalog | None = None,
+    model: ChatModel | None = None,
+    broker: RabbitBroker | None = None,
+) -> Worker:
+    catalog = catalog if catalog is not None else load_models_file(settings.models_file)
+    broker = broker or make_broker(settings.amqp_url)
+    chat_model: OpenAIChatModel | None = None
+    if model is None:
+        chat_model = OpenAIChatModel(
+            timeouts=ProviderTimeouts(
+                connect_s=settings.provider_connect_timeout_s, read_s=settings.provider_read_timeout_s
+            ),
+            max_retries=settings.provider_max_retries,
+        )
+        model = chat_model
+    metrics = PrometheusMetrics()
+    sink = AmqpStreamSink()
+    ports = Ports(
+        catalog=catalog,
+        model=model,
+        stream=sink,
+        events=BrokerEventPublisher(broker),
+        worker_id=settings.worker_id,
+        coalesce_window_s=settings.coalesce_window_ms / 1000,
+        metrics=metrics,
+    )
+    control_queue = private_queue(
+        f"inference.control.{settings.worker_id}.{new_id().hex[-8:]}",
+        bindings=(Binding(CHAT_CONTROL),),
+    )
+    return Worker(
+        config=WorkerConfig(
+            worker_id=settings.worker_id,
+            concurrency=settings.concurrency,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            shutdown_grace_s=settings.shutdown_grace_s,
+            metrics_port=settings.metrics_port,
+        ),
+        broker=broker,
+        ports=ports,
+        sink=sink,
+        control_queue=control_queue,
+        chat_model=chat_model,
+        metrics=metrics,
+    )

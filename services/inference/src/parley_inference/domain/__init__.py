@@ -1,0 +1,1 @@
+"""Pure logic: no broker, HTTP or SDK imports."""

@@ -1,0 +1,106 @@
+"""The models a worker serves, as described by its models file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from parley_inference.domain.errors import GenerationError, model_not_found
+
+
+class ModelsFileError(ValueError):
+    """The models file is missing or wrong; the message says what and where."""
+
+
+class ModelSpec(BaseModel):
+    """One model, as users pick it (`name`) and as the provider knows it (`model`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    base_url: str
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    """The environment variable that holds the API key; unset means no key."""
+    max_tokens: int = Field(default=1024, ge=1)
+    context_window: int = Field(default=8192, ge=1)
+    input_price_per_mtok: float = Field(default=0.0, ge=0)
+    output_price_per_mtok: float = Field(default=0.0, ge=0)
+    extra: Mapping[str, Any] = Field(default_factory=dict)
+    """Extra request body fields for this provider (e.g. `repeat_penalty`)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class _ModelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelSpec] = Field(min_length=1)
+
+
+class ModelCatalog:
+    """Models by name; `get` raises `model_not_found` for any other name."""
+
+    def __init__(self, models: list[ModelSpec]) -> None:
+        self._models: dict[str, ModelSpec] = {}
+        for spec in models:
+            if spec.name in self._models:
+                raise ModelsFileError(f"model {spec.name!r} is listed twice")
+            self._models[spec.name] = spec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._models)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, name: str) -> ModelSpec:
+        spec = self._models.get(name)
+        if spec is None:
+            raise model_not_found(name, list(self._models))
+        return spec
+
+    def find(self, name: str) -> ModelSpec | None:
+        try:
+            return self.get(name)
+        except GenerationError:
+            return None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "; ".join(lines)
+
+
+def parse_models(data: object, *, source: str = "models file") -> ModelCatalog:
+    """A catalog from the parsed YAML: either a list of models or a mapping
+    with a `models` list."""
+    if isinstance(data, list):
+        data = {"models": data}
+    if not isinstance(data, dict):
+        raise ModelsFileError(f"{source}: expected a list of models (or a 'models:' list)")
+    try:
+        parsed = _ModelsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ModelsFileError(f"{source}: {_describe(exc)}") from None
+    try:
+        return ModelCatalog(parsed.models)
+    except ModelsFileError as exc:
+        raise ModelsFileError(f"{source}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Broker subscribers and the worker's lifecycle."""

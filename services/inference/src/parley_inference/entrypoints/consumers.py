@@ -1,0 +1,211 @@
+"""The worker's subscribers: each decodes one message and calls one use case.
+
+- `inference.requests` (quorum, competing workers, prefetch = concurrency):
+  `prompt.submitted` -> `generate`; acked only once the outcome is published.
+- `inference.dead` (competing): requests dead-lettered after the delivery
+  limit -> `fail_dead_request`.
+- a private queue bound to `chat.control`: `generation.cancel` and
+  `snapshot.request`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.subscriber import RabbitSubscriber
+
+from parley_contracts import (
+    CONTROL_COMMANDS,
+    CancelGeneration,
+    EventDecoder,
+    PromptSubmitted,
+    RequestSnapshot,
+    UnsupportedEvent,
+)
+from parley_contracts.topology import (
+    CHAT_CONTROL,
+    CHAT_EVENTS,
+    INFERENCE_DEAD,
+    INFERENCE_DELIVERY_LIMIT,
+    INFERENCE_REQUESTS,
+    QueueSpec,
+    rabbit_exchange,
+    rabbit_queue,
+)
+from parley_inference.services import (
+    Generate,
+    Outcome,
+    Ports,
+    answer_snapshot,
+    cancel_generation,
+    fail_dead_request,
+    generate,
+)
+
+log = logging.getLogger(__name__)
+
+_DEAD_RETRY_DELAY_S = 1.0
+
+_requests = EventDecoder([PromptSubmitted])
+_control = EventDecoder(CONTROL_COMMANDS)
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    """Leave the body alone: the handlers decode it with `EventDecoder`, so a
+    body that is not JSON is rejected by them, not failed inside FastStream."""
+    return message.body
+
+
+def delivery_count(headers: Mapping[str, object]) -> int:
+    """How many times the quorum queue delivered this message before (0 first)."""
+    value = headers.get("x-delivery-count")
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+class InFlight:
+    """Counts request handlers running, so that shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[None]:
+        self.count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, within_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await self._idle.wait()
+        return self.count == 0
+
+
+@dataclass
+class Subscribers:
+    requests: RabbitSubscriber
+    dead: RabbitSubscriber
+    control: RabbitSubscriber
+
+
+def _rejected(message: RabbitMessage, queue: str, exc: UnsupportedEvent) -> None:
+    log.warning(
+        "rejected message %s on %s: %s (type=%r version=%r)",
+        message.message_id,
+        queue,
+        exc.reason,
+        exc.type,
+        exc.version,
+    )
+
+
+def register(
+    broker: RabbitBroker, *, ports: Ports, concurrency: int, control_queue: QueueSpec, in_flight: InFlight
+) -> Subscribers:
+    """Attach the worker's subscribers to `broker` (before it starts)."""
+
+    requests = broker.subscriber(
+        rabbit_queue(INFERENCE_REQUESTS, routing_key=INFERENCE_REQUESTS.bindings[0].routing_key),
+        rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(prefetch_count=concurrency),
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        decoder=_raw_body,
+        title="inference.requests:consume",
+    )
+    dead = broker.subscriber(
+        rabbit_queue(INFERENCE_DEAD),
+        channel=Channel(prefetch_count=2),
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        decoder=_raw_body,
+        title="inference.dead:consume",
+    )
+    control = broker.subscriber(
+        rabbit_queue(control_queue),
+        rabbit_exchange(CHAT_CONTROL),
+        channel=Channel(),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        decoder=_raw_body,
+        title="chat.control:consume",
+    )
+
+    @requests
+    async def on_request(message: RabbitMessage) -> None:
+        """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
+        with in_flight.track():
+            try:
+                request = _requests.decode(message.body)
+            except UnsupportedEvent as exc:
+                _rejected(message, INFERENCE_REQUESTS.name, exc)
+                await message.reject(requeue=False)
+                return
+            assert isinstance(request, PromptSubmitted)
+            try:
+                outcome = await generate(
+                    Generate(request, attempt=delivery_count(message.headers)), ports=ports
+                )
+            except Exception:
+                log.exception(
+                    "could not publish the outcome message_id=%s session_id=%s; requeued",
+                    request.message_id,
+                    request.session_id,
+                )
+                await message.nack(requeue=True)
+                return
+            if outcome is Outcome.ABORTED:
+                await message.nack(requeue=True)
+            else:
+                await message.ack()
+
+    @dead
+    async def on_dead(message: RabbitMessage) -> None:
+        """A request that failed `INFERENCE_DELIVERY_LIMIT` times: end it as failed."""
+        try:
+            request = _requests.decode(message.body)
+        except UnsupportedEvent as exc:
+            _rejected(message, INFERENCE_DEAD.name, exc)
+            await message.ack()
+            return
+        assert isinstance(request, PromptSubmitted)
+        try:
+            await fail_dead_request(request, attempt=INFERENCE_DELIVERY_LIMIT + 1, ports=ports)
+        except Exception:
+            log.exception("could not fail dead-lettered message_id=%s; requeued", request.message_id)
+            # not at once: the dead queue has no delivery limit, a broken path would spin
+            await asyncio.sleep(_DEAD_RETRY_DELAY_S)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    @control
+    async def on_control(message: RabbitMessage) -> None:
+        """`generation.cancel` and `snapshot.request`, seen by every worker."""
+        try:
+            command = _control.decode(message.body)
+        except UnsupportedEvent as exc:
+            _rejected(message, control_queue.name, exc)
+            return
+        if isinstance(command, CancelGeneration):
+            cancel_generation(command, ports=ports)
+        elif isinstance(command, RequestSnapshot):
+            answer_snapshot(command, ports=ports)
+
+    return Subscribers(requests=requests, dead=dead, control=control)

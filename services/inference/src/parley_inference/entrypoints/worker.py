@@ -1,0 +1,159 @@
+"""A running worker: start, heartbeats, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from faststream.rabbit import RabbitBroker
+
+from parley_contracts import WorkerHeartbeat
+from parley_contracts.topology import INFERENCE_DEAD, INFERENCE_REQUESTS, QueueSpec, declare
+from parley_inference.adapters.llm import OpenAIChatModel
+from parley_inference.adapters.metrics import PrometheusMetrics
+from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
+from parley_inference.entrypoints.consumers import InFlight, Subscribers, register
+from parley_inference.services import Ports, abort_generations
+
+log = logging.getLogger(__name__)
+
+_ABORT_WAIT_S = 10.0
+
+
+class StartupError(RuntimeError):
+    """The worker cannot start; the message says why, for people."""
+
+
+class BrokerUnavailable(StartupError):
+    """RabbitMQ cannot be reached."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker_id: str
+    concurrency: int
+    heartbeat_interval_s: float
+    shutdown_grace_s: float
+    metrics_port: int | None = None
+
+
+class Worker:
+    """One inference worker process's broker side. `start` returns once it
+    consumes; `stop` drains it (see `stop`)."""
+
+    def __init__(
+        self,
+        *,
+        config: WorkerConfig,
+        broker: RabbitBroker,
+        ports: Ports,
+        sink: AmqpStreamSink,
+        control_queue: QueueSpec,
+        chat_model: OpenAIChatModel | None = None,
+        metrics: PrometheusMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.broker = broker
+        self.ports = ports
+        self.sink = sink
+        self.chat_model = chat_model
+        self.metrics = metrics
+        self.in_flight = InFlight()
+        self._heartbeats = BrokerHeartbeatPublisher(broker)
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.subscribers: Subscribers = register(
+            broker,
+            ports=ports,
+            concurrency=config.concurrency,
+            control_queue=control_queue,
+            in_flight=self.in_flight,
+        )
+
+    @property
+    def worker_id(self) -> str:
+        return self.config.worker_id
+
+    async def start(self) -> None:
+        """Serve metrics, connect, declare the topology, consume, announce.
+        Raises `StartupError` (one line for people) when it cannot."""
+        if self.metrics is not None and self.config.metrics_port is not None:
+            try:
+                self.metrics.serve(self.config.metrics_port)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot serve metrics on port {self.config.metrics_port}: {exc.strerror or exc}"
+                ) from None
+        try:
+            connection = await self.broker.connect()
+        except (OSError, ConnectionError) as exc:
+            raise BrokerUnavailable(f"cannot connect to RabbitMQ: {exc}") from None
+        channel = await connection.channel()
+        try:
+            await declare(channel, INFERENCE_REQUESTS, INFERENCE_DEAD)
+        finally:
+            await channel.close()
+        await self.sink.start(connection)
+        if self.chat_model is not None:
+            self.chat_model.warm_up(self.ports.catalog)
+        await self.broker.start()
+        await self._beat()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
+        log.info("worker %s serving models %s", self.worker_id, list(self.ports.catalog.names))
+
+    def _heartbeat(self) -> WorkerHeartbeat:
+        capacity = self.config.concurrency
+        free = 0 if self._stopping else max(0, capacity - len(self.ports.active))
+        return WorkerHeartbeat(
+            worker_id=self.worker_id,
+            models=self.ports.catalog.names,
+            capacity=capacity,
+            free_slots=free,
+            interval_s=self.config.heartbeat_interval_s,
+            stopping=self._stopping,
+        )
+
+    async def _beat(self) -> None:
+        try:
+            await self._heartbeats.publish(self._heartbeat())
+        except Exception as exc:
+            log.warning("heartbeat not published: %s", exc)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval_s)
+            await self._beat()
+
+    async def stop(self) -> None:
+        """Stop taking requests at once, let the running generations finish
+        within the grace period, requeue what is left, then disconnect."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self.subscribers.requests.stop()
+        await self.subscribers.dead.stop()
+        log.info(
+            "worker %s stopping: takes no more requests, %d generation(s) in flight, grace %.1f s",
+            self.worker_id,
+            self.in_flight.count,
+            self.config.shutdown_grace_s,
+        )
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        await self._beat()
+        if not await self.in_flight.wait_idle(self.config.shutdown_grace_s):
+            aborted = abort_generations(ports=self.ports)
+            log.warning("grace period over: %d generation(s) requeued", aborted)
+            await self.in_flight.wait_idle(_ABORT_WAIT_S)
+        await self.sink.close()
+        await self.broker.stop()
+        if self.chat_model is not None:
+            await self.chat_model.aclose()
+        if self.metrics is not None:
+            self.metrics.close()
+        log.info("worker %s stopped", self.worker_id)

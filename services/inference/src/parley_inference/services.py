@@ -1,0 +1,339 @@
+"""Use cases of the inference worker: generate an answer, cancel it, answer a
+snapshot request, fail a dead-lettered request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from parley_contracts import (
+    CancelGeneration,
+    CompletionCancelled,
+    CompletionFailed,
+    CompletionFinished,
+    PromptSubmitted,
+    RequestSnapshot,
+    StreamFailed,
+    StreamFinished,
+    StreamRestarted,
+    StreamSnapshots,
+)
+from parley_inference.domain.catalog import ModelCatalog
+from parley_inference.domain.errors import ErrorCode, GenerationError
+from parley_inference.domain.generation import Generation, finish_reason
+from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop
+from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_MESSAGE = "The answer could not be generated: the request failed repeatedly and was given up."
+UNEXPECTED_MESSAGE = "The answer could not be generated because of an internal error."
+
+
+class Outcome(StrEnum):
+    """How a request ended for this worker; the consumer acks all but `ABORTED`."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ABORTED = "aborted"
+    """Stopped by shutdown: the request goes back to the queue for another worker."""
+    DUPLICATE = "duplicate"
+    """This worker already holds a generation of that message."""
+
+
+@dataclass
+class Ports:
+    catalog: ModelCatalog
+    model: ChatModel
+    stream: StreamSink
+    events: EventPublisher
+    worker_id: str
+    coalesce_window_s: float = 0.05
+    metrics: Metrics = field(default_factory=NullMetrics)
+    active: ActiveGenerations = field(default_factory=ActiveGenerations)
+
+
+@dataclass(frozen=True, slots=True)
+class Generate:
+    request: PromptSubmitted
+    attempt: int = 0
+    """How many times the request was delivered before (the queue's delivery count)."""
+
+
+async def generate(cmd: Generate, *, ports: Ports) -> Outcome:
+    """Stream one answer to the session queue and publish its outcome.
+
+    Returns once the final frame and the domain event are out, so that the
+    caller can ack the request; `ABORTED` means nothing final was published
+    and the request must go back to the queue."""
+    req = cmd.request
+    gen = Generation(
+        message_id=req.message_id,
+        session_id=req.session_id,
+        user_id=req.user_id,
+        reply_to=req.reply_to,
+        attempt=cmd.attempt,
+    )
+    running = Running(gen)
+    if not ports.active.add(running):
+        log.warning(
+            "duplicate request message_id=%s session_id=%s: this worker already holds it",
+            req.message_id,
+            req.session_id,
+        )
+        return Outcome.DUPLICATE
+    ports.metrics.generation_started()
+    outcome = Outcome.FAILED
+    try:
+        outcome = await _run(cmd, running, ports)
+        return outcome
+    finally:
+        running.ended = True
+        ports.active.remove(running)
+        ports.metrics.generation_ended(outcome.value)
+
+
+async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
+    req, gen = cmd.request, running.generation
+    log.info(
+        "generation start message_id=%s session_id=%s model=%s attempt=%d",
+        req.message_id,
+        req.session_id,
+        req.model,
+        cmd.attempt,
+    )
+    if cmd.attempt > 0:
+        restarted = StreamRestarted(message_id=gen.message_id, attempt=gen.attempt, seq=gen.next_seq())
+        ports.stream.publish(gen.reply_to, restarted)
+    streamer, error, interrupted = await _stream(req, running, ports)
+    running.ended = True
+    stopped = interrupted or error is not None
+    if running.stop is Stop.ABORT and stopped:
+        log.info("generation aborted message_id=%s session_id=%s", req.message_id, req.session_id)
+        return Outcome.ABORTED
+    if streamer is not None:
+        streamer.flush()
+    if running.stop is Stop.CANCEL and stopped:
+        await _publish_cancelled(req, gen, ports)
+        return Outcome.CANCELLED
+    if error is not None:
+        await _publish_failed(req, gen, error, ports)
+        return Outcome.FAILED
+    await _publish_finished(req, gen, ports)
+    return Outcome.FINISHED
+
+
+async def _stream(
+    req: PromptSubmitted, running: Running, ports: Ports
+) -> tuple[DeltaStreamer | None, GenerationError | None, bool]:
+    """Run the provider stream in a task of its own, so that a cancel or an
+    abort can stop it (closing the provider connection) without touching the
+    caller. Returns the streamer, the error if any, and whether it was stopped."""
+    gen = running.generation
+    loop = asyncio.get_running_loop()
+    streamer: DeltaStreamer | None = None
+    try:
+        spec = ports.catalog.get(req.model)
+        gen.started_at = loop.time()
+        streamer = DeltaStreamer(
+            gen,
+            model=ports.model,
+            sink=ports.stream,
+            metrics=ports.metrics,
+            window_s=ports.coalesce_window_s,
+        )
+        task = asyncio.create_task(streamer.run(spec, req))
+        running.task = task
+        if running.stop is not None:
+            task.cancel()
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.cancelled():
+            return streamer, None, True
+        task.result()
+        return streamer, None, False
+    except GenerationError as exc:
+        return streamer, exc, False
+    except Exception:
+        log.exception("generation failed message_id=%s session_id=%s", req.message_id, req.session_id)
+        return streamer, GenerationError(ErrorCode.GENERATION_FAILED, UNEXPECTED_MESSAGE), False
+    finally:
+        if streamer is not None:
+            streamer.stop_timer()
+        if gen.finished_at is None:
+            gen.finished_at = loop.time()
+
+
+async def _publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports) -> None:
+    usage = gen.usage(req.messages)
+    metrics = gen.metrics(usage.completion_tokens)
+    reason = finish_reason(gen.provider_finish_reason)
+    text = gen.text
+    await ports.stream.publish_last(
+        gen.reply_to,
+        StreamFinished(
+            message_id=gen.message_id,
+            attempt=gen.attempt,
+            seq=gen.next_seq(),
+            text=text,
+            finish_reason=reason,
+            usage=usage,
+            metrics=metrics,
+        ),
+    )
+    await ports.events.publish(
+        CompletionFinished(
+            user_id=req.user_id,
+            conversation_id=req.conversation_id,
+            message_id=req.message_id,
+            model=req.model,
+            worker_id=ports.worker_id,
+            text=text,
+            finish_reason=reason,
+            usage=usage,
+            ttft_ms=metrics.ttft_ms,
+            tokens_per_s=metrics.tokens_per_s,
+        )
+    )
+    if metrics.tokens_per_s is not None:
+        ports.metrics.decode_rate(metrics.tokens_per_s)
+    log.info(
+        "generation finished message_id=%s session_id=%s reason=%s tokens=%d ttft_ms=%s tokens_per_s=%s",
+        req.message_id,
+        req.session_id,
+        reason,
+        usage.completion_tokens,
+        metrics.ttft_ms,
+        metrics.tokens_per_s,
+    )
+
+
+async def _publish_cancelled(req: PromptSubmitted, gen: Generation, ports: Ports) -> None:
+    usage = gen.usage(req.messages)
+    text = gen.text
+    await ports.stream.publish_last(
+        gen.reply_to,
+        StreamFinished(
+            message_id=gen.message_id,
+            attempt=gen.attempt,
+            seq=gen.next_seq(),
+            text=text,
+            finish_reason="cancelled",
+            usage=usage,
+            metrics=gen.metrics(usage.completion_tokens),
+        ),
+    )
+    await ports.events.publish(
+        CompletionCancelled(
+            user_id=req.user_id,
+            conversation_id=req.conversation_id,
+            message_id=req.message_id,
+            model=req.model,
+            worker_id=ports.worker_id,
+            text=text,
+            usage=usage,
+        )
+    )
+    log.info("generation cancelled message_id=%s session_id=%s", req.message_id, req.session_id)
+
+
+async def _publish_failed(
+    req: PromptSubmitted, gen: Generation, error: GenerationError, ports: Ports
+) -> None:
+    ports.metrics.provider_error(error.code.value)
+    await ports.stream.publish_last(
+        gen.reply_to,
+        StreamFailed(
+            message_id=gen.message_id,
+            attempt=gen.attempt,
+            seq=gen.next_seq(),
+            code=error.code.value,
+            message=error.message,
+        ),
+    )
+    await ports.events.publish(
+        CompletionFailed(
+            user_id=req.user_id,
+            conversation_id=req.conversation_id,
+            message_id=req.message_id,
+            model=req.model,
+            worker_id=ports.worker_id,
+            code=error.code.value,
+            message=error.message,
+        )
+    )
+    log.warning(
+        "generation failed message_id=%s session_id=%s code=%s: %s",
+        req.message_id,
+        req.session_id,
+        error.code.value,
+        error.message,
+    )
+
+
+def cancel_generation(cmd: CancelGeneration, *, ports: Ports) -> bool:
+    """Stop a generation this worker holds for that user; False if it holds none."""
+    running = ports.active.owned(cmd.message_id, cmd.user_id)
+    if running is None:
+        return False
+    log.info("cancel requested message_id=%s", cmd.message_id)
+    running.stop_with(Stop.CANCEL)
+    return True
+
+
+def answer_snapshot(cmd: RequestSnapshot, *, ports: Ports) -> int:
+    """Publish one `stream.snapshots` on the session's queue, listing what this
+    worker has published so far of every generation of that session. It goes
+    on the same ordered path as the deltas, so it follows every delta it
+    covers. Returns how many generations it lists."""
+    items = tuple(r.generation.snapshot() for r in ports.active.running(cmd.session_id))
+    ports.stream.publish(
+        cmd.reply_to,
+        StreamSnapshots(request_id=cmd.request_id, worker_id=ports.worker_id, items=items),
+    )
+    return len(items)
+
+
+def abort_generations(*, ports: Ports) -> int:
+    """Stop every generation without publishing an outcome (shutdown after
+    the grace period): their requests go back to the queue."""
+    stopped = ports.active.running()
+    for running in stopped:
+        running.stop_with(Stop.ABORT)
+    return len(stopped)
+
+
+async def fail_dead_request(request: PromptSubmitted, *, attempt: int, ports: Ports) -> None:
+    """A request that kept failing (its workers died) was dead-lettered: end it
+    for the client and for the record."""
+    await ports.stream.publish_last(
+        request.reply_to,
+        StreamFailed(
+            message_id=request.message_id,
+            attempt=attempt,
+            seq=1,
+            code=ErrorCode.GENERATION_FAILED.value,
+            message=DEAD_LETTER_MESSAGE,
+        ),
+    )
+    await ports.events.publish(
+        CompletionFailed(
+            user_id=request.user_id,
+            conversation_id=request.conversation_id,
+            message_id=request.message_id,
+            model=request.model,
+            worker_id=ports.worker_id,
+            code=ErrorCode.GENERATION_FAILED.value,
+            message=DEAD_LETTER_MESSAGE,
+        )
+    )
+    ports.metrics.provider_error(ErrorCode.GENERATION_FAILED.value)
+    log.warning(
+        "dead-lettered request failed message_id=%s session_id=%s", request.message_id, request.session_id
+    )

@@ -1,0 +1,44 @@
+"""The worker's settings, read from the environment once, in `__main__`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from parley_contracts.settings import BrokerSettings
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BrokerSettings):
+    """Env prefix `PARLEY_INFERENCE_`; the broker is `AMQP_URL` and the models
+    file `PARLEY_MODELS_FILE` (shared names)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_INFERENCE_", extra="ignore", populate_by_name=True)
+
+    models_file: Path = Field(
+        validation_alias=AliasChoices("PARLEY_MODELS_FILE", "PARLEY_INFERENCE_MODELS_FILE")
+    )
+    """YAML list of models (see models.example.yaml)."""
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    """Generations at once; the request consumer's prefetch."""
+    coalesce_window_ms: float = Field(default=50.0, ge=0, le=5000)
+    """Token text gathered this long goes out as one delta (the first at once)."""
+    worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=200)
+    heartbeat_interval_s: float = Field(default=2.0, gt=0, le=300)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM, how long in-flight generations may run before they are requeued."""
+    provider_connect_timeout_s: float = Field(default=5.0, gt=0)
+    provider_read_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for the provider's first byte, and longest silence mid-stream."""
+    provider_max_retries: int = Field(default=1, ge=0, le=5)
+    """SDK retries before the stream starts (refused connections, 5xx, timeouts)."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve Prometheus `/metrics` on this port when set."""
+    log_level: str = "INFO"

@@ -1,0 +1,128 @@
+"""Provider failures, unknown models and unknown events end cleanly, within seconds."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+import pytest
+
+from parley_contracts import CompletionFailed, StreamFailed, StreamFinished
+from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS
+from parley_inference.entrypoints.worker import Worker
+from parley_testkit import FakeProvider, Script
+from tests.integration.client import BrokerClient, make_prompt
+from tests.waiting import eventually
+
+StartWorker = Callable[..., Awaitable[Worker]]
+
+
+async def _fails_with(
+    client: BrokerClient, model: str, code: str, within_s: float
+) -> tuple[StreamFailed, CompletionFailed]:
+    session = await client.session()
+    events = await client.domain_events("completion.failed")
+    prompt = make_prompt(session, model=model)
+    started = time.monotonic()
+    await client.submit(prompt)
+    end = await session.end(prompt.message_id, timeout=within_s)
+    elapsed = time.monotonic() - started
+    assert isinstance(end, StreamFailed), end
+    assert end.code == code, end.message
+    assert elapsed < within_s
+    event = await events.first(lambda e: getattr(e, "message_id", None) == prompt.message_id)
+    assert isinstance(event, CompletionFailed)
+    assert (event.code, event.message) == (end.code, end.message)
+    assert "Traceback" not in end.message
+    return end, event
+
+
+async def test_provider_500_is_provider_error(
+    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(status=500))
+    await start_worker()
+    end, _ = await _fails_with(client, "test", "provider_error", within_s=5)
+    assert "HTTP 500" in end.message
+    assert len(provider.requests) == 2  # one SDK retry before giving up
+
+
+async def test_provider_401_is_provider_rejected(
+    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(status=401))
+    await start_worker()
+    end, _ = await _fails_with(client, "test", "provider_rejected", within_s=5)
+    assert "HTTP 401" in end.message
+    assert len(provider.requests) == 1  # a 4xx is not retried
+
+
+async def test_a_silent_provider_is_provider_timeout(
+    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(hang=True))
+    await start_worker(provider_max_retries=0)
+    end, _ = await _fails_with(client, "test", "provider_timeout", within_s=5)
+    assert "1 s" in end.message
+    assert await provider.wait_for_async(lambda: provider.requests[0].disconnected_at is not None, 2)
+
+
+async def test_a_provider_that_goes_silent_mid_stream_is_provider_timeout(
+    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(tokens=["a", "b", "c"], delay_s=3.0))
+    await start_worker()
+    end, _ = await _fails_with(client, "test", "provider_timeout", within_s=5)
+    assert end.seq >= 2  # after the first delta
+
+
+async def test_a_refused_connection_is_provider_unreachable(
+    start_worker: StartWorker, client: BrokerClient
+) -> None:
+    await start_worker()
+    end, _ = await _fails_with(client, "refused", "provider_unreachable", within_s=5)
+    assert "cannot be reached" in end.message
+
+
+async def test_an_unknown_model_is_model_not_found(start_worker: StartWorker, client: BrokerClient) -> None:
+    await start_worker()
+    end, _ = await _fails_with(client, "gpt-17", "model_not_found", within_s=5)
+    assert "'gpt-17'" in end.message
+
+
+async def test_unknown_event_versions_are_rejected_with_one_log_line_and_the_worker_goes_on(
+    start_worker: StartWorker,
+    client: BrokerClient,
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="parley_inference")
+    await start_worker()
+    session = await client.session()
+    future = orjson.loads(make_prompt(session).to_json())
+    future["version"] = 99
+    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", orjson.dumps(future))
+    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", b"not json at all")
+    await client.publish_raw(CHAT_CONTROL.name, "", b'{"type": "generation.pause", "version": 1}')
+
+    # the worker still serves the next prompt
+    prompt = make_prompt(session)
+    await client.submit(prompt)
+    end = await session.end(prompt.message_id)
+    assert isinstance(end, StreamFinished)
+
+    def rejected() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("rejected message")]
+
+    # each bad request is rejected twice: on inference.requests, then from inference.dead
+    await eventually(lambda: len(rejected()) >= 5)
+    lines = [r.getMessage() for r in rejected()]
+    assert len(lines) == 5, lines
+    assert sum("unsupported version 99 of 'prompt.submitted'" in line for line in lines) == 2, lines
+    assert sum("body is not JSON" in line for line in lines) == 2, lines
+    assert sum("unknown event type 'generation.pause'" in line for line in lines) == 1, lines
+    assert sum("on inference.dead" in line for line in lines) == 2, lines
+    assert all(r.exc_info is None for r in caplog.records if r.name.startswith("parley_inference"))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
