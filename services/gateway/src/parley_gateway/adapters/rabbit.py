@@ -1,0 +1,87 @@
+"""RabbitMQ through FastStream's FastAPI integration: the broker's lifespan is
+the app's, domain events and control commands are published with confirms.
+(The hot token path is in `session_queues`, on aio-pika directly.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from typing import Any
+
+from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
+from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, rabbit_exchange
+from parley_gateway.domain.errors import BrokerUnavailable
+from parley_gateway.settings import Settings
+
+with warnings.catch_warnings():
+    # The integration still lives here in FastStream 0.7; it only warns about its future move.
+    warnings.filterwarnings("ignore", message="The integration has been moved", category=DeprecationWarning)
+    from faststream.rabbit.fastapi import RabbitMessage, RabbitRouter
+
+__all__ = ["RabbitMessage", "RabbitPublisher", "RabbitRouter", "make_router"]
+
+log = logging.getLogger(__name__)
+
+_PING_TIMEOUT_S = 0.2
+
+
+def make_router(settings: Settings) -> RabbitRouter:
+    return RabbitRouter(
+        settings.amqp_url,
+        reconnect_interval=settings.reconnect_interval_s,
+        # Per-message service logs at DEBUG: heartbeats would flood INFO.
+        log_level=logging.DEBUG,
+        schema_url=None,
+        graceful_timeout=5.0,
+    )
+
+
+class RabbitPublisher:
+    """`EventPublisher` over the router's broker."""
+
+    def __init__(self, router: RabbitRouter, *, timeout_s: float) -> None:
+        self._router = router
+        self._timeout_s = timeout_s
+        self._prompts = router.publisher(
+            exchange=rabbit_exchange(CHAT_EVENTS),
+            routing_key=PromptSubmitted.model_fields["type"].default,
+            persist=True,
+            title="chat.events:prompt.submitted",
+            schema=PromptSubmitted,
+        )
+        self._control = router.publisher(
+            exchange=rabbit_exchange(CHAT_CONTROL),
+            mandatory=False,
+            title="chat.control",
+            schema=CancelGeneration | RequestSnapshot,
+        )
+
+    async def connected(self) -> bool:
+        try:
+            return await self._router.broker.ping(_PING_TIMEOUT_S)
+        except Exception:
+            return False
+
+    async def publish_prompt(self, event: PromptSubmitted) -> None:
+        await self._publish(self._prompts, event)
+
+    async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
+        await self._publish(self._control, command)
+
+    async def _publish(self, publisher: Any, event: Event) -> None:
+        if not await self.connected():
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await publisher.publish(
+                    event.to_json(),
+                    content_type="application/json",
+                    message_type=event.type,
+                    message_id=str(event.event_id),
+                    timeout=self._timeout_s,
+                )
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"no publisher confirm within {self._timeout_s} s") from exc
+        except Exception as exc:
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc

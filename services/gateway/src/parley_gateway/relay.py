@@ -1,0 +1,312 @@
+"""One session queue to one socket: decode, order, filter, number, send, ack.
+
+The relay consumes with manual acks: a message is acked once its frames are
+sent (or it is dropped), so that when the socket goes away everything
+received but not sent goes back to the queue (`stop`) for a resume on any
+gateway process. On resume it first holds the session's events until every
+worker that may hold one of its generations has answered the snapshot
+request (or the wait is over), then sends the snapshots and the held events
+(`domain.stream` decides what to drop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from uuid import UUID
+
+from parley_contracts import (
+    SESSION_STREAM_EVENTS,
+    EventDecoder,
+    SnapshotItem,
+    StreamEvent,
+    StreamFailed,
+    StreamFinished,
+    StreamSnapshots,
+    UnsupportedEvent,
+    new_id,
+)
+from parley_gateway.domain.clock import Clock
+from parley_gateway.domain.sessions import is_resync_request
+from parley_gateway.domain.stream import END_FRAMES, ResumeHold, StreamFrame, StreamTracker
+from parley_gateway.ports import Delivery, StreamSink
+
+log = logging.getLogger(__name__)
+
+SESSION_EVENTS = EventDecoder(SESSION_STREAM_EVENTS)
+
+MessageCallback = Callable[[UUID], None]
+
+
+class SessionRelay:
+    def __init__(
+        self,
+        session_id: UUID,
+        *,
+        sink: StreamSink,
+        clock: Clock,
+        snapshot_wait_s: float,
+        resync_interval_s: float,
+        request_resync: Callable[[], Awaitable[None]],
+        on_started: MessageCallback,
+        on_ended: MessageCallback,
+        issued: Callable[[UUID], bool] = lambda _request_id: False,
+        on_superseded: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.session_id = session_id
+        self._sink = sink
+        self._clock = clock
+        self._snapshot_wait_s = snapshot_wait_s
+        self._resync_interval_s = resync_interval_s
+        self._request_resync = request_resync
+        self._on_started = on_started
+        self._on_ended = on_ended
+        self._issued = issued
+        self._on_superseded = on_superseded
+        self._attached = new_id()  # time-ordered: tells earlier resumes from later ones
+        self._tracker = StreamTracker()
+        self._inbox: asyncio.Queue[int] = asyncio.Queue()
+        self._unsettled: dict[int, Delivery] = {}
+        self._tickets = itertools.count()
+        self._gates: dict[UUID, asyncio.Event] = {}
+        self._pump: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopped = False
+        self._last_resync: float | None = None
+
+    # Called by the session queue adapter, in delivery order.
+
+    def deliver(self, delivery: Delivery) -> None:
+        if self._stopped:
+            self._spawn(self._requeue(delivery))
+            return
+        ticket = next(self._tickets)
+        self._unsettled[ticket] = delivery
+        self._inbox.put_nowait(ticket)
+
+    # Called by the socket.
+
+    def expect(self, message_id: UUID) -> None:
+        """A prompt is being published: hold its frames until `accepted` is sent."""
+        self._tracker.expect(message_id)
+        self._gates[message_id] = asyncio.Event()
+
+    def accepted(self, message_id: UUID) -> None:
+        gate = self._gates.pop(message_id, None)
+        if gate is not None:
+            gate.set()
+
+    def discard(self, message_id: UUID) -> None:
+        self._tracker.discard(message_id)
+        self.accepted(message_id)
+
+    def is_running(self, message_id: UUID) -> bool:
+        return self._tracker.is_running(message_id)
+
+    @property
+    def running(self) -> frozenset[UUID]:
+        return self._tracker.running
+
+    def start(self, hold: ResumeHold | None = None) -> None:
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._run(hold), name=f"relay-{self.session_id}")
+
+    async def stop(self) -> None:
+        """Stop sending; give back what was received but not sent, in order.
+        Cancel the subscription first, so that nothing more arrives."""
+        self._stopped = True
+        for gate in self._gates.values():
+            gate.set()
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        pending = list(self._unsettled.values())
+        self._unsettled.clear()
+        for delivery in pending:
+            await self._requeue(delivery)
+        if pending:
+            log.info("session %s: %d message(s) requeued for a later resume", self.session_id, len(pending))
+
+    # The pump.
+
+    async def _run(self, hold: ResumeHold | None) -> None:
+        if hold is not None and not await self._hold(hold):
+            return
+        while True:
+            ticket = await self._inbox.get()
+            try:
+                if not await self._handle(ticket):
+                    return
+            except Exception:
+                log.exception("session %s: could not relay a message; dropping it", self.session_id)
+                await self._ack(ticket)
+
+    async def _handle(self, ticket: int) -> bool:
+        event = self._decode(ticket)
+        if event is not None:
+            if isinstance(event, StreamSnapshots):
+                if self._superseded(event):
+                    return False
+                frames = self._apply_snapshots(event.items)
+            else:
+                frames = await self._apply(event)
+            if not await self._emit(frames):
+                return False
+        await self._ack(ticket)
+        if self._tracker.take_resync_wish():
+            self._maybe_resync()
+        return True
+
+    async def _hold(self, hold: ResumeHold) -> bool:
+        deadline = self._clock() + self._snapshot_wait_s
+        items: list[SnapshotItem] = []
+        held: list[tuple[StreamEvent, int | None]] = []
+        while not hold.complete:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    ticket = await self._inbox.get()
+            except TimeoutError:
+                break
+            if not await self._hold_one(ticket, hold, items, held):
+                return False
+        log.info(
+            "session %s: resuming with %d snapshot item(s), %d held event(s); %s",
+            self.session_id,
+            len(items),
+            len(held),
+            "all workers answered" if hold.complete else "snapshot wait over",
+        )
+        if not await self._emit(self._apply_snapshots(items)):
+            return False
+        for event, end_ticket in held:
+            if not await self._emit(await self._apply(event)):
+                return False
+            if end_ticket is not None:
+                await self._ack(end_ticket)
+        self._tracker.take_resync_wish()
+        if not hold.complete:
+            # An answer may have gone to the socket that held the session before: ask again.
+            self._maybe_resync()
+        return True
+
+    async def _hold_one(
+        self,
+        ticket: int,
+        hold: ResumeHold,
+        items: list[SnapshotItem],
+        held: list[tuple[StreamEvent, int | None]],
+    ) -> bool:
+        event = self._decode(ticket)
+        if isinstance(event, StreamSnapshots):
+            if self._superseded(event):
+                return False
+            items.extend(event.items)
+            hold.answer(event.request_id, event.worker_id)
+        elif isinstance(event, StreamFinished | StreamFailed):
+            held.append((event, ticket))  # an end is kept in the queue until the client has it
+            return True
+        elif event is not None:
+            held.append((event, None))  # a snapshot or the end covers it if the socket goes
+        await self._ack(ticket)
+        return True
+
+    # Steps.
+
+    def _decode(self, ticket: int) -> StreamEvent | StreamSnapshots | None:
+        delivery = self._unsettled.get(ticket)
+        if delivery is None:
+            return None
+        try:
+            event = SESSION_EVENTS.decode(delivery.body)
+        except UnsupportedEvent as exc:
+            log.warning("session %s: dropping a session event: %s", self.session_id, exc.reason)
+            return None
+        assert isinstance(event, StreamEvent | StreamSnapshots)
+        return event
+
+    def _superseded(self, answer: StreamSnapshots) -> bool:
+        """An answer to a resume started after this socket attached: another
+        socket has the session now. Stop and give everything back unsent."""
+        request_id = answer.request_id
+        if self._issued(request_id) or is_resync_request(request_id) or request_id.version != 7:
+            return False
+        if request_id <= self._attached:
+            return False  # a late answer to an earlier resume: still good information
+        log.info(
+            "session %s: resumed elsewhere (snapshot request %s); letting go", self.session_id, request_id
+        )
+        self._on_superseded()
+        return True
+
+    def _apply_snapshots(self, items: Sequence[SnapshotItem]) -> list[StreamFrame]:
+        frames: list[StreamFrame] = []
+        for item in items:
+            known = self._tracker.is_known(item.message_id)
+            frame = self._tracker.apply_snapshot(item)
+            if frame is not None:
+                frames.append(frame)
+                if not known:
+                    self._on_started(item.message_id)
+        return frames
+
+    async def _apply(self, event: StreamEvent) -> list[StreamFrame]:
+        gate = self._gates.get(event.message_id)
+        if gate is not None:
+            await gate.wait()
+        known = self._tracker.is_known(event.message_id)
+        frames = self._tracker.process(event)
+        if not known and self._tracker.is_running(event.message_id):
+            self._on_started(event.message_id)
+        return frames
+
+    async def _emit(self, frames: list[StreamFrame]) -> bool:
+        if not frames:
+            return True
+        if not await self._sink.send_stream(frames):
+            return False
+        for frame in frames:
+            if isinstance(frame, END_FRAMES):
+                log.info(
+                    "session %s message %s: stream ended (%s)",
+                    self.session_id,
+                    frame.message_id,
+                    type(frame).__name__,
+                )
+                self._on_ended(frame.message_id)
+        return True
+
+    def _maybe_resync(self) -> None:
+        now = self._clock()
+        if self._last_resync is not None and now - self._last_resync < self._resync_interval_s:
+            return
+        self._last_resync = now
+        log.info(
+            "session %s: unsynced stream(s) %s: asking for a snapshot",
+            self.session_id,
+            sorted(str(m) for m in self._tracker.unsynced),
+        )
+        self._spawn(self._request_resync())
+
+    async def _ack(self, ticket: int) -> None:
+        delivery = self._unsettled.pop(ticket, None)
+        if delivery is not None:
+            try:
+                await delivery.ack()
+            except Exception as exc:  # the channel went away: the broker redelivers, dups are dropped
+                log.debug("session %s: ack failed: %s", self.session_id, exc)
+
+    async def _requeue(self, delivery: Delivery) -> None:
+        try:
+            await delivery.requeue()
+        except Exception as exc:  # the channel went away: the broker requeues by itself
+            log.debug("session %s: requeue failed: %s", self.session_id, exc)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -1,0 +1,186 @@
+"""Use cases: what the gateway does for a frame or a broker message.
+
+Each takes a command and its collaborators (ports and domain objects) and
+returns a result or raises `GatewayError`; the WebSocket edge turns that into
+frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from parley_contracts import (
+    CONTROL_COMMANDS,
+    CancelGeneration,
+    EventDecoder,
+    PromptSubmitted,
+    RequestSnapshot,
+    UnsupportedEvent,
+    WorkerHeartbeat,
+    new_id,
+)
+from parley_contracts.topology import session_queue
+from parley_gateway.domain.auth import Principal
+from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
+from parley_gateway.domain.frames import Prompt
+from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.registry import WorkerRegistry
+from parley_gateway.domain.stream import ResumeHold
+from parley_gateway.ports import EventPublisher
+
+log = logging.getLogger(__name__)
+
+HEARTBEATS = EventDecoder([WorkerHeartbeat])
+CONTROL = EventDecoder(CONTROL_COMMANDS)
+
+
+@dataclass(frozen=True)
+class SubmitPrompt:
+    principal: Principal
+    session_id: UUID
+    prompt: Prompt
+    message_id: UUID = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    request_id: str
+    conversation_id: UUID
+    message_id: UUID
+
+
+async def submit_prompt(
+    command: SubmitPrompt,
+    *,
+    publisher: EventPublisher,
+    registry: WorkerRegistry,
+    rate: PromptRateLimiter,
+    generations: GenerationLimiter,
+) -> Accepted:
+    prompt, user_id = command.prompt, command.principal.user_id
+    request_id, message_id = prompt.request_id, command.message_id
+    if not registry.serves(prompt.model):
+        raise GatewayError(
+            ErrorCode.MODEL_UNAVAILABLE,
+            f"no live worker serves model {prompt.model!r}",
+            request_id=request_id,
+        )
+    if not generations.try_start(user_id, message_id):
+        raise GatewayError(
+            ErrorCode.TOO_MANY_GENERATIONS,
+            f"at most {generations.limit} generations may run at once; stop one or wait for it to end",
+            request_id=request_id,
+        )
+    retry_after = rate.try_acquire(user_id)
+    if retry_after is not None:
+        generations.finish(user_id, message_id)
+        raise GatewayError(
+            ErrorCode.RATE_LIMITED,
+            f"too many prompts; try again in {max(retry_after, 0.1):.1f} s",
+            request_id=request_id,
+        )
+    event = PromptSubmitted(
+        user_id=user_id,
+        session_id=command.session_id,
+        request_id=request_id,
+        conversation_id=prompt.conversation_id or new_id(),
+        message_id=message_id,
+        prompt_message_id=new_id(),
+        parent_id=prompt.parent_id,
+        model=prompt.model,
+        messages=prompt.messages,
+        params=prompt.params,
+        reply_to=session_queue(command.session_id).name,
+    )
+    try:
+        await publisher.publish_prompt(event)
+    except BrokerUnavailable as exc:
+        generations.finish(user_id, message_id)
+        rate.refund(user_id)
+        log.warning("session %s message %s: prompt not published: %s", command.session_id, message_id, exc)
+        raise GatewayError(
+            ErrorCode.BROKER_UNAVAILABLE,
+            "the message broker is unavailable; the prompt was not sent, try again",
+            request_id=request_id,
+        ) from exc
+    log.info(
+        "session %s message %s: prompt accepted (model %s, %d messages)",
+        command.session_id,
+        message_id,
+        prompt.model,
+        len(prompt.messages),
+    )
+    return Accepted(request_id, event.conversation_id, message_id)
+
+
+async def stop_generation(
+    principal: Principal, message_id: UUID, *, running: bool, publisher: EventPublisher
+) -> None:
+    if not running:
+        raise GatewayError(
+            ErrorCode.UNKNOWN_MESSAGE,
+            "no generation with this message_id is running in this session",
+            message_id=message_id,
+        )
+    try:
+        await publisher.publish_control(CancelGeneration(message_id=message_id, user_id=principal.user_id))
+    except BrokerUnavailable as exc:
+        raise GatewayError(
+            ErrorCode.BROKER_UNAVAILABLE,
+            "the message broker is unavailable; the stop was not sent, try again",
+            message_id=message_id,
+        ) from exc
+    log.info("message %s: stop requested", message_id)
+
+
+async def request_snapshots(
+    session_id: UUID, *, publisher: EventPublisher, registry: WorkerRegistry, request_id: UUID | None = None
+) -> ResumeHold:
+    """Ask every worker for its generations of this session; the hold counts the answers."""
+    command = RequestSnapshot(
+        request_id=request_id or new_id(), session_id=session_id, reply_to=session_queue(session_id).name
+    )
+    hold = ResumeHold(command.request_id, registry.snapshot_holders())
+    try:
+        await publisher.publish_control(command)
+    except BrokerUnavailable as exc:
+        log.warning("session %s: snapshot request not published: %s", session_id, exc)
+    return hold
+
+
+def record_heartbeat(body: bytes, *, registry: WorkerRegistry) -> None:
+    try:
+        beat = HEARTBEATS.decode(body)
+    except UnsupportedEvent as exc:
+        log.warning("dropping a heartbeat this gateway does not understand: %s", exc.reason)
+        return
+    assert isinstance(beat, WorkerHeartbeat)
+    registry.observe(
+        beat.worker_id,
+        models=beat.models,
+        capacity=beat.capacity,
+        free_slots=beat.free_slots,
+        interval_s=beat.interval_s,
+        stopping=beat.stopping,
+    )
+
+
+def decode_control(body: bytes) -> RequestSnapshot | CancelGeneration | None:
+    try:
+        command = CONTROL.decode(body)
+    except UnsupportedEvent as exc:
+        log.warning("dropping a control command this gateway does not understand: %s", exc.reason)
+        return None
+    assert isinstance(command, RequestSnapshot | CancelGeneration)
+    return command
+
+
+def models_listing(registry: WorkerRegistry) -> dict[str, Any]:
+    return {
+        "models": [
+            {"name": m.name, "workers": m.workers, "free_slots": m.free_slots} for m in registry.models()
+        ]
+    }

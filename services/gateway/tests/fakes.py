@@ -1,0 +1,116 @@
+"""Fakes that record state (STYLE: assert on results and state, not calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
+from parley_gateway.domain.errors import BrokerUnavailable
+from parley_gateway.domain.stream import StreamFrame
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.prompts: list[PromptSubmitted] = []
+        self.control: list[CancelGeneration | RequestSnapshot] = []
+        self.down = False
+
+    async def publish_prompt(self, event: PromptSubmitted) -> None:
+        if self.down:
+            raise BrokerUnavailable("fake broker is down")
+        self.prompts.append(event)
+
+    async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
+        if self.down:
+            raise BrokerUnavailable("fake broker is down")
+        self.control.append(command)
+
+
+class FakeDelivery:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.state = "unsettled"
+
+    async def ack(self) -> None:
+        assert self.state == "unsettled", f"settled twice ({self.state})"
+        self.state = "acked"
+
+    async def requeue(self) -> None:
+        assert self.state == "unsettled", f"settled twice ({self.state})"
+        self.state = "requeued"
+
+
+class FakeQueue:
+    """A session queue: what was published, and where each delivery ended."""
+
+    def __init__(self, deliver: Callable[[FakeDelivery], None]) -> None:
+        self._deliver = deliver
+        self.deliveries: list[FakeDelivery] = []
+
+    def publish(self, event: Event | bytes) -> FakeDelivery:
+        delivery = FakeDelivery(event if isinstance(event, bytes) else event.to_json())
+        self.deliveries.append(delivery)
+        self._deliver(delivery)
+        return delivery
+
+    def states(self) -> list[str]:
+        return [d.state for d in self.deliveries]
+
+
+class FakeSink:
+    """A client socket: the frames it got, numbered like the real one."""
+
+    def __init__(self, last_seq: int = 0) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.seq = last_seq
+        self.alive = True
+
+    async def send_stream(self, frames: Sequence[StreamFrame]) -> bool:
+        if not self.alive:
+            return False
+        for frame in frames:
+            self.seq += 1
+            self.frames.append(frame.to_wire(self.seq))
+        return True
+
+    def types(self) -> list[str]:
+        return [f["type"] for f in self.frames]
+
+    def text(self, message_id: UUID) -> str:
+        """The message's text as a client builds it."""
+        text = ""
+        for frame in self.frames:
+            if frame.get("message_id") != str(message_id):
+                continue
+            if frame["type"] == "delta":
+                text += frame["text"]
+            elif frame["type"] in ("snapshot", "done"):
+                text = frame["text"]
+            elif frame["type"] == "restart":
+                text = ""
+        return text
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Let the event loop run until `predicate` holds (or fail after `timeout`)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.001)

@@ -1,0 +1,40 @@
+"""Wiring of the app, without a broker: routes, their order, dev-only routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute, Mount
+
+from parley_gateway import Settings, create_app
+
+
+def flatten(routes: Iterable[BaseRoute]) -> list[Any]:
+    """The app's routes in matching order, included routers opened up."""
+    flat: list[Any] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        flat.extend(flatten(included.routes) if included is not None else [route])
+    return flat
+
+
+def paths(settings: Settings) -> list[str]:
+    return [getattr(route, "path", "") for route in flatten(create_app(settings).routes)]
+
+
+def test_the_public_routes_come_before_the_frontend(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<h1>Parley</h1>")
+    routes = flatten(create_app(Settings(jwks_url="http://auth/jwks.json", static_dir=tmp_path)).routes)
+    found = [getattr(route, "path", "") for route in routes]
+    for path in ("/ws", "/api/models", "/healthz", "/readyz", "/metrics"):
+        assert path in found
+    assert isinstance(routes[-1], Mount)  # the frontend, mounted at "/" after everything else
+    assert routes[-1].path == ""
+    assert "/api/dev/token" not in found
+
+
+def test_dev_mode_signs_its_own_tokens() -> None:
+    assert "/api/dev/token" in paths(Settings(dev=True))
+    assert "/api/dev/token" not in paths(Settings(dev=True, jwks_url="http://auth/jwks.json"))

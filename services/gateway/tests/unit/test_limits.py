@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from tests.fakes import FakeClock
+
+
+def test_rate_limiter_allows_the_limit_per_window_then_refuses(clock: FakeClock) -> None:
+    limiter = PromptRateLimiter(3, clock=clock, window_s=60)
+    for _ in range(3):
+        assert limiter.try_acquire("alice") is None
+        clock.advance(10)
+    retry = limiter.try_acquire("alice")
+    assert retry == pytest.approx(30.0)  # the first prompt leaves the window at t0 + 60
+    assert limiter.try_acquire("bob") is None  # per user
+    clock.advance(30)
+    assert limiter.try_acquire("alice") is None
+    assert limiter.try_acquire("alice") is not None
+    assert limiter.used("alice") == 3
+
+
+def test_rate_limiter_refund_gives_back_the_latest(clock: FakeClock) -> None:
+    limiter = PromptRateLimiter(1, clock=clock)
+    assert limiter.try_acquire("alice") is None
+    limiter.refund("alice")
+    assert limiter.try_acquire("alice") is None
+    limiter.refund("nobody")  # harmless
+
+
+def test_rate_limiter_forgets_idle_users(clock: FakeClock) -> None:
+    limiter = PromptRateLimiter(5, clock=clock)
+    for i in range(2048):  # the second sweep runs on call 2048
+        limiter.try_acquire(f"user-{i}")
+        clock.advance(0.1)
+    assert len(limiter) < 1000  # the sweeps dropped users whose window emptied
+
+
+def test_rate_limiter_rejects_a_zero_limit(clock: FakeClock) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        PromptRateLimiter(0, clock=clock)
+
+
+def test_generation_limiter_counts_running_generations_per_user(clock: FakeClock) -> None:
+    limiter = GenerationLimiter(2, clock=clock, lease_s=600)
+    first, second, third = uuid4(), uuid4(), uuid4()
+    assert limiter.try_start("alice", first)
+    assert limiter.try_start("alice", second)
+    assert not limiter.try_start("alice", third)
+    assert limiter.try_start("alice", first)  # already counted: idempotent
+    assert limiter.try_start("bob", third)
+    limiter.finish("alice", first)
+    assert limiter.active("alice") == 1
+    assert limiter.try_start("alice", third)
+    limiter.finish("alice", uuid4())  # unknown: harmless
+    limiter.finish("carol", uuid4())
+    assert limiter.active("alice") == 2
+
+
+def test_generation_limiter_add_counts_beyond_the_limit(clock: FakeClock) -> None:
+    limiter = GenerationLimiter(1, clock=clock, lease_s=600)
+    limiter.add("alice", uuid4())
+    limiter.add("alice", uuid4())  # learned on resume: counted even over the limit
+    assert limiter.active("alice") == 2
+    assert not limiter.try_start("alice", uuid4())
+
+
+def test_generation_limiter_leases_expire(clock: FakeClock) -> None:
+    limiter = GenerationLimiter(1, clock=clock, lease_s=600)
+    assert limiter.try_start("alice", uuid4())
+    clock.advance(599)
+    assert not limiter.try_start("alice", uuid4())
+    clock.advance(1)
+    assert limiter.try_start("alice", uuid4())
+    clock.advance(600)
+    assert limiter.active("alice") == 0

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import logging
+from uuid import uuid4
+
+import orjson
+import pytest
+
+from parley_contracts import CancelGeneration, ChatMessage, RequestSnapshot, WorkerHeartbeat
+from parley_gateway import services
+from parley_gateway.domain.auth import Principal
+from parley_gateway.domain.errors import ErrorCode, GatewayError
+from parley_gateway.domain.frames import Prompt
+from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.registry import WorkerRegistry
+from tests.fakes import FakeClock, FakePublisher
+
+ALICE = Principal(user_id="alice", role="user", expires_at=2e9)
+
+
+class World:
+    def __init__(self, clock: FakeClock, publisher: FakePublisher) -> None:
+        self.publisher = publisher
+        self.registry = WorkerRegistry(clock=clock)
+        self.registry.observe("w1", models=("tiny",), capacity=2, free_slots=2, interval_s=1.0)
+        self.rate = PromptRateLimiter(3, clock=clock)
+        self.generations = GenerationLimiter(2, clock=clock, lease_s=600)
+        self.session_id = uuid4()
+
+    async def submit(self, model: str = "tiny", **prompt: object) -> services.Accepted:
+        frame = Prompt.model_validate(
+            {
+                "type": "prompt",
+                "request_id": "r1",
+                "model": model,
+                "messages": [{"role": "user", "content": "hi"}],
+                **prompt,
+            }
+        )
+        return await services.submit_prompt(
+            services.SubmitPrompt(ALICE, self.session_id, frame),
+            publisher=self.publisher,
+            registry=self.registry,
+            rate=self.rate,
+            generations=self.generations,
+        )
+
+
+@pytest.fixture
+def world(clock: FakeClock, publisher: FakePublisher) -> World:
+    return World(clock, publisher)
+
+
+async def test_a_prompt_is_published_with_its_reply_queue(world: World) -> None:
+    parent = uuid4()
+    accepted = await world.submit(parent_id=str(parent), params={"temperature": 0.2})
+    [event] = world.publisher.prompts
+    assert event.message_id == accepted.message_id
+    assert event.conversation_id == accepted.conversation_id
+    assert event.reply_to == f"session.{world.session_id}"
+    assert event.session_id == world.session_id
+    assert event.user_id == "alice"
+    assert event.parent_id == parent
+    assert event.prompt_message_id not in (event.message_id, event.conversation_id)
+    assert event.messages == (ChatMessage(role="user", content="hi"),)
+    assert event.params.temperature == 0.2
+    assert accepted.request_id == "r1"
+    assert world.generations.active("alice") == 1
+
+
+async def test_an_existing_conversation_is_kept(world: World) -> None:
+    conversation = uuid4()
+    accepted = await world.submit(conversation_id=str(conversation))
+    assert accepted.conversation_id == conversation
+
+
+async def test_a_model_no_live_worker_serves_is_refused_at_once(world: World, clock: FakeClock) -> None:
+    with pytest.raises(GatewayError) as caught:
+        await world.submit(model="huge")
+    assert (caught.value.code, caught.value.request_id) == (ErrorCode.MODEL_UNAVAILABLE, "r1")
+    clock.advance(3.0)  # the only worker is gone now
+    with pytest.raises(GatewayError):
+        await world.submit()
+    assert world.publisher.prompts == []
+    assert world.rate.used("alice") == 0
+
+
+async def test_concurrent_generations_are_limited(world: World) -> None:
+    await world.submit()
+    await world.submit()
+    with pytest.raises(GatewayError) as caught:
+        await world.submit()
+    assert caught.value.code == ErrorCode.TOO_MANY_GENERATIONS
+    assert len(world.publisher.prompts) == 2
+    assert world.rate.used("alice") == 2  # a refused prompt costs nothing
+
+
+async def test_prompts_per_minute_are_limited(world: World, clock: FakeClock) -> None:
+    for _ in range(3):
+        accepted = await world.submit()
+        world.generations.finish("alice", accepted.message_id)
+    with pytest.raises(GatewayError) as caught:
+        await world.submit()
+    assert caught.value.code == ErrorCode.RATE_LIMITED
+    assert "try again in 60.0 s" in caught.value.message
+    assert world.generations.active("alice") == 0
+    clock.advance(60)
+    world.registry.observe("w1", models=("tiny",), capacity=2, free_slots=2, interval_s=1.0)
+    await world.submit()
+
+
+async def test_a_broker_outage_refuses_the_prompt_and_rolls_back(world: World) -> None:
+    world.publisher.down = True
+    with pytest.raises(GatewayError) as caught:
+        await world.submit()
+    assert caught.value.code == ErrorCode.BROKER_UNAVAILABLE
+    assert world.generations.active("alice") == 0
+    assert world.rate.used("alice") == 0
+
+
+async def test_stop_publishes_a_cancel_for_a_running_message(publisher: FakePublisher) -> None:
+    message_id = uuid4()
+    await services.stop_generation(ALICE, message_id, running=True, publisher=publisher)
+    assert publisher.control == [
+        CancelGeneration(
+            event_id=publisher.control[0].event_id,
+            occurred_at=publisher.control[0].occurred_at,
+            message_id=message_id,
+            user_id="alice",
+        )
+    ]
+
+
+async def test_stop_of_a_message_not_running_here_is_refused(publisher: FakePublisher) -> None:
+    message_id = uuid4()
+    with pytest.raises(GatewayError) as caught:
+        await services.stop_generation(ALICE, message_id, running=False, publisher=publisher)
+    assert (caught.value.code, caught.value.message_id) == (ErrorCode.UNKNOWN_MESSAGE, message_id)
+    assert publisher.control == []
+    publisher.down = True
+    with pytest.raises(GatewayError) as caught:
+        await services.stop_generation(ALICE, message_id, running=True, publisher=publisher)
+    assert caught.value.code == ErrorCode.BROKER_UNAVAILABLE
+
+
+async def test_snapshot_requests_expect_the_workers_that_may_hold_generations(world: World) -> None:
+    world.registry.observe("w2", models=("tiny",), capacity=1, free_slots=1, interval_s=1.0, stopping=True)
+    request_id = uuid4()
+    hold = await services.request_snapshots(
+        world.session_id, publisher=world.publisher, registry=world.registry, request_id=request_id
+    )
+    assert hold.expected == {"w1"}
+    [command] = world.publisher.control
+    assert isinstance(command, RequestSnapshot)
+    assert (command.request_id, command.session_id) == (request_id, world.session_id)
+    assert command.reply_to == f"session.{world.session_id}"
+    world.publisher.down = True  # a failed request still holds, until the deadline
+    hold = await services.request_snapshots(
+        world.session_id, publisher=world.publisher, registry=world.registry
+    )
+    assert not hold.complete
+
+
+def test_heartbeats_feed_the_registry(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    registry = WorkerRegistry(clock=clock)
+    beat = WorkerHeartbeat(worker_id="w9", models=("tiny",), capacity=4, free_slots=1, interval_s=2.0)
+    services.record_heartbeat(beat.to_json(), registry=registry)
+    assert services.models_listing(registry) == {"models": [{"name": "tiny", "workers": 1, "free_slots": 1}]}
+    future = beat.model_dump(mode="json") | {"version": 2, "worker_id": "w10"}
+    with caplog.at_level(logging.WARNING):
+        services.record_heartbeat(orjson.dumps(future), registry=registry)
+        services.record_heartbeat(b"{", registry=registry)
+    assert "unsupported version 2 of 'worker.heartbeat'" in caplog.text
+    assert [w.worker_id for w in registry.live()] == ["w9"]
+
+
+def test_control_commands_decode_or_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    command = RequestSnapshot(request_id=uuid4(), session_id=uuid4(), reply_to="session.x")
+    assert services.decode_control(command.to_json()) == command
+    with caplog.at_level(logging.WARNING):
+        assert services.decode_control(b'{"type": "generation.pause"}') is None
+    assert "generation.pause" in caplog.text
