@@ -36,6 +36,7 @@ test-e2e: install
 lint: install
 	@$(PY) -m ruff check .
 	@$(PY) -m mypy $(foreach n,$(IMPORT_NAMES),-p $(n))
+	@$(PY) -m mypy scripts bench tests/e2e
 
 format: install
 	@$(PY) -m ruff check --fix .
