@@ -4,13 +4,13 @@ VENV ?= .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 PIP := $(PY) -m pip
 , := ,
-PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml services/*/pyproject.toml))
+PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml))
 IMPORT_NAMES := $(foreach p,$(PACKAGES),parley_$(notdir $(p)))
 STAMP := $(VENV)/.parley-installed
 
 .PHONY: install dev test test-e2e lint format asyncapi bench migrate clean
 
-$(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python dependencies into $(VENV)"
 	@$(PIP) install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt \

@@ -77,7 +77,12 @@ def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], timeout: float =
     return False
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s dev %(message)s")
     amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     port = int(os.environ.get("PORT", "8000"))

@@ -1,0 +1,51 @@
+"""`make dev` runs the stack and a terminal client streams an answer through it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from parley_testkit import ServiceProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str) -> None:
+    port = free_port()
+    dev = ServiceProcess(
+        [sys.executable, str(ROOT / "scripts" / "dev.py")],
+        {"AMQP_URL": vhost_url, "PORT": str(port), "PARLEY_MODELS_FILE": ""},
+        name="make-dev",
+    )
+    with dev:
+        dev.wait_log("development access token", timeout=60)
+        match = re.search(r"development access token \(12 h, user dev-user\): (\S+)", dev.log_text())
+        assert match, dev.log_text()
+        url, token = f"http://127.0.0.1:{port}", match.group(1)
+        chat = subprocess.run(
+            [sys.executable, "-m", "parley_cli", "--url", url, "chat", "--token", token, "Hello?"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert chat.returncode == 0, chat.stderr
+    assert "Hello from Parley!" in chat.stdout
+    assert "[stop; " in chat.stdout
+
+
+def test_make_dev_names_the_broker_when_it_does_not_answer() -> None:
+    closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "dev.py")],
+        env={"AMQP_URL": closed, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"AMQP_URL={closed}" in result.stderr
+    assert "Traceback" not in result.stderr
