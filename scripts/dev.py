@@ -10,6 +10,7 @@ streams a canned answer (it is not a model).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -81,6 +82,21 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _wait_models(base: str, procs: list[subprocess.Popen[bytes]], timeout: float = 30) -> list[str]:
+    """The models live workers serve, once the first heartbeat reached the gateway."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+        try:
+            with urllib.request.urlopen(f"{base}/api/models", timeout=2) as response:
+                names = [str(m["name"]) for m in json.load(response)["models"]]
+        except (OSError, ValueError, KeyError):
+            names = []
+        if names:
+            return names
+        time.sleep(0.2)
+    return []
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s dev %(message)s")
@@ -112,8 +128,12 @@ def main() -> int:
         if not _wait_ready(f"http://127.0.0.1:{port}/readyz", procs):
             log.error("the gateway did not become ready; see the lines above")
             return 1
+        models = _wait_models(f"http://127.0.0.1:{port}", procs)
+        if not models:
+            log.error("no inference worker announced itself; see the lines above")
+            return 1
         token = issuer.token("dev-user", expires_in=12 * 3600)
-        log.info("models file: %s", models_file)
+        log.info("models file: %s; served: %s", models_file, ", ".join(models))
         log.info("Parley is running at http://127.0.0.1:%d (WebSocket ws://127.0.0.1:%d/ws)", port, port)
         log.info("development access token (12 h, user dev-user): %s", token)
         log.info(
