@@ -53,8 +53,11 @@ asyncapi: install
 bench: install
 	@$(PY) bench/stream_bench.py
 
-migrate:
-	@echo "no service owns a database yet (auth and history will)"
+# Each database-owning service runs its own migrations (PARLEY_<SVC>_DATABASE_URL; SQLite by default).
+migrate: install
+	@for svc in auth history; do \
+		if [ -f services/$$svc/alembic.ini ]; then echo "=== migrate $$svc"; (cd services/$$svc && $(PY) -m parley_$$svc migrate) || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -118,6 +118,17 @@ class QuotaExceeded(DomainEvent):
     used: float
 
 
+class QuotaRestored(DomainEvent):
+    """A user over quota may prompt again: the budget period rolled over or an
+    admin raised the budget. Gateways drop the user from their blocked set."""
+
+    type: Literal["quota.restored"] = "quota.restored"
+    quota: str
+    limit: float
+    used: float
+    reason: Literal["period_rolled", "budget_raised"]
+
+
 DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     PromptSubmitted,
     CompletionFinished,
@@ -127,4 +138,5 @@ DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     ConversationDeleted,
     UserRegistered,
     QuotaExceeded,
+    QuotaRestored,
 )

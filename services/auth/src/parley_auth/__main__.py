@@ -1,0 +1,113 @@
+"""`python -m parley_auth [serve|migrate|rotate-key|openapi]`.
+
+`serve` (the default) runs the service under uvicorn with uvloop; `migrate`
+upgrades the database to the latest schema (`make migrate`); `rotate-key`
+adds a signing key and retires the current one (it stays in the JWKS for one
+access-token lifetime); `openapi` prints the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from pydantic import ValidationError
+
+from parley_auth.adapters.keys import new_signing_key_row
+from parley_auth.adapters.repository import Database
+from parley_auth.bootstrap import utc_now
+from parley_auth.entrypoints.app import create_app
+from parley_auth.settings import Settings
+
+log = logging.getLogger("parley_auth")
+
+SERVICE_DIR = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(database_url: str) -> Config:
+
+    config = Config(str(SERVICE_DIR / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+
+    config = alembic_config(database_url)
+    command.upgrade(config, revision)
+
+
+async def rotate_key(settings: Settings) -> str:
+
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as repo:
+            now = utc_now()
+            row = new_signing_key_row(now)
+            await repo.add_signing_key(row, now)
+    finally:
+        await db.close()
+    return row.kid
+
+
+def openapi_document(settings: Settings) -> str:
+
+    return json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
+
+
+def serve(settings: Settings) -> int:
+
+    app = create_app(settings)
+    log.info("Parley auth starting on %s", settings.url)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m parley_auth")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "rotate-key", "openapi"]
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"parley-auth: invalid settings:\n{exc}\n")
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        migrate(settings.database_url)
+        return 0
+    if args.command == "rotate-key":
+        kid = asyncio.run(rotate_key(settings))
+        log.info(
+            "new signing key %s; the previous one stays in the JWKS for %d s", kid, settings.access_ttl_s
+        )
+        return 0
+    if args.command == "openapi":
+        sys.stdout.write(openapi_document(settings))
+        return 0
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

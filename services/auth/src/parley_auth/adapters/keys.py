@@ -1,0 +1,160 @@
+"""Signing keys (Ed25519, stored in the database so every replica signs and
+serves the same set), the JWKS, and access tokens: issued and verified here.
+
+Rotation (`python -m parley_auth rotate-key`) adds a key and retires the
+previous one: it stops signing at once and stays in the JWKS for one
+access-token lifetime, so tokens it signed verify until they expire."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from parley_auth.adapters.orm import SigningKeyRow
+from parley_auth.adapters.repository import Repository
+from parley_auth.domain.errors import InvalidToken
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+    created_at: datetime
+    retired_at: datetime | None
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    def jwk(self) -> dict[str, Any]:
+        raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    sub: str
+    role: str
+    jti: str
+    exp: int
+    sid: str | None
+
+
+def new_signing_key_row(now: datetime) -> SigningKeyRow:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii")
+    kid = f"{now:%Y%m%d}-{secrets.token_hex(6)}"
+    return SigningKeyRow(kid=kid, private_pem=pem, created_at=now, retired_at=None)
+
+
+def _load(row: SigningKeyRow) -> SigningKey:
+    key = load_pem_private_key(row.private_pem.encode("ascii"), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise TypeError(f"signing key {row.kid} is not Ed25519")
+    return SigningKey(row.kid, key, row.created_at, row.retired_at)
+
+
+class KeyRing:
+    """The keys this replica signs with and serves; `load` rereads them."""
+
+    def __init__(self, *, issuer: str, audience: str, access_ttl_s: int) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl_s = access_ttl_s
+        self._keys: list[SigningKey] = []
+
+    async def load(self, repo: Repository, now: datetime, *, create: bool = True) -> None:
+        rows = list(await repo.signing_keys())
+        if create and not any(row.retired_at is None for row in rows):
+            row = new_signing_key_row(now)
+            await repo.add_signing_key(row, now)
+            log.info("created signing key %s", row.kid)
+            rows = list(await repo.signing_keys())
+        self._keys = [_load(row) for row in rows]
+
+    def valid(self, now: datetime) -> list[SigningKey]:
+        """Every key a token still in its lifetime may be signed by."""
+        overlap = timedelta(seconds=self.access_ttl_s + 60)
+        return [k for k in self._keys if k.retired_at is None or k.retired_at + overlap > now]
+
+    def active(self) -> SigningKey:
+        current = [k for k in self._keys if k.retired_at is None]
+        if not current:
+            raise RuntimeError("no signing key: run `python -m parley_auth rotate-key` or start the service")
+        return max(current, key=lambda k: k.created_at)
+
+    def jwks(self, now: datetime) -> dict[str, Any]:
+        return {"keys": [k.jwk() for k in self.valid(now)]}
+
+    def issue(self, *, sub: str, role: str, now: datetime, sid: str | None = None) -> str:
+        key = self.active()
+        iat = int(now.timestamp())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": sub,
+            "role": role,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + self.access_ttl_s,
+            "jti": uuid.uuid4().hex,
+        }
+        if sid is not None:
+            claims["sid"] = sid
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("token algorithm not accepted")
+        kid = header.get("kid")
+        key = next((k for k in self.valid(now) if k.kid == kid), None)
+        if key is None:
+            raise InvalidToken("token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.public_key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"token rejected: {exc}") from exc
+        sub, role, jti, exp, sid = (claims.get(k) for k in ("sub", "role", "jti", "exp", "sid"))
+        if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
+            raise InvalidToken("token claims malformed")
+        return AccessClaims(
+            sub=sub,
+            role=role if isinstance(role, str) else "user",
+            jti=jti,
+            exp=exp,
+            sid=sid if isinstance(sid, str) else None,
+        )

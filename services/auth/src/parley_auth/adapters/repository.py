@@ -1,0 +1,242 @@
+"""`Repository` over one SQLAlchemy async session, and `Database`: the engine
+and its transactions. The same code runs on PostgreSQL (asyncpg) and SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from parley_auth.adapters.orm import (
+    ApiKeyRow,
+    ProcessedEventRow,
+    QuotaBlockRow,
+    RefreshTokenRow,
+    SigningKeyRow,
+    UsageRow,
+    UserRow,
+)
+from parley_auth.domain.errors import Conflict
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _insert(self, table: Any) -> Any:
+        dialect = self.session.get_bind().dialect.name
+        return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+    # users
+    async def count_users(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    async def add_user(self, user: UserRow) -> None:
+        self.session.add(user)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:  # a concurrent registration of the same email
+            raise Conflict("an account with this email exists") from exc
+
+    async def user_by_email(self, email_norm: str) -> UserRow | None:
+        return await self.session.scalar(select(UserRow).where(UserRow.email_norm == email_norm))
+
+    async def user(self, user_id: uuid.UUID) -> UserRow | None:
+        return await self.session.get(UserRow, user_id)
+
+    async def users(self, *, query: str | None, limit: int, offset: int) -> tuple[Sequence[UserRow], int]:
+        statement = select(UserRow)
+        if query:
+            pattern = f"%{_like_escape(query.lower())}%"
+            statement = statement.where(
+                or_(
+                    UserRow.email_norm.like(pattern, escape="\\"),
+                    func.lower(UserRow.display_name).like(pattern, escape="\\"),
+                )
+            )
+        total = await self.session.scalar(select(func.count()).select_from(statement.subquery()))
+        rows = await self.session.scalars(
+            statement.order_by(UserRow.created_at, UserRow.id).limit(limit).offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    # refresh tokens
+    async def add_refresh(self, row: RefreshTokenRow) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def refresh_by_hash(self, token_hash: str) -> RefreshTokenRow | None:
+        return await self.session.scalar(
+            select(RefreshTokenRow).where(RefreshTokenRow.token_hash == token_hash)
+        )
+
+    async def spend_refresh(self, row_id: uuid.UUID, now: datetime) -> bool:
+        """Mark a refresh token used; False when another request spent it first."""
+        result = await self.session.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.id == row_id, RefreshTokenRow.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def revoke_families(
+        self, now: datetime, *, family_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+        except_family: uuid.UUID | None = None,
+    ) -> None:  # fmt: skip
+        statement = update(RefreshTokenRow).where(RefreshTokenRow.revoked_at.is_(None))
+        if family_id is not None:
+            statement = statement.where(RefreshTokenRow.family_id == family_id)
+        if user_id is not None:
+            statement = statement.where(RefreshTokenRow.user_id == user_id)
+        if except_family is not None:
+            statement = statement.where(RefreshTokenRow.family_id != except_family)
+        await self.session.execute(
+            statement.values(revoked_at=now).execution_options(synchronize_session=False)
+        )
+
+    # API keys
+    async def add_api_key(self, row: ApiKeyRow) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def api_keys(self, user_id: uuid.UUID) -> Sequence[ApiKeyRow]:
+        rows = await self.session.scalars(
+            select(ApiKeyRow)
+            .where(ApiKeyRow.user_id == user_id, ApiKeyRow.revoked_at.is_(None))
+            .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        )
+        return rows.all()
+
+    async def api_key(self, user_id: uuid.UUID, key_id: uuid.UUID) -> ApiKeyRow | None:
+        return await self.session.scalar(
+            select(ApiKeyRow).where(
+                ApiKeyRow.id == key_id, ApiKeyRow.user_id == user_id, ApiKeyRow.revoked_at.is_(None)
+            )
+        )
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKeyRow | None:
+        return await self.session.scalar(
+            select(ApiKeyRow).where(ApiKeyRow.secret_hash == secret_hash, ApiKeyRow.revoked_at.is_(None))
+        )
+
+    # signing keys
+    async def signing_keys(self) -> Sequence[SigningKeyRow]:
+        rows = await self.session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.created_at))
+        return rows.all()
+
+    async def add_signing_key(self, row: SigningKeyRow, now: datetime) -> None:
+        await self.session.execute(
+            update(SigningKeyRow).where(SigningKeyRow.retired_at.is_(None)).values(retired_at=now)
+        )
+        self.session.add(row)
+        await self.session.flush()
+
+    # usage
+    async def mark_processed(self, event_id: uuid.UUID, now: datetime) -> bool:
+        """True the first time an event is seen; False for a redelivery."""
+        statement = (
+            self._insert(ProcessedEventRow)
+            .values(event_id=event_id, processed_at=now)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        result = await self.session.execute(statement)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def add_usage(
+        self, *, user_id: str, model: str, day: date, prompt_tokens: int, completion_tokens: int, cost: float
+    ) -> None:
+        statement = self._insert(UsageRow).values(
+            user_id=user_id, model=model, day=day, requests=1,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
+        )  # fmt: skip
+        excluded = statement.excluded
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "model", "day"],
+                set_={
+                    "requests": UsageRow.requests + 1,
+                    "prompt_tokens": UsageRow.prompt_tokens + excluded.prompt_tokens,
+                    "completion_tokens": UsageRow.completion_tokens + excluded.completion_tokens,
+                    "cost": UsageRow.cost + excluded.cost,
+                },
+            )
+        )
+
+    async def tokens_used(self, user_id: str, since: date) -> int:
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(UsageRow.prompt_tokens + UsageRow.completion_tokens), 0)).where(
+                UsageRow.user_id == user_id, UsageRow.day >= since
+            )
+        )
+        return int(total or 0)
+
+    async def usage(
+        self, *, user_id: str | None, since: date | None, until: date | None, limit: int
+    ) -> Sequence[UsageRow]:
+        statement = select(UsageRow)
+        if user_id is not None:
+            statement = statement.where(UsageRow.user_id == user_id)
+        if since is not None:
+            statement = statement.where(UsageRow.day >= since)
+        if until is not None:
+            statement = statement.where(UsageRow.day <= until)
+        rows = await self.session.scalars(
+            statement.order_by(UsageRow.day.desc(), UsageRow.user_id, UsageRow.model).limit(limit)
+        )
+        return rows.all()
+
+    # quota blocks
+    async def block(self, user_id: str) -> QuotaBlockRow | None:
+        return await self.session.get(QuotaBlockRow, user_id)
+
+    async def blocks(self) -> Sequence[QuotaBlockRow]:
+        return (await self.session.scalars(select(QuotaBlockRow).order_by(QuotaBlockRow.user_id))).all()
+
+    async def add_block(self, row: QuotaBlockRow) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def remove_block(self, row: QuotaBlockRow) -> None:
+        await self.session.delete(row)
+        await self.session.flush()
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
+        if make_url(url).get_backend_name() == "postgresql":
+            kwargs |= {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repository]:
+        """One transaction: committed when the block ends normally, rolled back on an exception."""
+        async with self._sessions() as session, session.begin():
+            yield Repository(session)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.engine.dispose()

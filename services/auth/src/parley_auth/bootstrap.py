@@ -1,0 +1,84 @@
+"""The composition root: settings -> adapters -> the auth service's collaborators.
+
+`bootstrap` wires the real adapters by default; tests pass fakes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from parley_auth.adapters.keys import KeyRing
+from parley_auth.adapters.metrics import AuthMetrics
+from parley_auth.adapters.passwords import Argon2Hasher
+from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
+from parley_auth.adapters.repository import Database
+from parley_auth.domain.quota import Price
+from parley_auth.domain.throttle import LoginThrottle
+from parley_auth.ports import EventPublisher, Now, PasswordHasher
+from parley_auth.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Auth:
+    settings: Settings
+    db: Database
+    keys: KeyRing
+    hasher: PasswordHasher
+    throttle: LoginThrottle
+    router: RabbitRouter
+    publisher: EventPublisher
+    metrics: AuthMetrics
+    prices: dict[str, Price]
+    now: Now
+
+    async def readiness(self) -> str | None:
+        """None when ready, else why not."""
+        if not await self.db.ping():
+            return "the database does not answer"
+        if not await self.publisher.connected():
+            return "the broker connection to RabbitMQ is down"
+        return None
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    publisher: EventPublisher | None = None,
+    hasher: PasswordHasher | None = None,
+    now: Now = utc_now,
+) -> Auth:
+    router = make_router(settings)
+    return Auth(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        keys=KeyRing(
+            issuer=settings.jwt_issuer, audience=settings.jwt_audience, access_ttl_s=settings.access_ttl_s
+        ),
+        hasher=hasher
+        or Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        throttle=LoginThrottle(
+            per_account=settings.login_max_failures_per_account,
+            per_ip=settings.login_max_failures_per_ip,
+            window_s=settings.login_window_s,
+            clock=time.monotonic,
+        ),
+        router=router,
+        publisher=publisher or RabbitPublisher(router, timeout_s=settings.publish_timeout_s),
+        metrics=AuthMetrics(),
+        prices={
+            name: Price(p.input_price_per_mtok, p.output_price_per_mtok)
+            for name, p in settings.model_prices().items()
+        },
+        now=now,
+    )

@@ -1,0 +1,1 @@
+"""Pure logic of the auth service: no I/O, no framework."""

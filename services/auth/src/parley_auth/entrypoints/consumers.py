@@ -1,0 +1,42 @@
+"""Broker subscribers (FastStream): `completion.finished` from `auth.usage` into the usage ledger."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.middlewares import AckPolicy
+
+from parley_auth import usage
+from parley_auth.adapters.rabbit import RabbitMessage
+from parley_auth.bootstrap import Auth
+from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent
+from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS, rabbit_exchange, rabbit_queue
+
+log = logging.getLogger(__name__)
+
+_DECODER = EventDecoder([CompletionFinished])
+
+
+def register_consumers(auth: Auth) -> None:
+    router = auth.router
+
+    @router.subscriber(
+        rabbit_queue(AUTH_USAGE, routing_key="completion.finished"),
+        rabbit_exchange(CHAT_EVENTS),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        no_reply=True,
+        title="auth:completion.finished",
+    )
+    async def on_completion(message: RabbitMessage) -> None:
+        try:
+            event = _DECODER.decode(message.body)
+        except UnsupportedEvent as exc:
+            log.error("dropping a message on %s: %s", AUTH_USAGE.name, exc.reason)
+            auth.metrics.events.labels("unsupported").inc()
+            return
+        assert isinstance(event, CompletionFinished)
+        counted = await usage.record_completion(event, auth=auth)
+        auth.metrics.events.labels("counted" if counted else "duplicate").inc()
+        log.debug(
+            "completion %s of user %s: %s", event.event_id, event.user_id, "counted" if counted else "dup"
+        )

@@ -1,0 +1,125 @@
+"""The auth service's settings: read once from the environment (prefix `PARLEY_AUTH_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+import yaml
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from parley_contracts.settings import BrokerSettings
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-auth.db"
+
+
+class ModelPrice(BaseModel):
+    """Prices per million tokens, the same keys as the inference models file."""
+
+    input_price_per_mtok: float = Field(default=0.0, ge=0.0)
+    output_price_per_mtok: float = Field(default=0.0, ge=0.0)
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgresql://` means asyncpg and `sqlite://` aiosqlite; other drivers are refused."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise ValueError(
+            "PARLEY_AUTH_DATABASE_URL must be postgresql+asyncpg://... or sqlite+aiosqlite://..."
+        )
+    return url
+
+
+class Settings(BrokerSettings):
+    """Everything the auth service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_AUTH_", extra="ignore", populate_by_name=True)
+
+    dev: bool = False
+    """Local development: allows SQLite and a refresh cookie without `Secure`."""
+    database_url: str = DEFAULT_DATABASE_URL
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=0, le=65535)
+    log_level: str = "INFO"
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies (the gateway) whose `X-Forwarded-For` names the client address for login throttling."""
+
+    jwt_issuer: str = "parley-auth"
+    jwt_audience: str = "parley"
+    access_ttl_s: int = Field(default=900, ge=10, le=24 * 3600)
+    refresh_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    keys_reload_s: float = Field(default=30.0, gt=0.0)
+    """How often a replica rereads the signing keys (another may have rotated)."""
+
+    cookie_secure: bool = True
+    cookie_name: str = "parley_refresh"
+    refresh_path: str = "/api/auth/refresh"
+
+    admin_email: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PARLEY_ADMIN_EMAIL", "PARLEY_AUTH_ADMIN_EMAIL", "admin_email"),
+    )
+    password_min_length: int = Field(default=8, ge=6, le=64)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0.0)
+
+    default_budget_tokens: int = Field(default=0, ge=0)
+    """Tokens (prompt + completion) a user may spend per budget period; 0 means unlimited."""
+    budget_period: Literal["day", "month"] = "day"
+    quota_sweep_s: float = Field(default=60.0, gt=0.0)
+    """How often expired blocks are lifted and current ones announced again (so
+    that a gateway started later learns them)."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """JSON: `{"model": {"input_price_per_mtok": 0.4, "output_price_per_mtok": 1.2}}`."""
+    models_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PARLEY_AUTH_MODELS_FILE", "PARLEY_MODELS_FILE", "models_file"),
+    )
+    """The inference models file; its prices fill in models `prices` does not name."""
+
+    publish_timeout_s: float = Field(default=5.0, gt=0.0)
+    reconnect_interval_s: float = Field(default=2.0, gt=0.0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @model_validator(mode="after")
+    def _production_checks(self) -> Self:
+        if not self.dev and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "PARLEY_AUTH_DATABASE_URL must name PostgreSQL outside dev mode "
+                "(PARLEY_AUTH_DEV=1 allows SQLite)"
+            )
+        if not self.dev and not self.cookie_secure:
+            raise ValueError("PARLEY_AUTH_COOKIE_SECURE=0 is only allowed in dev mode")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def model_prices(self) -> dict[str, ModelPrice]:
+        prices: dict[str, ModelPrice] = {}
+        if self.models_file is not None and self.models_file.is_file():
+            document = yaml.safe_load(self.models_file.read_text()) or {}
+            for entry in document.get("models") or ():
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    prices[entry["name"]] = ModelPrice.model_validate(entry)
+        prices.update(self.prices)
+        return prices

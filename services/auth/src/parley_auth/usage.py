@@ -1,0 +1,115 @@
+"""Use cases of usage accounting and quotas: `completion.finished` into the
+ledger (once per `event_id`), budgets per period, `quota.exceeded` and
+`quota.restored` on `chat.events`.
+
+Quota events are published inside the ledger transaction, before it commits:
+a failed publish rolls the event back for redelivery; a commit failing after
+a publish only repeats an idempotent announcement.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Literal
+
+from parley_auth.adapters.orm import QuotaBlockRow, UsageRow
+from parley_auth.adapters.repository import Repository
+from parley_auth.bootstrap import Auth
+from parley_auth.domain.quota import Price, effective_budget, period_start, quota_name
+from parley_contracts import CompletionFinished, QuotaExceeded, QuotaRestored
+
+log = logging.getLogger(__name__)
+
+
+async def _override(repo: Repository, user_id: str) -> int | None:
+    try:
+        key = uuid.UUID(user_id)
+    except ValueError:
+        return None
+    user = await repo.user(key)
+    return None if user is None else user.budget_tokens
+
+
+async def _evaluate(
+    repo: Repository, user_id: str, *, auth: Auth, reason: Literal["period_rolled", "budget_raised"]
+) -> None:
+    """Block or unblock one user for the current period, publishing what changed."""
+    settings = auth.settings
+    current = period_start(auth.now(), settings.budget_period)
+    budget = effective_budget(await _override(repo, user_id), settings.default_budget_tokens)
+    used = await repo.tokens_used(user_id, current)
+    block = await repo.block(user_id)
+    name = quota_name(settings.budget_period)
+    if block is not None and (block.period_start < current or not budget.exceeded(used)):
+        await repo.remove_block(block)
+        why: Literal["period_rolled", "budget_raised"] = (
+            "period_rolled" if block.period_start < current else reason
+        )
+        await auth.publisher.publish(
+            QuotaRestored(user_id=user_id, quota=name, limit=budget.limit, used=used, reason=why)
+        )
+        auth.metrics.quota.labels("quota.restored").inc()
+        block = None
+    if block is None and budget.exceeded(used):
+        await repo.add_block(
+            QuotaBlockRow(user_id=user_id, period_start=current, quota=name, limit=budget.limit, used=used)
+        )
+        await auth.publisher.publish(
+            QuotaExceeded(user_id=user_id, quota=name, limit=budget.limit, used=used)
+        )
+        auth.metrics.quota.labels("quota.exceeded").inc()
+
+
+async def record_completion(event: CompletionFinished, *, auth: Auth) -> bool:
+    """Account one finished completion; False when this event was already counted."""
+    async with auth.db.transaction() as repo:
+        if not await repo.mark_processed(event.event_id, auth.now()):
+            return False
+        price = auth.prices.get(event.model, Price())
+        usage = event.usage
+        await repo.add_usage(
+            user_id=event.user_id,
+            model=event.model,
+            day=event.occurred_at.date(),
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=price.cost(usage.prompt_tokens, usage.completion_tokens),
+        )
+        await _evaluate(repo, event.user_id, auth=auth, reason="budget_raised")
+    return True
+
+
+async def reevaluate(user_id: str, *, auth: Auth) -> None:
+    """After an admin changed a budget: restore or block at once."""
+    async with auth.db.transaction() as repo:
+        await _evaluate(repo, user_id, auth=auth, reason="budget_raised")
+
+
+async def sweep(*, auth: Auth) -> None:
+    """Lift blocks of past periods, and announce current blocks again so that
+    gateways started since learn them."""
+    async with auth.db.transaction() as repo:
+        blocks = list(await repo.blocks())
+    for block in blocks:
+        async with auth.db.transaction() as repo:
+            current = await repo.block(block.user_id)
+            if current is None:
+                continue
+            await _evaluate(repo, block.user_id, auth=auth, reason="budget_raised")
+            still = await repo.block(block.user_id)
+            if still is not None and still is current:
+                await auth.publisher.publish(
+                    QuotaExceeded(
+                        user_id=still.user_id, quota=still.quota, limit=still.limit, used=still.used
+                    )
+                )
+
+
+async def usage(
+    *, user_id: str | None, since: date | None, until: date | None, limit: int, auth: Auth
+) -> Sequence[UsageRow]:
+    async with auth.db.transaction() as repo:
+        return await repo.usage(user_id=user_id, since=since, until=until, limit=limit)

@@ -1,0 +1,109 @@
+"""Shared fixtures: a fresh PostgreSQL database per test session (dropped at
+the end) and a SQLite file, both migrated with the service's own Alembic
+migrations; the real Argon2id hasher with cheap parameters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from parley_auth.__main__ import migrate
+from parley_auth.adapters.orm import UserRow
+from parley_auth.adapters.passwords import Argon2Hasher
+from parley_auth.adapters.repository import Database
+from parley_auth.settings import normalize_database_url
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def in_thread(function: Callable[..., object], *args: object) -> None:
+    """Run blocking set-up (its own `asyncio.run`) even when a test's event loop is running."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(function, *args).result()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.nodeid.split("::")[0]:
+            item.add_marker(pytest.mark.integration)
+
+
+def _admin_dsn(url: str) -> str:
+    return (
+        make_url(normalize_database_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database `parley_auth_test_<hex>` on DATABASE_URL's server, migrated; dropped at the end."""
+    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    name = f"parley_auth_test_{secrets.token_hex(5)}"
+    admin = _admin_dsn(base)
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    in_thread(asyncio.run, run(f'CREATE DATABASE "{name}"'))
+    url = make_url(normalize_database_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        in_thread(migrate, url)
+        in_thread(asyncio.run, _seed(url))
+        yield url
+    finally:
+        in_thread(asyncio.run, run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _seed(url: str) -> None:
+    """A first account, so that no test's user becomes admin by being first."""
+    db = Database(url)
+    try:
+        async with db.transaction() as repo:
+            await repo.add_user(
+                UserRow(
+                    email="root@parley.dev", email_norm="root@parley.dev", display_name="root",
+                    password_hash="!", role="admin", disabled=True, preferences={},
+                    created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("auth-db") / "auth.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    in_thread(migrate, url)
+    return url
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database(request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """The same tests on both backends."""
+    url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "sqlite_url")
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="session")
+def hasher() -> Argon2Hasher:
+    return Argon2Hasher(time_cost=1, memory_kib=1024, parallelism=1)

@@ -1,0 +1,129 @@
+"""Usage and quotas from real `completion.finished` events on the real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import orjson
+import pytest
+
+from parley_contracts import CompletionFinished, Usage
+from parley_contracts.topology import CHAT_EVENTS, declare_exchange
+from tests.integration.conftest import Api, User
+
+
+class Bus:
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, queue: aio_pika.abc.AbstractQueue) -> None:
+        self.channel = channel
+        self.queue = queue
+        self.received: list[dict[str, Any]] = []
+
+    async def publish(self, event: CompletionFinished) -> None:
+        exchange = await self.channel.get_exchange(CHAT_EVENTS.name)
+        await exchange.publish(
+            aio_pika.Message(
+                event.to_json(), content_type="application/json", message_id=str(event.event_id)
+            ),
+            routing_key=event.type,
+        )
+
+    async def next_quota(self, timeout: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.queue.get(fail=False)
+                if message is not None:
+                    await message.ack()
+                    return dict(orjson.loads(message.body))
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def bus(api: Api, amqp_url: str) -> AsyncIterator[Bus]:
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    exchange = await declare_exchange(channel, CHAT_EVENTS)
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, routing_key="quota.*")
+    try:
+        yield Bus(channel, queue)
+    finally:
+        await connection.close()
+
+
+def finished(user_id: str, prompt: int, completion: int, model: str = "m1") -> CompletionFinished:
+    return CompletionFinished(
+        user_id=user_id,
+        conversation_id=uuid.uuid4(),
+        message_id=uuid.uuid4(),
+        model=model,
+        text="hi",
+        finish_reason="stop",
+        usage=Usage(prompt_tokens=prompt, completion_tokens=completion),
+    )
+
+
+async def _ledger(admin: User, user_id: str, *, requests: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await admin.http.get("/api/auth/usage", headers=admin.headers, params={"user_id": user_id})
+        rows: list[dict[str, Any]] = response.json()["usage"]
+        if sum(r["requests"] for r in rows) >= requests or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
+
+
+async def test_duplicate_deliveries_count_once(api: Api, bus: Bus, admin: User, alice: User) -> None:
+    event = finished(alice.id, 100, 50)
+    for _ in range(3):
+        await bus.publish(event)
+    await bus.publish(finished(alice.id, 10, 5))
+    rows = await _ledger(admin, alice.id, requests=2)
+    await asyncio.sleep(0.3)  # give a wrongly counted duplicate the time to show
+    rows = await _ledger(admin, alice.id, requests=2)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (2, 110, 55)
+    assert row["cost"] == pytest.approx((110 * 1.0 + 55 * 2.0) / 1_000_000)
+    mine = (await alice.http.get("/api/auth/me/usage", headers=alice.headers)).json()["usage"]
+    assert mine == rows
+
+
+async def test_quota_exceeded_then_restored_by_a_raised_budget(
+    api: Api, bus: Bus, admin: User, bob: User
+) -> None:
+    await bus.publish(finished(bob.id, 400, 200))
+    await _ledger(admin, bob.id, requests=1)
+    await bus.publish(finished(bob.id, 300, 200))  # 1100 >= 1000
+    exceeded = await bus.next_quota()
+    assert exceeded["type"] == "quota.exceeded"
+    assert exceeded["user_id"] == bob.id
+    assert (exceeded["limit"], exceeded["used"], exceeded["quota"]) == (1000, 1100, "tokens_per_day")
+    await bus.publish(finished(bob.id, 1, 1))  # still over: no second announcement
+    await _ledger(admin, bob.id, requests=3)
+    response = await admin.http.patch(
+        f"/api/auth/users/{bob.id}", headers=admin.headers, json={"budget_tokens": 5000}
+    )
+    assert response.status_code == 200
+    assert response.json()["budget_tokens"] == 5000
+    restored = await bus.next_quota()
+    assert restored["type"] == "quota.restored"
+    assert restored["reason"] == "budget_raised"
+    assert restored["user_id"] == bob.id
+    assert restored["limit"] == 5000
+
+
+async def test_unknown_event_versions_are_dropped_not_crashing(
+    api: Api, bus: Bus, admin: User, alice: User
+) -> None:
+    exchange = await bus.channel.get_exchange(CHAT_EVENTS.name)
+    body = orjson.loads(finished(alice.id, 1, 1).to_json())
+    for payload in (b"not json", orjson.dumps({**body, "version": 99}), orjson.dumps({"type": "x"})):
+        await exchange.publish(aio_pika.Message(payload), routing_key="completion.finished")
+    await bus.publish(finished(alice.id, 7, 3))
+    rows = await _ledger(admin, alice.id, requests=1)
+    assert [(r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [(7, 3)]
