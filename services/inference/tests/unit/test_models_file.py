@@ -20,9 +20,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_the_shipped_example_loads() -> None:
     catalog = load_models_file(EXAMPLE)
     assert len(catalog) >= 1
-    local = catalog.get("local")
-    assert local.base_url == "http://127.0.0.1:8080/v1"
+    local = catalog.get("smollm2-135m")
+    assert local.base_url == "http://127.0.0.1:8081/v1"
     assert local.extra == {"repeat_penalty": 1.1}
+    assert {"qwen-plus", "qwen2.5-7b-vllm", "gpt-4o-mini"} <= set(catalog.names)
 
 
 def test_a_bare_list_with_every_field(tmp_path: Path) -> None:
@@ -102,5 +103,5 @@ def test_an_unknown_name_is_model_not_found() -> None:
         catalog.get("no-such-model")
     assert caught.value.code is ErrorCode.MODEL_NOT_FOUND
     assert "'no-such-model'" in caught.value.message
-    assert "local" in caught.value.message
+    assert "smollm2-135m" in caught.value.message
     assert catalog.find("no-such-model") is None
