@@ -3,8 +3,9 @@ straight to the client, with no broker in between.
 
 It speaks the same frames as the gateway (`hello`/`ready`, `prompt` ->
 `accepted`, `delta`..., `done`) and reads the provider the way the workers do
-(the `openai` SDK for the connection, raw SSE lines parsed with orjson), so the
-difference the benchmark measures is what the broker path adds.
+(the `openai` SDK on its aiohttp transport for the connection, raw SSE lines
+parsed with orjson), so the difference the benchmark measures is what the
+broker path adds.
 
     python bench/direct_relay.py --port 9000 --provider http://127.0.0.1:8100/v1
 """
@@ -72,7 +73,9 @@ async def _relay(ws: ServerConnection, client: openai.AsyncOpenAI, frame: dict[s
 
 
 async def main(port: int, provider: str) -> None:
-    client = openai.AsyncOpenAI(base_url=provider, api_key="bench", max_retries=0)
+    client = openai.AsyncOpenAI(
+        base_url=provider, api_key="bench", max_retries=0, http_client=openai.DefaultAioHttpClient()
+    )
 
     async def handler(ws: ServerConnection) -> None:
         hello = orjson.loads(await ws.recv())

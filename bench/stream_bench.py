@@ -3,10 +3,13 @@ same load through a direct relay (no broker), in one run, side by side.
 
 Everything runs on this machine: a provider emitting tokens at a fixed rate
 (`parley_testkit.provider`), the direct relay (`bench/direct_relay.py`), a
-gateway and an inference worker on a fresh RabbitMQ vhost. The load generator
-opens N WebSocket sessions, starts them evenly over a ramp, and each sends a
-few prompts one after another, so that about N streams run at once; it records
-every prompt's time to first text and the delivered tokens.
+gateway and `--workers` inference workers on a fresh RabbitMQ vhost. The load
+generator opens N WebSocket sessions, starts them evenly over a ramp, and each
+sends a few prompts one after another, so that about N streams run at once; it
+records every prompt's time to first text and the delivered tokens, and from
+each `done` frame the time to first token and the read rate that the worker
+(or the relay) saw at the provider ("provider TTFT", "slowest provider read"):
+the rest of the time to first text is transit through Parley.
 
     python bench/stream_bench.py [--streams 50 200] [--tokens 100] [--rate 50]
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -24,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import uvloop
 import websockets
 
@@ -47,10 +52,22 @@ class StreamResult:
     duration_s: float
     ok: bool
     error: str = ""
+    server_ttft_ms: float = math.nan
+    """`done.metrics.ttft_ms`: from the provider request to its first token,
+    as the worker (or the relay) saw it; the rest of the TTFT is transit."""
+    server_rate: float = math.nan
+    """`done.metrics.tokens_per_s`: the decode rate the worker (or relay) read."""
 
     @property
     def rate(self) -> float:
         return self.tokens / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def _quantile(values: list[float], q: float) -> float:
+    values = sorted(v for v in values if not math.isnan(v))
+    if not values:
+        return math.nan
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 @dataclass
@@ -60,10 +77,14 @@ class RunResult:
     wall_s: float
 
     def ttft(self, q: float) -> float:
-        values = sorted(s.ttft_ms for s in self.streams if s.ok)
-        if not values:
-            return float("nan")
-        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+        return _quantile([s.ttft_ms for s in self.streams if s.ok], q)
+
+    def server_ttft(self, q: float) -> float:
+        return _quantile([s.server_ttft_ms for s in self.streams if s.ok], q)
+
+    @property
+    def slowest_server_rate(self) -> float:
+        return _quantile([s.server_rate for s in self.streams if s.ok], 0.0)
 
     @property
     def tokens_per_s(self) -> float:
@@ -79,8 +100,8 @@ class RunResult:
         return min(rates) if rates else 0.0
 
 
-def _prompt_frame() -> str:
-    return json.dumps(
+def _prompt_frame() -> bytes:
+    return orjson.dumps(
         {
             "type": "prompt",
             "request_id": str(uuid.uuid4()),
@@ -95,28 +116,41 @@ def _prompt_frame() -> str:
 
 async def _one_prompt(ws: websockets.ClientConnection) -> StreamResult:
     sent = time.perf_counter()
-    await ws.send(_prompt_frame())
+    await ws.send(_prompt_frame(), text=True)
     first: float | None = None
     async for raw in ws:
-        frame = json.loads(raw)
+        frame = orjson.loads(raw)
         kind = frame["type"]
         if kind in {"delta", "snapshot"} and first is None:
             first = time.perf_counter()
         elif kind == "done":
             end = time.perf_counter()
             tokens = int(frame["usage"]["completion_tokens"])
-            return StreamResult(((first or end) - sent) * 1000, tokens, end - (first or end), ok=True)
+            metrics = frame.get("metrics") or {}
+            return StreamResult(
+                ((first or end) - sent) * 1000,
+                tokens,
+                end - (first or end),
+                ok=True,
+                server_ttft_ms=_number(metrics.get("ttft_ms")),
+                server_rate=_number(metrics.get("tokens_per_s")),
+            )
         elif kind == "error":
             return StreamResult(0, 0, 0, ok=False, error=f"{frame['code']}: {frame['message']}")
     return StreamResult(0, 0, 0, ok=False, error="socket closed")
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 async def _one_session(
     ws_url: str, token: str, start: asyncio.Event, delay: float, rounds: int
 ) -> list[StreamResult]:
     async with websockets.connect(ws_url, max_size=None, compression=None, open_timeout=30) as ws:
-        await ws.send(json.dumps({"type": "hello", "token": token, "session_id": None, "last_seq": None}))
-        ready = json.loads(await ws.recv())
+        hello = {"type": "hello", "token": token, "session_id": None, "last_seq": None}
+        await ws.send(orjson.dumps(hello), text=True)
+        ready = orjson.loads(await ws.recv())
         if ready.get("type") != "ready":
             return [StreamResult(0, 0, 0, ok=False, error=str(ready))]
         await start.wait()
@@ -173,6 +207,9 @@ def _report(n: int, direct: RunResult, parley: RunResult, rate: float) -> str:
         row("TTFT p99", direct.ttft(0.99), parley.ttft(0.99), "ms"),
         row("delivered tokens/s", direct.tokens_per_s, parley.tokens_per_s, "tok/s"),
         row("slowest stream rate", direct.slowest_rate, parley.slowest_rate, "tok/s"),
+        row("provider TTFT p50", direct.server_ttft(0.5), parley.server_ttft(0.5), "ms"),
+        row("provider TTFT p99", direct.server_ttft(0.99), parley.server_ttft(0.99), "ms"),
+        row("slowest provider read", direct.slowest_server_rate, parley.slowest_server_rate, "tok/s"),
         f"  added TTFT: p50 {parley.ttft(0.5) - direct.ttft(0.5):+.1f} ms, "
         f"p99 {parley.ttft(0.99) - direct.ttft(0.99):+.1f} ms; "
         f"errors: direct {direct.errors}, parley {parley.errors}",
@@ -204,7 +241,9 @@ async def bench(args: argparse.Namespace) -> None:
             "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,
             "PARLEY_GATEWAY_JWT_AUDIENCE": AUDIENCE,
             "PARLEY_GATEWAY_MAX_GENERATIONS_PER_USER": "8",
-            "PARLEY_INFERENCE_CONCURRENCY": str(max(args.streams) + 16),
+            "PARLEY_INFERENCE_CONCURRENCY": str(
+                args.concurrency or (2 * max(args.streams) + 16 + args.workers - 1) // args.workers
+            ),
             "PARLEY_INFERENCE_COALESCE_WINDOW_MS": str(args.window_ms),
             "PARLEY_INFERENCE_LOG_LEVEL": "WARNING",
             "PARLEY_GATEWAY_LOG_LEVEL": "WARNING",
@@ -222,15 +261,18 @@ async def bench(args: argparse.Namespace) -> None:
                 {},
                 name="bench-relay",
             ),
-            ServiceProcess([py, "-m", "parley_inference"], env, name="bench-worker"),
             ServiceProcess([py, "-m", "parley_gateway"], env, name="bench-gateway"),
+            *(
+                ServiceProcess([py, "-m", "parley_inference"], env, name=f"bench-worker-{k}")
+                for k in range(args.workers)
+            ),
         ]
         try:
             for proc in procs:
                 proc.start()
             procs[0].wait_log("http://", timeout=20)
             procs[1].wait_log("relay ready", timeout=20)
-            procs[3].wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", timeout=30)
+            procs[2].wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", timeout=30)
             _wait_models(f"http://127.0.0.1:{gateway_port}")
             # A short warm-up of both paths, not measured.
             relay_url, gateway_url = f"ws://127.0.0.1:{relay_port}", f"ws://127.0.0.1:{gateway_port}/ws"
@@ -258,6 +300,16 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the sessions start")
     parser.add_argument("--rounds", type=int, default=3, help="prompts each session sends, one after another")
     parser.add_argument("--window-ms", type=float, default=50.0, help="the workers' coalescing window")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="inference worker processes (they share the cores)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="generations at once per worker (default (2 x streams + 16) / workers: a request holds "
+        "its slot until its outcome event is confirmed, after the client has `done` and may prompt again)",
+    )
     uvloop.run(bench(parser.parse_args()))
 
 

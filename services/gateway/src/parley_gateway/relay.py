@@ -39,6 +39,9 @@ SESSION_EVENTS = EventDecoder(SESSION_STREAM_EVENTS)
 
 MessageCallback = Callable[[UUID], None]
 
+_MAX_BATCH = 256
+"""Messages relayed together at most (one send, then their acks)."""
+
 
 class SessionRelay:
     def __init__(
@@ -134,29 +137,58 @@ class SessionRelay:
     async def _run(self, hold: ResumeHold | None) -> None:
         if hold is not None and not await self._hold(hold):
             return
+        inbox = self._inbox
         while True:
-            ticket = await self._inbox.get()
-            try:
-                if not await self._handle(ticket):
-                    return
-            except Exception:
-                log.exception("session %s: could not relay a message; dropping it", self.session_id)
-                await self._ack(ticket)
+            tickets = [await inbox.get()]
+            while not inbox.empty() and len(tickets) < _MAX_BATCH:
+                tickets.append(inbox.get_nowait())
+            if not await self._handle(tickets):
+                return
 
-    async def _handle(self, ticket: int) -> bool:
-        event = self._decode(ticket)
-        if event is not None:
+    async def _handle(self, tickets: list[int]) -> bool:
+        """Relay what arrived together: its frames in one send, then its acks.
+        Under load many messages wait in the inbox at once, and one send and
+        one pass of acks for all of them keeps the relay ahead of its queue.
+        Returns False when the relay stops (socket gone, resumed elsewhere);
+        what was not sent stays unsettled for `stop` to requeue."""
+        frames: list[StreamFrame] = []
+        handled: list[int] = []
+        go_on = True
+        for ticket in tickets:
+            event = self._decode(ticket)
             if isinstance(event, StreamSnapshots):
                 if self._superseded(event):
+                    go_on = False
+                    break
+                frames += self._apply_snapshots(event.items)
+            elif event is not None:
+                # its prompt not `accepted` yet: what came before goes out first
+                if event.message_id in self._gates and not await self._send(frames, handled):
                     return False
-                frames = self._apply_snapshots(event.items)
-            else:
-                frames = await self._apply(event)
-            if not await self._emit(frames):
-                return False
-        await self._ack(ticket)
+                try:
+                    frames += await self._apply(event)
+                except Exception:
+                    log.exception("session %s: could not relay a message; dropping it", self.session_id)
+            handled.append(ticket)
+        if not await self._send(frames, handled):
+            return False
         if self._tracker.take_resync_wish():
             self._maybe_resync()
+        return go_on
+
+    async def _send(self, frames: list[StreamFrame], tickets: list[int]) -> bool:
+        """Send `frames`, then ack `tickets` (whose frames they are); both are emptied."""
+        try:
+            if not await self._emit(frames):
+                return False
+        except Exception:
+            log.exception(
+                "session %s: could not relay %d frame(s); dropping them", self.session_id, len(frames)
+            )
+        frames.clear()
+        for ticket in tickets:
+            await self._ack(ticket)
+        tickets.clear()
         return True
 
     async def _hold(self, hold: ResumeHold) -> bool:

@@ -207,3 +207,21 @@ async def test_an_incomplete_hold_asks_again_for_snapshots() -> None:
     h = Harness(snapshot_wait_s=0.05)
     h.relay.start(ResumeHold(uuid4(), frozenset({"w1"})))
     await until(lambda: h.resyncs == 1)
+
+
+async def test_messages_that_arrive_together_are_sent_in_order_then_acked() -> None:
+    h, m, other = Harness(), uuid4(), uuid4()
+    for message_id in (m, other):
+        h.relay.expect(message_id)
+        h.relay.accepted(message_id)
+    h.relay.start()
+    for event in (delta(m, 1, "a"), delta(other, 1, "x"), delta(m, 2, "b"), finished(m, 3, "ab")):
+        h.queue.publish(event)
+    await until(lambda: h.queue.states() == ["acked"] * 4)
+    assert [(f["type"], f["seq"], f["text"]) for f in h.sink.frames] == [
+        ("delta", 1, "a"),
+        ("delta", 2, "x"),
+        ("delta", 3, "b"),
+        ("done", 4, "ab"),
+    ]
+    assert h.ended == [m]

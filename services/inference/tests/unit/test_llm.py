@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aiohttp
 import httpx2
 import openai
 import orjson
@@ -208,6 +209,53 @@ def test_mapping_of_errors_raised_mid_stream_and_of_the_unexpected() -> None:
         assert "secret internals" not in mapped.message
     same = GenerationError(ErrorCode.MODEL_NOT_FOUND, "x")
     assert map_provider_error(same, base_url=url, timeouts=TIMEOUTS) is same
+
+
+def _caused(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+def test_errors_of_the_aiohttp_transport_map_by_their_aiohttp_cause() -> None:
+    """The SDK's aiohttp transport turns a refused connection or a hang-up into
+    httpx2's `ConnectTimeout`; the aiohttp error underneath tells them apart."""
+    request = httpx2.Request("POST", "http://h/v1/chat/completions")
+    url = "http://h/v1"
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("h", 80, False, True, None, None, None),
+        ConnectionRefusedError(111, "Connection refused"),
+    )
+
+    def sdk(exc: type[openai.APIConnectionError], cause: BaseException) -> BaseException:
+        return _caused(exc(request=request), _caused(httpx2.ConnectTimeout("x", request=request), cause))
+
+    cases: list[tuple[BaseException, ErrorCode, str]] = [
+        (sdk(openai.APITimeoutError, refused), ErrorCode.PROVIDER_UNREACHABLE, "cannot be reached"),
+        (
+            sdk(openai.APITimeoutError, aiohttp.ServerDisconnectedError()),
+            ErrorCode.PROVIDER_ERROR,
+            "closed the connection",
+        ),
+        (
+            sdk(openai.APITimeoutError, aiohttp.ConnectionTimeoutError()),
+            ErrorCode.PROVIDER_TIMEOUT,
+            "connection within 2 s",
+        ),
+        (
+            _caused(httpx2.ReadTimeout("x", request=request), aiohttp.SocketTimeoutError()),
+            ErrorCode.PROVIDER_TIMEOUT,
+            "within 3 s",
+        ),
+        (
+            _caused(httpx2.ReadError("x", request=request), aiohttp.ClientPayloadError("cut")),
+            ErrorCode.PROVIDER_ERROR,
+            "broke off",
+        ),
+        (aiohttp.ServerDisconnectedError(), ErrorCode.PROVIDER_ERROR, "broke off"),
+    ]
+    for exc, code, words in cases:
+        mapped = map_provider_error(exc, base_url=url, timeouts=TIMEOUTS)
+        assert (mapped.code, words in mapped.message) == (code, True), (exc.__cause__, mapped)
 
 
 def test_long_provider_messages_are_trimmed() -> None:
