@@ -24,7 +24,8 @@ class Reply:
     delays: list[float] | None = None
     """Per-token pauses (overrides delay_s/first_delay_s)."""
     usage: TokenCounts | None = None
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"
+    """None: the stream ends without one, as a cut-off server's does."""
     fail_after: int | None = None
     """Raise `error` after this many tokens."""
     error: Exception = field(default_factory=lambda: RuntimeError("boom"))
@@ -65,7 +66,8 @@ class FakeChatModel:
                 yield Chunk(text=token)
             if reply.fail_after is not None and reply.fail_after >= len(reply.tokens):
                 raise reply.error
-            yield Chunk(finish_reason=reply.finish_reason)
+            if reply.finish_reason is not None:
+                yield Chunk(finish_reason=reply.finish_reason)
             if reply.usage is not None:
                 yield Chunk(usage=reply.usage)
             call.completed = True

@@ -31,9 +31,17 @@ class GenerationParams(_Value):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
+UsageSource = Literal["provider", "counted"]
+
+
 class Usage(_Value):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    source: UsageSource = "provider"
+    """`provider`: as the provider reported it. `counted`: the provider reported
+    none, so the worker counted the completion tokens from the stream (one per
+    chunk with text) and estimated the prompt tokens (about four characters per
+    token plus a few per message)."""
 
 
 class StreamMetrics(_Value):

@@ -6,6 +6,7 @@ Tests pass their own catalog, chat model or sink; everything else is real.
 from __future__ import annotations
 
 import logging
+import os
 
 from faststream.rabbit import RabbitBroker
 
@@ -15,11 +16,13 @@ from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.models_file import load_models_file
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerEventPublisher
-from parley_inference.domain.catalog import ModelCatalog
+from parley_inference.domain.catalog import ModelCatalog, ModelsFileError, with_keys_present
 from parley_inference.entrypoints.worker import Worker, WorkerConfig
 from parley_inference.ports import ChatModel
 from parley_inference.services import Ports
 from parley_inference.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def make_broker(amqp_url: str) -> RabbitBroker:
@@ -41,7 +44,12 @@ def bootstrap(
     model: ChatModel | None = None,
     broker: RabbitBroker | None = None,
 ) -> Worker:
-    catalog = catalog if catalog is not None else load_models_file(settings.models_file)
+    if catalog is None:
+        catalog, left_out = with_keys_present(load_models_file(settings.models_file), os.environ)
+        for line in left_out:
+            log.warning("%s", line)
+        if not len(catalog):
+            raise ModelsFileError(f"{settings.models_file}: no model can be served ({'; '.join(left_out)})")
     broker = broker or make_broker(settings.amqp_url)
     chat_model: OpenAIChatModel | None = None
     if model is None:

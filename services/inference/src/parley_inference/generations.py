@@ -11,6 +11,7 @@ from uuid import UUID
 from parley_contracts import PromptSubmitted, TokenDelta
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.coalescer import Coalescer
+from parley_inference.domain.errors import cut_off
 from parley_inference.domain.generation import Generation
 from parley_inference.ports import ChatModel, Metrics, StreamSink
 
@@ -104,6 +105,8 @@ class DeltaStreamer:
                 if chunk.usage is not None:
                     gen.provider_usage = chunk.usage
         gen.finished_at = self._loop.time()
+        if gen.provider_finish_reason is None:
+            raise cut_off()
 
     def _on_text(self, text: str) -> None:
         now = self._loop.time()

@@ -138,6 +138,34 @@ async def test_without_provider_usage_tokens_are_counted_and_the_prompt_estimate
     assert isinstance(final, StreamFinished)
     assert final.usage.completion_tokens == 3
     assert final.usage.prompt_tokens > 0
+    assert final.usage.source == "counted"
+
+
+async def test_provider_usage_is_marked_as_such() -> None:
+    ports, _, sink, events = make_ports(
+        Reply(tokens=["a"], usage=TokenCounts(prompt_tokens=7, completion_tokens=1))
+    )
+    await generate(Generate(prompt()), ports=ports)
+    final = sink.events("stream.finished")[0]
+    assert isinstance(final, StreamFinished)
+    assert (final.usage.prompt_tokens, final.usage.source) == (7, "provider")
+    finished = events.published[0]
+    assert isinstance(finished, CompletionFinished)
+    assert finished.usage.source == "provider"
+
+
+async def test_a_stream_that_ends_without_a_finish_reason_was_cut_off() -> None:
+    ports, _, sink, events = make_ports(Reply(tokens=["a", "b"], finish_reason=None))
+
+    assert await generate(Generate(prompt()), ports=ports) is Outcome.FAILED
+
+    failed = sink.sent[-1].event
+    assert isinstance(failed, StreamFailed)
+    assert failed.code == "provider_cut_off"
+    assert not sink.events("stream.finished")
+    event = events.published[0]
+    assert isinstance(event, CompletionFailed)
+    assert event.code == "provider_cut_off"
 
 
 async def test_length_finish_reason_is_kept() -> None:

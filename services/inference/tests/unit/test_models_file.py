@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from parley_inference.adapters.models_file import load_models_file
-from parley_inference.domain.catalog import ModelsFileError
+from parley_inference.domain.catalog import ModelsFileError, with_keys_present
 from parley_inference.domain.errors import ErrorCode, GenerationError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "models.example.yaml"
@@ -105,3 +105,22 @@ def test_an_unknown_name_is_model_not_found() -> None:
     assert "'no-such-model'" in caught.value.message
     assert "smollm2-135m" in caught.value.message
     assert catalog.find("no-such-model") is None
+
+
+def test_models_whose_key_is_missing_are_left_out_and_named(tmp_path: Path) -> None:
+    text = """
+models:
+  - {name: open, base_url: "http://127.0.0.1:1/v1", model: m}
+  - {name: keyed, base_url: "https://api.example.org/v1", model: m, api_key_env: EXAMPLE_KEY}
+  - {name: empty, base_url: "https://api.example.org/v1", model: m, api_key_env: EMPTY_KEY}
+"""
+    catalog = load_models_file(_write(tmp_path, text))
+    kept, left_out = with_keys_present(catalog, {"EMPTY_KEY": ""})
+    assert kept.names == ("open",)
+    assert left_out == [
+        "model 'keyed' is not served: its key variable EXAMPLE_KEY is not set",
+        "model 'empty' is not served: its key variable EMPTY_KEY is not set",
+    ]
+    kept, left_out = with_keys_present(catalog, {"EXAMPLE_KEY": "sk-1", "EMPTY_KEY": "sk-2"})
+    assert kept.names == ("open", "keyed", "empty")
+    assert left_out == []

@@ -78,6 +78,21 @@ class ModelCatalog:
             return None
 
 
+def with_keys_present(catalog: ModelCatalog, environ: Mapping[str, str]) -> tuple[ModelCatalog, list[str]]:
+    """The models whose API key is available, and a line for each one left out:
+    a model that names a key variable which is unset or empty is not served."""
+    kept: list[ModelSpec] = []
+    left_out: list[str] = []
+    for spec in catalog:
+        if spec.api_key_env and not environ.get(spec.api_key_env):
+            left_out.append(
+                f"model {spec.name!r} is not served: its key variable {spec.api_key_env} is not set"
+            )
+        else:
+            kept.append(spec)
+    return ModelCatalog(kept), left_out
+
+
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_url=False)[:5]:

@@ -16,6 +16,8 @@ class ErrorCode(StrEnum):
     """The provider did not answer, or went silent, for longer than the configured timeout."""
     PROVIDER_UNREACHABLE = "provider_unreachable"
     """The provider could not be reached (connection refused, unknown host)."""
+    PROVIDER_CUT_OFF = "provider_cut_off"
+    """The provider's stream ended without a finish reason: the answer was cut off, not complete."""
     MODEL_NOT_FOUND = "model_not_found"
     """No model of that name in this worker's models file."""
     GENERATION_FAILED = "generation_failed"
@@ -36,6 +38,13 @@ class ProviderStreamError(GenerationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.PROVIDER_ERROR, message)
+
+
+def cut_off() -> GenerationError:
+    return GenerationError(
+        ErrorCode.PROVIDER_CUT_OFF,
+        "The model provider ended the answer without finishing it (the stream was cut off).",
+    )
 
 
 def model_not_found(name: str, served: list[str]) -> GenerationError:

@@ -80,7 +80,11 @@ class Generation:
                 prompt_tokens=self.provider_usage.prompt_tokens,
                 completion_tokens=self.provider_usage.completion_tokens,
             )
-        return Usage(prompt_tokens=estimate_prompt_tokens(messages), completion_tokens=self.chunks_with_text)
+        return Usage(
+            prompt_tokens=estimate_prompt_tokens(messages),
+            completion_tokens=self.chunks_with_text,
+            source="counted",
+        )
 
     def metrics(self, completion_tokens: int) -> StreamMetrics:
         """Time to first token from the provider request, and the decode rate
