@@ -50,8 +50,9 @@ asyncapi: install
 	@$(PY) -m parley_contracts.asyncapi > docs/asyncapi.yaml
 	@echo "wrote docs/asyncapi.yaml"
 
-bench: install
+bench: install local-model
 	@$(PY) bench/stream_bench.py
+	@$(PY) bench/local_model_bench.py
 
 # Each database-owning service runs its own migrations (PARLEY_<SVC>_DATABASE_URL; SQLite by default).
 migrate: install
