@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import secrets
+import subprocess
 import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -22,6 +28,9 @@ AUDIENCE = "parley"
 MODEL = "test-model"
 REFUSED_MODEL = "refused-model"
 PROVIDER_READ_TIMEOUT_S = 3
+AUTH_ISSUER = "parley-auth"  # the auth service's defaults, and so the gateway's
+AUTH_AUDIENCE = "parley"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 Frame = dict[str, Any]
 
 
@@ -52,6 +61,36 @@ class Gateway:
 
 
 @dataclass
+class Auth:
+    process: ServiceProcess
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.http}/api/auth/jwks.json"
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A fresh database on DATABASE_URL's server (psql), dropped at the end: its URL."""
+    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    name = f"{prefix}_{secrets.token_hex(5)}"
+
+    def psql(sql: str) -> None:
+        subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
+
+    psql(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
 class Stack:
     amqp_url: str
     provider: FakeProvider
@@ -59,6 +98,7 @@ class Stack:
     models_file: Path
     gateways: list[Gateway] = field(default_factory=list)
     workers: list[ServiceProcess] = field(default_factory=list)
+    auth: Auth | None = None
 
     def _env(self) -> dict[str, str]:
         return {
@@ -85,11 +125,48 @@ class Stack:
         self.workers.append(worker)
         return worker
 
-    def start_gateway(self) -> Gateway:
+    def start_auth(self, database_url: str, **env: str) -> Auth:
+        """The auth service on `database_url` (migrated here first); later gateways trust its
+        keys and route `/api/auth/*` to it."""
         port = free_port()
+        auth_env = {
+            **self._env(),
+            "PARLEY_AUTH_DATABASE_URL": database_url,
+            "PARLEY_AUTH_PORT": str(port),
+            # Cheap hashes: the tests log in often, the parameters are not what they test.
+            "PARLEY_AUTH_ARGON2_TIME_COST": "1",
+            "PARLEY_AUTH_ARGON2_MEMORY_KIB": "1024",
+            "PARLEY_AUTH_ARGON2_PARALLELISM": "1",
+            **env,
+        }
+        migrate = subprocess.run(
+            [sys.executable, "-m", "parley_auth", "migrate"],
+            env={**os.environ, **auth_env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        process = ServiceProcess([sys.executable, "-m", "parley_auth"], auth_env, name="auth")
+        process.start()
+        auth = Auth(process, port)
+        process.wait_ready(f"{auth.http}/readyz", timeout=30)
+        self.auth = auth
+        return auth
+
+    def start_gateway(self, **env: str) -> Gateway:
+        port = free_port()
+        auth_env: dict[str, str] = {}
+        if self.auth is not None:
+            auth_env = {
+                "PARLEY_GATEWAY_JWKS_URL": self.auth.jwks_url,
+                "PARLEY_GATEWAY_JWT_ISSUER": AUTH_ISSUER,
+                "PARLEY_GATEWAY_JWT_AUDIENCE": AUTH_AUDIENCE,
+                "PARLEY_GATEWAY_AUTH_URL": self.auth.http,
+            }
         process = ServiceProcess(
             [sys.executable, "-m", "parley_gateway"],
-            {**self._env(), "PORT": str(port)},
+            {**self._env(), **auth_env, "PORT": str(port), **env},
             name=f"gateway-{len(self.gateways) + 1}",
         )
         process.start()
@@ -116,7 +193,8 @@ class Stack:
         return self.issuer.token(user, **kwargs)
 
     def close(self) -> None:
-        for process in [*(g.process for g in self.gateways), *self.workers]:
+        auth = [self.auth.process] if self.auth is not None else []
+        for process in [*(g.process for g in self.gateways), *self.workers, *auth]:
             if process.running:
                 process.terminate(timeout=10)
 

@@ -12,7 +12,7 @@ from parley_testkit import ServiceProcess, free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str) -> None:
+def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str, tmp_path: Path) -> None:
     port = free_port()
     dev = ServiceProcess(
         [sys.executable, str(ROOT / "scripts" / "dev.py")],
@@ -21,12 +21,14 @@ def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str) -> No
             "PORT": str(port),
             "PARLEY_MODELS_FILE": "",
             "PARLEY_LOCAL_MODEL_PORT": str(free_port()),
+            # The auth database and the development account live here, not in the user's state dir.
+            "XDG_STATE_HOME": str(tmp_path / "state"),
         },
         name="make-dev",
     )
     with dev:
         dev.wait_log("development access token", timeout=60)
-        match = re.search(r"development access token \(12 h, user dev-user\): (\S+)", dev.log_text())
+        match = re.search(r"development access token \(12 h, user dev@parley\.dev\): (\S+)", dev.log_text())
         assert match, dev.log_text()
         url, token = f"http://127.0.0.1:{port}", match.group(1)
         cli = [sys.executable, "-m", "parley_cli", "--url", url, "chat", "--token", token]

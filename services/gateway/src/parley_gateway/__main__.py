@@ -43,10 +43,6 @@ def main() -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if settings.dev and settings.jwks_url is None:
-        log.warning(
-            "dev mode: tokens are signed by a throwaway key; get one from POST %s/api/dev/token", settings.url
-        )
     problem = asyncio.run(_broker_answers(settings.amqp_url))
     if problem is not None:
         log.error("RabbitMQ does not answer at AMQP_URL=%s (%s)", _masked(settings.amqp_url), problem)
@@ -66,6 +62,8 @@ def main() -> int:
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_interval_s,
         ws_per_message_deflate=False,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_config=None,
         timeout_graceful_shutdown=10,
     )

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from parley_gateway.adapters.metrics import GatewayMetrics
 from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
-from parley_gateway.adapters.tokens import DevKeys, JwksTokenVerifier, http_jwks
+from parley_gateway.adapters.tokens import JwksTokenVerifier, http_jwks
+from parley_gateway.adapters.upstream import Upstreams
 from parley_gateway.domain.clock import Clock
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.hub import SessionHub
 from parley_gateway.settings import Settings
@@ -28,12 +30,13 @@ class Gateway:
     publisher: RabbitPublisher
     queues: RabbitSessionQueues
     verifier: JwksTokenVerifier
-    dev_keys: DevKeys | None
     registry: WorkerRegistry
     rate: PromptRateLimiter
     generations: GenerationLimiter
     hub: SessionHub
     metrics: GatewayMetrics
+    blocked: BlockedUsers
+    upstreams: Upstreams
     instance_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     async def readiness(self) -> str | None:
@@ -52,15 +55,10 @@ def bootstrap(
     verifier: JwksTokenVerifier | None = None,
 ) -> Gateway:
     router = make_router(settings)
-    dev_keys: DevKeys | None = None
     if verifier is None:
-        if settings.jwks_url is not None:
-            source = http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s)
-        else:
-            dev_keys = DevKeys(issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-            source = dev_keys.source
+        assert settings.jwks_url is not None  # Settings refuses to exist without one
         verifier = JwksTokenVerifier(
-            source,
+            http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_s=settings.jwt_leeway_s,
@@ -78,7 +76,6 @@ def bootstrap(
             reconnect_interval_s=settings.reconnect_interval_s,
         ),
         verifier=verifier,
-        dev_keys=dev_keys,
         registry=WorkerRegistry(clock=clock),
         rate=PromptRateLimiter(settings.prompts_per_minute, clock=clock),
         generations=GenerationLimiter(
@@ -86,4 +83,11 @@ def bootstrap(
         ),
         hub=SessionHub(),
         metrics=GatewayMetrics(),
+        blocked=BlockedUsers(clock=clock, ttl_s=settings.quota_block_ttl_s),
+        upstreams=Upstreams(
+            auth_url=settings.auth_url,
+            history_url=settings.history_url,
+            connect_timeout_s=settings.proxy_connect_timeout_s,
+            read_timeout_s=settings.proxy_read_timeout_s,
+        ),
     )

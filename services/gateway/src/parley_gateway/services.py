@@ -17,6 +17,8 @@ from parley_contracts import (
     CancelGeneration,
     EventDecoder,
     PromptSubmitted,
+    QuotaExceeded,
+    QuotaRestored,
     RequestSnapshot,
     UnsupportedEvent,
     WorkerHeartbeat,
@@ -27,6 +29,7 @@ from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
 from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.domain.stream import ResumeHold
 from parley_gateway.ports import EventPublisher
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEATS = EventDecoder([WorkerHeartbeat])
 CONTROL = EventDecoder(CONTROL_COMMANDS)
+QUOTA = EventDecoder([QuotaExceeded, QuotaRestored])
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,16 @@ async def submit_prompt(
     registry: WorkerRegistry,
     rate: PromptRateLimiter,
     generations: GenerationLimiter,
+    blocked: BlockedUsers,
 ) -> Accepted:
     prompt, user_id = command.prompt, command.principal.user_id
     request_id, message_id = prompt.request_id, command.message_id
+    if user_id in blocked:
+        raise GatewayError(
+            ErrorCode.QUOTA_EXCEEDED,
+            "you have used up your token budget for this period; prompts are refused until it renews",
+            request_id=request_id,
+        )
     if not registry.serves(prompt.model):
         raise GatewayError(
             ErrorCode.MODEL_UNAVAILABLE,
@@ -166,6 +177,29 @@ def record_heartbeat(body: bytes, *, registry: WorkerRegistry) -> None:
         interval_s=beat.interval_s,
         stopping=beat.stopping,
     )
+
+
+def record_quota(body: bytes, *, blocked: BlockedUsers) -> None:
+    """`quota.exceeded` blocks the user's prompts, `quota.restored` lifts that."""
+    try:
+        event = QUOTA.decode(body)
+    except UnsupportedEvent as exc:
+        log.warning("dropping a quota event this gateway does not understand: %s", exc.reason)
+        return
+    if isinstance(event, QuotaExceeded):
+        if event.user_id not in blocked:
+            log.info(
+                "user %s is over quota %s (%s of %s): prompts refused",
+                event.user_id,
+                event.quota,
+                event.used,
+                event.limit,
+            )
+        blocked.block(event.user_id)
+    elif isinstance(event, QuotaRestored):
+        if event.user_id in blocked:
+            log.info("user %s may prompt again (%s)", event.user_id, event.reason)
+        blocked.unblock(event.user_id)
 
 
 def decode_control(body: bytes) -> RequestSnapshot | CancelGeneration | None:

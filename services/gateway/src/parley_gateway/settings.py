@@ -14,16 +14,12 @@ from parley_contracts.settings import BrokerSettings
 class Settings(BrokerSettings):
     """Everything the gateway reads from its environment.
 
-    `AMQP_URL` names the broker (shared by all services). Outside dev mode
+    `AMQP_URL` names the broker (shared by all services).
     `PARLEY_GATEWAY_JWKS_URL` is required: the gateway trusts only tokens
-    signed by a key of that JWKS.
+    signed by a key of that JWKS (the auth service's).
     """
 
     model_config = SettingsConfigDict(env_prefix="PARLEY_GATEWAY_", extra="ignore", populate_by_name=True)
-
-    dev: bool = False
-    """Local development: without a JWKS URL the gateway signs its own tokens
-    (`POST /api/dev/token`). Never set this in production."""
 
     jwks_url: str | None = None
     jwt_issuer: str = "parley-auth"
@@ -37,6 +33,19 @@ class Settings(BrokerSettings):
     port: int = Field(
         default=8000, ge=0, le=65535, validation_alias=AliasChoices("PARLEY_GATEWAY_PORT", "PORT", "port")
     )
+    auth_url: str | None = None
+    """The auth service's base URL; `/api/auth/*` is proxied there (unset: 503)."""
+    history_url: str | None = None
+    """The history service's base URL; `/api/history/*` is proxied there (unset: 503)."""
+    proxy_connect_timeout_s: float = Field(default=5.0, gt=0.0)
+    proxy_read_timeout_s: float = Field(default=60.0, gt=0.0)
+    """Longest wait for the next bytes of an upstream response (streams included)."""
+
+    forwarded_allow_ips: str | None = None
+    """Proxies in front of the gateway whose `X-Forwarded-For` it believes (comma-separated, as
+    uvicorn takes them). Unset: none; the client address is the peer's, whatever a client claims,
+    and that is what the proxied services get as `X-Forwarded-For`."""
+
     static_dir: Path | None = None
     """A built frontend (static export) to serve at `/`."""
     log_level: str = "INFO"
@@ -51,18 +60,22 @@ class Settings(BrokerSettings):
     """A generation whose end the gateway never sees stops counting against
     its user's concurrency limit after this long."""
 
+    quota_block_ttl_s: float = Field(default=300.0, gt=0.0)
+    """A `quota.exceeded` block lapses unless auth re-announces it within this long (auth
+    re-announces every `PARLEY_AUTH_QUOTA_SWEEP_S`, 60 s by default: keep this a few times that)."""
+
     snapshot_wait_s: float = Field(default=1.0, ge=0.0)
     resync_interval_s: float = Field(default=2.0, gt=0.0)
     session_prefetch: int = Field(default=64, ge=1, le=10_000)
     publish_timeout_s: float = Field(default=5.0, gt=0.0)
     reconnect_interval_s: float = Field(default=2.0, gt=0.0)
 
-    @field_validator("jwks_url")
+    @field_validator("jwks_url", "auth_url", "history_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("PARLEY_GATEWAY_JWKS_URL must be an http:// or https:// URL")
-        return value or None
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else None
 
     @field_validator("static_dir")
     @classmethod
@@ -72,11 +85,11 @@ class Settings(BrokerSettings):
         return value
 
     @model_validator(mode="after")
-    def _jwks_outside_dev(self) -> Self:
-        if self.jwks_url is None and not self.dev:
+    def _jwks_required(self) -> Self:
+        if self.jwks_url is None:
             raise ValueError(
-                "PARLEY_GATEWAY_JWKS_URL is required (the auth service's JWKS); "
-                "for local development set PARLEY_GATEWAY_DEV=1 to use a throwaway signing key"
+                "PARLEY_GATEWAY_JWKS_URL is required: the auth service's JWKS, "
+                "e.g. http://127.0.0.1:8001/api/auth/jwks.json (`make dev` sets it)"
             )
         return self
 

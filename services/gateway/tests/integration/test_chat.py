@@ -39,7 +39,10 @@ async def test_happy_path_frame_order_and_seq(
     done = frames[-1]
     assert done["text"] == "".join(f["text"] for f in frames[:3]) == "Hello, world"
     assert done["finish_reason"] == "stop"
-    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3}
+    assert {k: done["usage"][k] for k in ("prompt_tokens", "completion_tokens")} == {
+        "prompt_tokens": 7,
+        "completion_tokens": 3,
+    }
     assert done["metrics"] == {"ttft_ms": 12.0, "tokens_per_s": 50.0}
 
     # A second prompt in the same conversation continues the session seq.

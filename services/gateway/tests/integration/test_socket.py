@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from parley_testkit import TestIssuer
+from tests.attacks import ATTACKS
 from tests.integration.conftest import AUDIENCE, ISSUER, GatewayProcess, KeyRing
 
 VALID_PROMPT = {
@@ -100,6 +101,18 @@ async def test_bad_tokens_close_4401(
     error = await client.expect("error")
     assert error["code"] == code
     assert await client.closed() == 4401
+
+
+@pytest.mark.parametrize(("make_token", "code"), [(m, c) for _, m, c in ATTACKS], ids=[a[0] for a in ATTACKS])
+async def test_the_jwt_attack_list_closes_4401(
+    gateway_a: GatewayProcess, connect: Any, keyring: KeyRing, make_token: Any, code: str
+) -> None:
+    client = await connect(gateway_a)
+    await client.send({"type": "hello", "token": make_token(keyring), "session_id": None, "last_seq": None})
+    error = await client.expect("error")
+    assert error["code"] == code
+    assert await client.closed() == 4401
+    assert not any(frame["type"] == "ready" for frame in client.frames)
 
 
 async def test_a_token_expiring_on_an_open_socket_closes_it_4401(

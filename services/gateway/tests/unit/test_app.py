@@ -1,4 +1,4 @@
-"""Wiring of the app, without a broker: routes, their order, dev-only routes."""
+"""Wiring of the app, without a broker: routes and their order."""
 
 from __future__ import annotations
 
@@ -28,13 +28,16 @@ def test_the_public_routes_come_before_the_frontend(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<h1>Parley</h1>")
     routes = flatten(create_app(Settings(jwks_url="http://auth/jwks.json", static_dir=tmp_path)).routes)
     found = [getattr(route, "path", "") for route in routes]
-    for path in ("/ws", "/api/models", "/healthz", "/readyz", "/metrics"):
+    for path in (
+        "/ws",
+        "/api/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/auth/{path:path}",
+        "/api/history/{path:path}",
+    ):
         assert path in found
     assert isinstance(routes[-1], Mount)  # the frontend, mounted at "/" after everything else
     assert routes[-1].path == ""
     assert "/api/dev/token" not in found
-
-
-def test_dev_mode_signs_its_own_tokens() -> None:
-    assert "/api/dev/token" in paths(Settings(dev=True))
-    assert "/api/dev/token" not in paths(Settings(dev=True, jwks_url="http://auth/jwks.json"))

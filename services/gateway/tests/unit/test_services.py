@@ -6,12 +6,20 @@ from uuid import uuid4
 import orjson
 import pytest
 
-from parley_contracts import CancelGeneration, ChatMessage, RequestSnapshot, WorkerHeartbeat
+from parley_contracts import (
+    CancelGeneration,
+    ChatMessage,
+    QuotaExceeded,
+    QuotaRestored,
+    RequestSnapshot,
+    WorkerHeartbeat,
+)
 from parley_gateway import services
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import ErrorCode, GatewayError
 from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from tests.fakes import FakeClock, FakePublisher
 
@@ -25,6 +33,7 @@ class World:
         self.registry.observe("w1", models=("tiny",), capacity=2, free_slots=2, interval_s=1.0)
         self.rate = PromptRateLimiter(3, clock=clock)
         self.generations = GenerationLimiter(2, clock=clock, lease_s=600)
+        self.blocked = BlockedUsers(clock=clock, ttl_s=300)
         self.session_id = uuid4()
 
     async def submit(self, model: str = "tiny", **prompt: object) -> services.Accepted:
@@ -43,6 +52,7 @@ class World:
             registry=self.registry,
             rate=self.rate,
             generations=self.generations,
+            blocked=self.blocked,
         )
 
 
@@ -180,3 +190,55 @@ def test_control_commands_decode_or_are_dropped(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.WARNING):
         assert services.decode_control(b'{"type": "generation.pause"}') is None
     assert "generation.pause" in caplog.text
+
+
+def exceeded(user_id: str = "alice") -> QuotaExceeded:
+    return QuotaExceeded(user_id=user_id, quota="tokens/day", limit=1000, used=1200)
+
+
+def restored(user_id: str = "alice") -> QuotaRestored:
+    return QuotaRestored(user_id=user_id, quota="tokens/day", limit=1000, used=0, reason="period_rolled")
+
+
+async def test_a_user_over_quota_is_refused_without_publishing(world: World) -> None:
+    services.record_quota(exceeded().to_json(), blocked=world.blocked)
+    services.record_quota(exceeded("bob").to_json(), blocked=world.blocked)  # re-announced: idempotent
+    services.record_quota(exceeded("bob").to_json(), blocked=world.blocked)
+    with pytest.raises(GatewayError) as refused:
+        await world.submit(request_id="over")
+    assert (refused.value.code, refused.value.request_id) == (ErrorCode.QUOTA_EXCEEDED, "over")
+    assert refused.value.close is None  # the socket stays open
+    assert world.publisher.prompts == []
+    # Refused before the limits: the refusal spends neither a rate slot nor a generation slot.
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (0, 0)
+    services.record_quota(restored().to_json(), blocked=world.blocked)
+    await world.submit()
+    assert len(world.publisher.prompts) == 1
+    assert "bob" in world.blocked
+    assert "alice" not in world.blocked
+
+
+async def test_a_block_lapses_unless_re_announced(world: World, clock: FakeClock) -> None:
+    services.record_quota(exceeded().to_json(), blocked=world.blocked)
+    clock.advance(250)
+    services.record_quota(exceeded().to_json(), blocked=world.blocked)  # auth's periodic re-announcement
+    clock.advance(250)
+    assert "alice" in world.blocked
+    clock.advance(60)  # no word from auth for 310 s: a lost `quota.restored` must not block for good
+    assert "alice" not in world.blocked
+    assert len(world.blocked) == 0
+    world.registry.observe("w1", models=("tiny",), capacity=2, free_slots=2, interval_s=1.0)
+    await world.submit()
+
+
+def test_quota_events_this_gateway_does_not_understand_are_dropped(
+    caplog: pytest.LogCaptureFixture, clock: FakeClock
+) -> None:
+    blocked = BlockedUsers(clock=clock, ttl_s=300)
+    future = exceeded().model_dump(mode="json") | {"version": 9}
+    with caplog.at_level(logging.WARNING):
+        services.record_quota(orjson.dumps(future), blocked=blocked)
+        services.record_quota(b"not json", blocked=blocked)
+        services.record_quota(restored("nobody").to_json(), blocked=blocked)
+    assert len(blocked) == 0
+    assert "unsupported version 9" in caplog.text

@@ -7,6 +7,8 @@ from pydantic import ValidationError
 
 from parley_gateway.settings import Settings
 
+JWKS = "http://auth/api/auth/jwks.json"
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,10 +16,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_a_jwks_url_is_required_outside_dev() -> None:
+def test_a_jwks_url_is_required() -> None:
     with pytest.raises(ValidationError, match="PARLEY_GATEWAY_JWKS_URL is required"):
         Settings()
-    assert Settings(dev=True).jwks_url is None
+    with pytest.raises(ValidationError, match="PARLEY_GATEWAY_JWKS_URL is required"):
+        Settings(dev=True)  # type: ignore[call-arg]  # the throwaway-key dev mode is gone
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,8 +49,16 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_wrong_values_fail_fast(values: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        Settings(dev=True, **values)  # type: ignore[arg-type]
+        Settings(**({"jwks_url": JWKS} | values))  # type: ignore[arg-type]
 
 
 def test_a_static_dir_must_exist(tmp_path: Path) -> None:
-    assert Settings(dev=True, static_dir=tmp_path).static_dir == tmp_path
+    assert Settings(jwks_url=JWKS, static_dir=tmp_path).static_dir == tmp_path
+
+
+def test_the_proxied_services_are_optional_urls() -> None:
+    settings = Settings(jwks_url=JWKS, auth_url="http://auth:8001/", history_url="https://history")
+    assert (settings.auth_url, settings.history_url) == ("http://auth:8001", "https://history")
+    assert Settings(jwks_url=JWKS).auth_url is None
+    with pytest.raises(ValidationError, match="http"):
+        Settings(jwks_url=JWKS, auth_url="auth:8001")

@@ -6,9 +6,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 
-from parley_gateway.adapters.tokens import DevKeys, JwksTokenVerifier
+from parley_gateway.adapters.tokens import JwksTokenVerifier
 from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 from parley_testkit import TestIssuer
+from tests.attacks import ATTACKS
 from tests.fakes import FakeClock
 
 
@@ -93,6 +94,16 @@ async def test_bad_tokens_are_refused_with_4401(
     assert error.close == CloseCode.UNAUTHORIZED
 
 
+@pytest.mark.parametrize(
+    ("make", "code"), [(make, code) for _, make, code in ATTACKS], ids=[a[0] for a in ATTACKS]
+)
+async def test_the_jwt_attack_list_is_refused(
+    verifier: JwksTokenVerifier, issuer: TestIssuer, make: Any, code: str
+) -> None:
+    error = await rejected(verifier, make(issuer))
+    assert (error.code, error.close) == (code, CloseCode.UNAUTHORIZED)
+
+
 async def test_an_rs256_key_works_too(clock: FakeClock) -> None:
     key = generate_private_key(public_exponent=65537, key_size=2048)
     jwk = jwt.PyJWK.from_json(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -142,12 +153,3 @@ async def test_an_unreachable_jwks_is_not_the_clients_fault(
     clock.advance(30)
     assert not await verifier.refresh()
     assert (await verifier.verify(issuer.token("alice"))).user_id == "alice"  # keeps the keys it has
-
-
-async def test_dev_keys_sign_tokens_the_verifier_accepts(clock: FakeClock) -> None:
-    keys = DevKeys(issuer="parley-auth", audience="parley")
-    verifier = JwksTokenVerifier(
-        keys.source, issuer="parley-auth", audience="parley", leeway_s=0, refetch_floor_s=30, clock=clock
-    )
-    principal = await verifier.verify(keys.issue("dev-user", expires_in=60))
-    assert principal.user_id == "dev-user"

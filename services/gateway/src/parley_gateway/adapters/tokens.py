@@ -1,21 +1,15 @@
 """Access tokens: asymmetric JWTs with a `kid`, checked locally against the
-auth service's JWKS (fetched over HTTP and cached). In dev mode, without an
-auth service, the gateway signs its own tokens with a throwaway key."""
+auth service's JWKS (fetched over HTTP and cached)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from parley_gateway.domain.auth import Principal, RefetchPolicy
 from parley_gateway.domain.clock import Clock
@@ -154,34 +148,3 @@ class JwksTokenVerifier:
         self._keys = _keys(document)
         log.info("JWKS fetched: %d usable key(s) %s", len(self._keys), sorted(self._keys))
         return True
-
-
-class DevKeys:
-    """A throwaway Ed25519 signing key for `make dev` without the auth service."""
-
-    def __init__(self, *, issuer: str, audience: str) -> None:
-        self.issuer = issuer
-        self.audience = audience
-        self.kid = f"dev-{secrets.token_hex(4)}"
-        self._key = Ed25519PrivateKey.generate()
-
-    def jwks(self) -> dict[str, Any]:
-        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-        key = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": "EdDSA", "use": "sig"}
-        return {"keys": [key]}
-
-    async def source(self) -> dict[str, Any]:
-        return self.jwks()
-
-    def issue(self, sub: str, *, role: str = "user", expires_in: float = 3600) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": sub,
-            "role": role,
-            "iat": now,
-            "exp": now + int(expires_in),
-        }
-        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.kid})

@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     TOO_MANY_GENERATIONS = "too_many_generations"
     RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
     BROKER_UNAVAILABLE = "broker_unavailable"
     INTERNAL_ERROR = "internal_error"
 

@@ -1,5 +1,6 @@
 """The HTTP and WebSocket surface: `/ws`, `/api/models`, `/healthz`,
-`/readyz`, `/metrics`, and the built frontend at `/` when configured."""
+`/readyz`, `/metrics`, `/api/auth/*` and `/api/history/*` (proxied), and the
+built frontend at `/` when configured."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
 from parley_gateway.entrypoints.consumers import register_consumers
+from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.ws import ClientConnection
 from parley_gateway.settings import Settings
 
@@ -51,23 +52,6 @@ async def metrics(gateway: GatewayDep) -> Response:
     return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)
 
 
-class DevTokenRequest(BaseModel):
-    sub: str = Field(min_length=1, max_length=200)
-    role: str = "user"
-    expires_in: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
-
-
-dev_routes = APIRouter()
-
-
-@dev_routes.post("/api/dev/token")
-async def dev_token(body: DevTokenRequest, gateway: GatewayDep) -> dict[str, Any]:
-    """Dev mode only: a token signed by the gateway's throwaway key."""
-    assert gateway.dev_keys is not None
-    token = gateway.dev_keys.issue(body.sub, role=body.role, expires_in=body.expires_in)
-    return {"access_token": token, "token_type": "bearer", "expires_in": body.expires_in}
-
-
 def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI:
     gateway = gateway or bootstrap(settings)
     register_consumers(gateway)
@@ -83,13 +67,13 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     @router.on_broker_shutdown
     async def _stop(_app: FastAPI) -> None:
         await gateway.queues.stop()
+        await gateway.upstreams.close()
 
     app = FastAPI(title="Parley gateway", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(router)
     app.include_router(routes)
-    if gateway.dev_keys is not None:
-        app.include_router(dev_routes)
+    app.include_router(proxy_routes)
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.
         app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="frontend")

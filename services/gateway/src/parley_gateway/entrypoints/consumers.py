@@ -1,13 +1,16 @@
-"""Broker subscribers (FastStream): worker heartbeats and control commands,
-each on a private queue of this gateway process."""
+"""Broker subscribers (FastStream): worker heartbeats, control commands and
+quota announcements, each on a private queue of this gateway process."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.middlewares import AckPolicy
 
-from parley_contracts import RequestSnapshot
+from parley_contracts import QuotaExceeded, QuotaRestored, RequestSnapshot
 from parley_contracts.topology import (
     CHAT_CONTROL,
+    CHAT_EVENTS,
     WORKER_HEARTBEATS,
     Binding,
     private_queue,
@@ -15,6 +18,7 @@ from parley_contracts.topology import (
     rabbit_queue,
 )
 from parley_gateway import services
+from parley_gateway.adapters.bindings import bind_extra
 from parley_gateway.adapters.rabbit import RabbitMessage
 from parley_gateway.bootstrap import Gateway
 
@@ -25,6 +29,12 @@ def register_consumers(gateway: Gateway) -> None:
         f"gateway.{gateway.instance_id}.heartbeats", bindings=(Binding(WORKER_HEARTBEATS),)
     )
     control = private_queue(f"gateway.{gateway.instance_id}.control", bindings=(Binding(CHAT_CONTROL),))
+    # One queue for both quota events, so that an exceeded and a restored of one user keep their order.
+    quota_keys = [model.model_fields["type"].default for model in (QuotaExceeded, QuotaRestored)]
+    quota = private_queue(
+        f"gateway.{gateway.instance_id}.quota",
+        bindings=tuple(Binding(CHAT_EVENTS, routing_key=key) for key in quota_keys),
+    )
 
     @router.subscriber(
         rabbit_queue(heartbeats),
@@ -47,3 +57,21 @@ def register_consumers(gateway: Gateway) -> None:
         command = services.decode_control(message.body)
         if isinstance(command, RequestSnapshot):
             gateway.hub.on_snapshot_request(command)
+
+    quota_queue = rabbit_queue(quota, routing_key=quota_keys[0])
+
+    @router.subscriber(
+        quota_queue,
+        rabbit_exchange(CHAT_EVENTS),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        title="gateway:quota",
+    )
+    async def on_quota(message: RabbitMessage) -> None:
+        services.record_quota(message.body, blocked=gateway.blocked)
+
+    @router.after_startup
+    async def _bind_quota_restored(_app: Any) -> None:
+        # FastStream binds a subscriber's queue with one routing key; the other binding is added here,
+        # before the gateway reports ready.
+        await bind_extra(router, quota_queue, CHAT_EVENTS, quota_keys[1:])

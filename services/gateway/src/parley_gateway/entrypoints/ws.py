@@ -342,6 +342,7 @@ class ClientConnection:
                 registry=self._gw.registry,
                 rate=self._gw.rate,
                 generations=self._gw.generations,
+                blocked=self._gw.blocked,
             )
         except GatewayError as error:
             relay.discard(command.message_id)
