@@ -124,5 +124,5 @@ def test_completion_carries_what_history_and_auth_need() -> None:
         worker_id="w1",
     )
     raw = orjson.loads(event.to_json())
-    assert raw["usage"] == {"prompt_tokens": 3, "completion_tokens": 5}
+    assert raw["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "source": "provider"}
     assert UUID(raw["event_id"]).version == 7
