@@ -1,0 +1,324 @@
+"""`HistoryStore` on SQLAlchemy: PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from parley_contracts import DomainEvent, utcnow
+from parley_history.adapters.orm import AuditHead, AuditLog, Conversation, Message
+from parley_history.adapters.projection import project
+from parley_history.domain.audit import AuditRecord, BrokenLink, ChainVerifier, chain_hash
+from parley_history.domain.conversations import (
+    UNTITLED,
+    Applied,
+    ConversationSummary,
+    ConversationView,
+    Cursor,
+    MessageView,
+    Page,
+    with_children,
+)
+from parley_history.domain.errors import ConversationNotFound, StoreUnavailable
+
+T = TypeVar("T")
+
+_VERIFY_BATCH = 1000
+
+
+class SqlHistoryStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def _run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        try:
+            async with self._sessions() as session, session.begin():
+                return await work(session)
+        except (DBAPIError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Every database error counts as an outage, not only lost connections
+            # (a database refusing connections, disk full, a missing migration):
+            # for an audit log, holding events until an operator fixes the
+            # database beats dead-lettering them.
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    async def ping(self) -> None:
+        async def work(session: AsyncSession) -> None:
+            await session.execute(text("SELECT 1"))
+
+        await self._run(work)
+
+    # -- the write path: one transaction per event --------------------------------
+
+    async def apply(self, event: DomainEvent, body: str) -> Applied:
+        """Append `event` to the audit log and project it, once per `event_id`."""
+
+        async def work(session: AsyncSession) -> Applied:
+            return await _apply(session, await _head(session), event, body)
+
+        return await self._run(work)
+
+    async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
+        """`apply` for many events in one transaction (replay: one commit per batch)."""
+
+        async def work(session: AsyncSession) -> list[Applied]:
+            head = await _head(session)
+            ids = [event.event_id for event, _ in items]
+            seen = set(await session.scalars(select(AuditLog.event_id).where(AuditLog.event_id.in_(ids))))
+            results = []
+            for event, body in items:
+                results.append(await _apply(session, head, event, body, seen=seen))
+                seen.add(event.event_id)
+            return results
+
+        return await self._run(work)
+
+    async def set_pinned(self, user_id: str, conversation_id: UUID, pinned: bool) -> None:
+        async def work(session: AsyncSession) -> None:
+            conversation = await _owned(session, user_id, conversation_id)
+            conversation.pinned = pinned
+
+        await self._run(work)
+
+    # -- the read path ---------------------------------------------------------
+
+    async def list_conversations(
+        self, user_id: str, *, query: str | None, limit: int, cursor: Cursor | None
+    ) -> Page:
+        async def work(session: AsyncSession) -> Page:
+            statement = select(Conversation).where(
+                Conversation.user_id == user_id,
+                Conversation.deleted_at.is_(None),
+                Conversation.fallback_title.is_not(None),
+            )
+            if query and query.strip():
+                statement = statement.where(self._matches(session, query.strip()))
+            if cursor is not None:
+                statement = statement.where(
+                    or_(
+                        Conversation.updated_at < cursor.updated_at,
+                        and_(Conversation.updated_at == cursor.updated_at, Conversation.id < cursor.id),
+                    )
+                )
+            statement = statement.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            rows = list((await session.scalars(statement.limit(limit + 1))).all())
+            more = len(rows) > limit
+            rows = rows[:limit]
+            next_cursor = Cursor(rows[-1].updated_at, rows[-1].id).encode() if more and rows else None
+            return Page(tuple(_summary(row) for row in rows), next_cursor)
+
+        return await self._run(work)
+
+    @staticmethod
+    def _matches(session: AsyncSession, query: str) -> ColumnElement[bool]:
+        title = func.coalesce(Conversation.title, Conversation.fallback_title, "")
+        chat = and_(Message.conversation_id == Conversation.id, Message.purpose == "chat")
+        if session.get_bind().dialect.name == "postgresql":
+            tsquery = func.websearch_to_tsquery("simple", query)
+            in_title = func.to_tsvector("simple", title).op("@@")(tsquery)
+            in_text = exists().where(chat, func.to_tsvector("simple", Message.content).op("@@")(tsquery))
+            return or_(in_title, in_text)
+        # SQLite: a case-insensitive substring match.
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        in_title = func.lower(title).like(pattern, escape="\\")
+        return or_(in_title, exists().where(chat, func.lower(Message.content).like(pattern, escape="\\")))
+
+    async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView:
+        async def work(session: AsyncSession) -> ConversationView:
+            conversation = await _owned(session, user_id, conversation_id)
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.purpose == "chat")
+                # a prompt and its answer share a timestamp: the prompt first
+                .order_by(Message.created_at, case((Message.role == "user", 0), else_=1), Message.id)
+            )
+            messages = with_children([_message(row) for row in rows])
+            return ConversationView(
+                summary=_summary(conversation),
+                system_prompt=conversation.system_prompt,
+                current_leaf_id=conversation.current_leaf_id,
+                messages=messages,
+            )
+
+        return await self._run(work)
+
+    # -- the audit log ------------------------------------------------------------
+
+    async def audit_records(
+        self,
+        *,
+        conversation_id: UUID | None = None,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        batch: int = 500,
+    ) -> AsyncIterator[AuditRecord]:
+        """The matching rows in chain order, read in batches (no long transaction)."""
+        after = 0
+        while True:
+            statement = select(AuditLog).where(AuditLog.seq > after)
+            if conversation_id is not None:
+                statement = statement.where(AuditLog.conversation_id == conversation_id)
+            if user_id is not None:
+                statement = statement.where(AuditLog.user_id == user_id)
+            if since is not None:
+                statement = statement.where(AuditLog.occurred_at >= since)
+            statement = statement.order_by(AuditLog.seq).limit(batch)
+
+            async def work(session: AsyncSession, statement: object = statement) -> list[AuditRecord]:
+                return [_record(row) for row in await session.scalars(statement)]  # type: ignore[call-overload]
+
+            records = await self._run(work)
+            for record in records:
+                yield record
+            if len(records) < batch:
+                return
+            after = records[-1].seq
+
+    async def verify(self) -> tuple[int, BrokenLink | None]:
+        """Walk the whole chain; (rows checked, the first broken link or None)."""
+        verifier = ChainVerifier()
+        async for record in self.audit_records(batch=_VERIFY_BATCH):
+            if verifier.feed([record]) is not None:
+                return verifier.checked, verifier.broken
+
+        async def head(session: AsyncSession) -> tuple[int, str]:
+            row = await session.get(AuditHead, 1)
+            return (0, "") if row is None else (row.seq, row.hash)
+
+        head_seq, head_hash = await self._run(head)
+        return verifier.checked, verifier.finish(head_seq, head_hash)
+
+    async def event_count(self) -> int:
+        async def work(session: AsyncSession) -> int:
+            row = await session.get(AuditHead, 1)
+            return 0 if row is None else row.seq
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await self.ping()
+                return
+            except StoreUnavailable:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+
+async def _head(session: AsyncSession) -> AuditHead:
+    head = await session.get(AuditHead, 1, with_for_update=True)  # serializes writers
+    if head is None:
+        raise RuntimeError("audit_head is missing: run `python -m parley_history migrate`")
+    return head
+
+
+async def _apply(
+    session: AsyncSession, head: AuditHead, event: DomainEvent, body: str, *, seen: set[UUID] | None = None
+) -> Applied:
+    """`seen`: the event ids known to be stored (a batch looks them up at once)."""
+    if seen is not None:
+        if event.event_id in seen:
+            return Applied(duplicate=True)
+    elif await session.scalar(select(AuditLog.seq).where(AuditLog.event_id == event.event_id)) is not None:
+        return Applied(duplicate=True)
+    conversation_id = getattr(event, "conversation_id", None)
+    seq = head.seq + 1
+    digest = chain_hash(
+        seq=seq,
+        event_id=event.event_id,
+        type=event.type,
+        version=event.version,
+        occurred_at=event.occurred_at,
+        user_id=event.user_id,
+        conversation_id=conversation_id,
+        body=body,
+        prev_hash=head.hash,
+    )
+    session.add(
+        AuditLog(
+            seq=seq,
+            event_id=event.event_id,
+            type=event.type,
+            version=event.version,
+            occurred_at=event.occurred_at,
+            user_id=event.user_id,
+            conversation_id=conversation_id,
+            body=body,
+            prev_hash=head.hash,
+            hash=digest,
+            received_at=utcnow(),
+        )
+    )
+    head.seq, head.hash = seq, digest
+    title = await project(session, event)
+    return Applied(duplicate=False, title_request=title)
+
+
+async def _owned(session: AsyncSession, user_id: str, conversation_id: UUID) -> Conversation:
+    conversation = await session.get(Conversation, conversation_id)
+    if (
+        conversation is None
+        or conversation.user_id != user_id
+        or conversation.deleted_at is not None
+        or conversation.fallback_title is None
+    ):
+        raise ConversationNotFound(str(conversation_id))
+    return conversation
+
+
+def _summary(row: Conversation) -> ConversationSummary:
+    return ConversationSummary(
+        id=row.id,
+        title=row.title or row.fallback_title or UNTITLED,
+        pinned=row.pinned,
+        model=row.model,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _message(row: Message) -> MessageView:
+    return MessageView(
+        id=row.id,
+        parent_id=row.parent_id,
+        role=row.role,
+        content=row.content,
+        status=row.status,
+        created_at=row.created_at,
+        model=row.model,
+        finish_reason=row.finish_reason,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        ttft_ms=row.ttft_ms,
+        tokens_per_s=row.tokens_per_s,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )
+
+
+def _record(row: AuditLog) -> AuditRecord:
+    return AuditRecord(
+        seq=row.seq,
+        event_id=row.event_id,
+        type=row.type,
+        version=row.version,
+        occurred_at=row.occurred_at,
+        user_id=row.user_id,
+        conversation_id=row.conversation_id,
+        body=row.body,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )

@@ -1,0 +1,253 @@
+"""The REST API (DESIGN section 7): the owner's conversations, export, the admin
+audit stream, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import UUID
+
+import orjson
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from parley_history import __version__, services
+from parley_history.adapters.metrics import HistoryMetrics
+from parley_history.bootstrap import History, bootstrap
+from parley_history.deps import Admin, CurrentUser, HistoryDep, Publisher, Store
+from parley_history.domain.audit import AuditRecord
+from parley_history.domain.conversations import Cursor
+from parley_history.domain.errors import (
+    ConversationNotFound,
+    HistoryError,
+    InvalidCursor,
+    NotAllowed,
+    NotAuthenticated,
+    StoreUnavailable,
+)
+from parley_history.entrypoints.schemas import (
+    ConversationDetail,
+    ConversationPage,
+    ConversationPatch,
+    Health,
+    conversation_out,
+    summary_out,
+)
+from parley_history.settings import Settings
+
+T = TypeVar("T")
+
+PREFIX = "/api/history"
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation for this user"}}
+
+
+def create_app(settings: Settings | None = None, *, history: History | None = None) -> FastAPI:
+    if history is None:
+        history = bootstrap(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(history.consumer.run()) if history.consumer is not None else None
+        try:
+            yield
+        finally:
+            if task is not None and history.consumer is not None:
+                history.consumer.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            await history.close()
+
+    app = FastAPI(title="Parley history", version=__version__, lifespan=lifespan)
+    app.state.history = history
+    _errors(app)
+    _routes(app)
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    async def not_found(_request: Request, _exc: Exception) -> Response:
+        return JSONResponse({"detail": "conversation not found"}, status_code=404)
+
+    async def bad_cursor(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    async def unauthenticated(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    async def forbidden(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    async def unavailable(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": f"temporarily unavailable: {exc}"}, status_code=503)
+
+    app.add_exception_handler(ConversationNotFound, not_found)
+    app.add_exception_handler(InvalidCursor, bad_cursor)
+    app.add_exception_handler(NotAuthenticated, unauthenticated)
+    app.add_exception_handler(NotAllowed, forbidden)
+    app.add_exception_handler(StoreUnavailable, unavailable)
+
+
+def _audit_line(record: AuditRecord) -> bytes:
+    line = {
+        "seq": record.seq,
+        "event_id": str(record.event_id),
+        "type": record.type,
+        "occurred_at": record.occurred_at.isoformat(),
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+        "event": orjson.Fragment(record.body.encode()),
+    }
+    return orjson.dumps(line) + b"\n"
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get(f"{PREFIX}/conversations", response_model=ConversationPage, tags=["conversations"])
+    async def list_conversations(
+        user: CurrentUser,
+        store: Store,
+        history: HistoryDep,
+        q: Annotated[str | None, Query(max_length=200, description="Search titles and message text")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    ) -> ConversationPage:
+        """The user's conversations, newest first."""
+        page = await store.list_conversations(
+            user.user_id,
+            query=q,
+            limit=min(limit, history.settings.page_size_max),
+            cursor=Cursor.decode(cursor) if cursor else None,
+        )
+        return ConversationPage(
+            items=[summary_out(item) for item in page.items], next_cursor=page.next_cursor
+        )
+
+    @app.get(
+        f"{PREFIX}/conversations/{{conversation_id}}",
+        response_model=ConversationDetail,
+        responses=NOT_FOUND,
+        tags=["conversations"],
+    )
+    async def get_conversation(conversation_id: UUID, user: CurrentUser, store: Store) -> ConversationDetail:
+        """One conversation with its whole message tree and the branch last shown."""
+        return conversation_out(await store.get_conversation(user.user_id, conversation_id))
+
+    @app.patch(
+        f"{PREFIX}/conversations/{{conversation_id}}",
+        response_model=ConversationDetail,
+        responses=NOT_FOUND,
+        tags=["conversations"],
+    )
+    async def patch_conversation(
+        conversation_id: UUID, patch: ConversationPatch, user: CurrentUser, store: Store, publisher: Publisher
+    ) -> ConversationDetail:
+        """Rename (published as `conversation.renamed`) and/or pin."""
+        view = await store.get_conversation(user.user_id, conversation_id)
+        if patch.title is not None:
+            view = await _publishing(
+                services.rename(user.user_id, conversation_id, patch.title, store=store, publisher=publisher)
+            )
+        if patch.pinned is not None:
+            view = await services.set_pinned(user.user_id, conversation_id, patch.pinned, store=store)
+        return conversation_out(view)
+
+    @app.delete(
+        f"{PREFIX}/conversations/{{conversation_id}}",
+        status_code=204,
+        responses=NOT_FOUND,
+        tags=["conversations"],
+    )
+    async def delete_conversation(
+        conversation_id: UUID, user: CurrentUser, store: Store, publisher: Publisher
+    ) -> Response:
+        """Gone for the user (published as `conversation.deleted`); the audit log keeps its events."""
+        await _publishing(services.delete(user.user_id, conversation_id, store=store, publisher=publisher))
+        return Response(status_code=204)
+
+    @app.get(
+        f"{PREFIX}/conversations/{{conversation_id}}/export",
+        responses={**NOT_FOUND, 200: {"content": {"application/json": {}, "text/markdown": {}}}},
+        tags=["conversations"],
+    )
+    async def export_conversation(
+        conversation_id: UUID,
+        user: CurrentUser,
+        store: Store,
+        format: Annotated[Literal["json", "md"], Query()] = "json",
+    ) -> Response:
+        """The conversation as JSON (every branch) or Markdown (the branch last shown)."""
+        view = await store.get_conversation(user.user_id, conversation_id)
+        filename = f"conversation-{conversation_id}.{format}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if format == "md":
+            return PlainTextResponse(
+                services.export_markdown(view), media_type="text/markdown; charset=utf-8", headers=headers
+            )
+        return Response(
+            conversation_out(view).model_dump_json(indent=2), media_type="application/json", headers=headers
+        )
+
+    @app.get(
+        f"{PREFIX}/audit/events",
+        responses={200: {"content": {"application/x-ndjson": {}}, "description": "One audit row per line"}},
+        tags=["audit"],
+    )
+    async def audit_events(
+        _admin: Admin,
+        store: Store,
+        conversation_id: UUID | None = None,
+        user_id: str | None = None,
+        since: datetime | None = None,
+    ) -> StreamingResponse:
+        """Admin: the consumed events of a conversation, a user or from a time on, in
+        chain order, as NDJSON (each line: seq, hashes, and the event as received)."""
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for record in store.audit_records(
+                conversation_id=conversation_id, user_id=user_id, since=since
+            ):
+                yield _audit_line(record)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}}, tags=["ops"])
+    async def readyz(history: HistoryDep) -> Response:
+        problem = await history.readiness()
+        if problem is not None:
+            return JSONResponse({"detail": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["ops"])
+    async def metrics(history: HistoryDep) -> Response:
+        return Response(generate_latest(history.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _publishing(work: Awaitable[T]) -> T:
+    """A use case that publishes: a broker failure is a 503, not a 500."""
+    try:
+        return await work
+    except HistoryError:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(f"the event could not be published: {type(exc).__name__}: {exc}") from exc
+
+
+def openapi_document(settings: Settings | None = None) -> str:
+    """The OpenAPI document as committed in `openapi.json` (no connections are opened)."""
+
+    class _Unused:
+        def __getattr__(self, name: str) -> object:
+            raise RuntimeError("the OpenAPI document needs no store")
+
+    settings = settings or Settings()
+    history = History(settings, _Unused(), _Unused(), None, HistoryMetrics(), None)  # type: ignore[arg-type]
+    return json.dumps(create_app(settings, history=history).openapi(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,148 @@
+"""The `history.events` consumer: one event at a time, in queue order, acked only
+once stored. A database outage holds the current message (no ack) and retries
+it with backoff; an unreadable event is dead-lettered and acked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from parley_contracts import UnsupportedEvent, utcnow
+from parley_history import services
+from parley_history.adapters.metrics import HistoryMetrics
+from parley_history.adapters.rabbit import dead_letter, open_history_queue
+from parley_history.domain.errors import StoreUnavailable
+from parley_history.ports import EventPublisher, HistoryStore
+from parley_history.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_DEPTH_INTERVAL_S = 5.0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: HistoryStore,
+        publisher: EventPublisher | None,
+        metrics: HistoryMetrics,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._publisher = publisher
+        self._metrics = metrics
+        self._stopping = asyncio.Event()
+        self.connected = False
+        self.handled = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; reconnects when the broker goes away."""
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected = False
+                log.warning("history consumer lost RabbitMQ (%s: %s); retrying", type(exc).__name__, exc)
+                await self._sleep(self._settings.reconnect_interval_s)
+
+    async def _consume(self) -> None:
+        connection = await aio_pika.connect(self._settings.amqp_url, timeout=10)
+        try:
+            queue, channel = await open_history_queue(
+                connection,  # type: ignore[arg-type]
+                prefetch=self._settings.prefetch,
+                dead_letter_queue=self._settings.dead_letter_queue,
+            )
+            self.connected = True
+            log.info("consuming %s (prefetch %d)", queue.name, self._settings.prefetch)
+            last_depth = 0.0
+            async with queue.iterator() as messages:
+                stop = asyncio.ensure_future(self._stopping.wait())
+                try:
+                    while not self._stopping.is_set():
+                        receive = asyncio.ensure_future(messages.__anext__())
+                        done, _ = await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+                        if receive not in done:
+                            receive.cancel()
+                            break
+                        await self._handle(channel, receive.result())
+                        if time.monotonic() - last_depth > _DEPTH_INTERVAL_S:
+                            last_depth = time.monotonic()
+                            declared = await channel.declare_queue(queue.name, passive=True)
+                            self._metrics.queue_depth.set(declared.declaration_result.message_count or 0)
+                finally:
+                    stop.cancel()
+        finally:
+            self.connected = False
+            await connection.close()
+
+    async def _handle(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
+        delay = self._settings.retry_initial_s
+        while True:
+            started = time.perf_counter()
+            try:
+                handled = await services.handle_event(
+                    message.body,
+                    store=self._store,
+                    publisher=self._publisher,
+                    title_reply_to=self._settings.title_reply_to if self._settings.title_requests else None,
+                )
+            except UnsupportedEvent as exc:
+                log.warning(
+                    "rejecting message %s (routing key %r) to %s: %s",
+                    message.message_id,
+                    message.routing_key,
+                    self._settings.dead_letter_queue,
+                    exc.reason,
+                )
+                await dead_letter(channel, self._settings.dead_letter_queue, message, exc.reason)
+                await message.ack()
+                self._metrics.events.labels(exc.type or "unknown", "rejected").inc()
+                return
+            except StoreUnavailable as exc:
+                if self._stopping.is_set():
+                    await message.nack(requeue=True)
+                    return
+                self._metrics.store_retries.inc()
+                log.warning(
+                    "database unavailable (%s); holding message %s, retry in %.1fs",
+                    exc,
+                    message.message_id,
+                    delay,
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, self._settings.retry_max_s)
+                continue
+            except Exception as exc:  # a bug must not block the queue either
+                log.exception("failed to store message %s; dead-lettering it", message.message_id)
+                await dead_letter(
+                    channel, self._settings.dead_letter_queue, message, f"internal error: {exc!r}"
+                )
+                await message.ack()
+                self._metrics.events.labels("unknown", "failed").inc()
+                return
+            await message.ack()
+            self.handled += 1
+            event = handled.event
+            result = "duplicate" if handled.applied.duplicate else "stored"
+            self._metrics.events.labels(event.type, result).inc()
+            self._metrics.handle_seconds.observe(time.perf_counter() - started)
+            self._metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
+            log.debug("%s %s event_id=%s", result, event.type, event.event_id)
+            return
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

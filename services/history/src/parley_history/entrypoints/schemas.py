@@ -1,0 +1,78 @@
+"""The REST API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from parley_history.domain.conversations import ConversationSummary, ConversationView, MessageView
+
+
+class ConversationOut(BaseModel):
+    id: UUID
+    title: str
+    pinned: bool
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null at the end")
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    parent_id: UUID | None
+    children: list[UUID]
+    role: str
+    content: str
+    status: str = Field(description="pending, finished, failed or cancelled")
+    created_at: datetime
+    model: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class ConversationDetail(ConversationOut):
+    system_prompt: str | None
+    current_leaf_id: UUID | None = Field(description="The last message of the branch last shown")
+    current_path: list[UUID] = Field(description="The branch last shown, root first")
+    messages: list[MessageOut] = Field(description="Every message of every branch, oldest first")
+
+
+class ConversationPatch(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    pinned: bool | None = None
+
+
+class Health(BaseModel):
+    status: str
+
+
+def summary_out(summary: ConversationSummary) -> ConversationOut:
+    return ConversationOut(**summary.__dict__)
+
+
+def _message_out(message: MessageView) -> MessageOut:
+    data = dict(message.__dict__)
+    data["children"] = list(message.children)
+    return MessageOut(**data)
+
+
+def conversation_out(view: ConversationView) -> ConversationDetail:
+    return ConversationDetail(
+        **view.summary.__dict__,
+        system_prompt=view.system_prompt,
+        current_leaf_id=view.current_leaf_id,
+        current_path=list(view.current_path),
+        messages=[_message_out(message) for message in view.messages],
+    )

@@ -1,0 +1,49 @@
+"""The small interfaces the use cases need; adapters implement them, tests fake them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from parley_contracts import DomainEvent
+from parley_history.domain.audit import AuditRecord, BrokenLink
+from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page
+
+
+class HistoryStore(Protocol):
+    async def apply(self, event: DomainEvent, body: str) -> Applied:
+        """Audit and project `event` in one transaction; a known `event_id` changes nothing."""
+        ...
+
+    async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
+        """`apply` for many events in one transaction, in order."""
+        ...
+
+    async def set_pinned(self, user_id: str, conversation_id: UUID, pinned: bool) -> None: ...
+
+    async def list_conversations(
+        self, user_id: str, *, query: str | None, limit: int, cursor: Cursor | None
+    ) -> Page: ...
+
+    async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView: ...
+
+    def audit_records(
+        self,
+        *,
+        conversation_id: UUID | None = None,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        batch: int = 500,
+    ) -> AsyncIterator[AuditRecord]: ...
+
+    async def verify(self) -> tuple[int, BrokenLink | None]: ...
+
+    async def ping(self) -> None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: DomainEvent) -> None:
+        """Publish on `chat.events` (routing key = type), confirmed by the broker."""
+        ...

@@ -1,0 +1,169 @@
+"""Use cases: what the consumer and the routes call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from parley_contracts import (
+    DOMAIN_EVENTS,
+    ChatMessage,
+    ConversationDeleted,
+    ConversationRenamed,
+    DomainEvent,
+    EventDecoder,
+    GenerationParams,
+    PromptSubmitted,
+    UnsupportedEvent,
+)
+from parley_history.domain.conversations import (
+    TITLE_INSTRUCTION,
+    Applied,
+    ConversationView,
+    TitleRequest,
+    render_markdown,
+    title_conversation_text,
+)
+from parley_history.ports import EventPublisher, HistoryStore
+
+log = logging.getLogger(__name__)
+
+CONSUMED_PREFIXES = ("prompt.submitted", "completion.", "conversation.")
+"""What `history.events` is bound to; replay from the stream skips everything else."""
+
+DECODER = EventDecoder(DOMAIN_EVENTS)
+
+
+def consumes(event_type: str) -> bool:
+    return event_type.startswith(CONSUMED_PREFIXES)
+
+
+def decode(body: bytes) -> DomainEvent:
+    """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version)."""
+    event = DECODER.decode(body)
+    if not isinstance(event, DomainEvent) or not consumes(event.type):
+        raise UnsupportedEvent(f"history does not consume {event.type!r}", type_=event.type)
+    return event
+
+
+@dataclass(frozen=True)
+class Handled:
+    event: DomainEvent
+    applied: Applied
+
+
+async def handle_event(
+    body: bytes, *, store: HistoryStore, publisher: EventPublisher | None, title_reply_to: str | None
+) -> Handled:
+    """Store one event from the broker; after the first answer of an untitled
+    conversation, ask for a title (only with a publisher and a reply queue
+    name: replay never asks)."""
+    event = decode(body)
+    applied = await store.apply(event, body.decode())
+    if applied.title_request is not None and publisher is not None and title_reply_to is not None:
+        try:
+            await publisher.publish(title_prompt(applied.title_request, reply_to=title_reply_to))
+        except Exception as exc:  # the first words of the prompt stay the title
+            log.warning(
+                "title request for conversation %s not published: %s",
+                applied.title_request.conversation_id,
+                exc,
+            )
+    return Handled(event, applied)
+
+
+def title_prompt(request: TitleRequest, *, reply_to: str) -> PromptSubmitted:
+    """A prompt event marked as a title request: workers answer it like any other;
+    history turns its `completion.finished` into the conversation's title."""
+    return PromptSubmitted(
+        user_id=request.user_id,
+        session_id=request.message_id,
+        request_id=f"title:{request.conversation_id}",
+        conversation_id=request.conversation_id,
+        message_id=request.message_id,
+        prompt_message_id=request.message_id,
+        model=request.model,
+        messages=(
+            ChatMessage(role="system", content=TITLE_INSTRUCTION),
+            ChatMessage(role="user", content=title_conversation_text(request.prompt, request.answer)),
+        ),
+        params=GenerationParams(temperature=0.2, max_tokens=24),
+        reply_to=reply_to,
+        purpose="title",
+    )
+
+
+async def rename(
+    user_id: str, conversation_id: UUID, title: str, *, store: HistoryStore, publisher: EventPublisher
+) -> ConversationView:
+    """Publish `conversation.renamed` (so replay sees it) and apply it now; the
+    consumer's copy then changes nothing (same event_id)."""
+    await store.get_conversation(user_id, conversation_id)
+    event = ConversationRenamed(user_id=user_id, conversation_id=conversation_id, title=title)
+    await publisher.publish(event)
+    await store.apply(event, event.to_json().decode())
+    return await store.get_conversation(user_id, conversation_id)
+
+
+async def delete(
+    user_id: str, conversation_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+) -> None:
+    await store.get_conversation(user_id, conversation_id)
+    event = ConversationDeleted(user_id=user_id, conversation_id=conversation_id)
+    await publisher.publish(event)
+    await store.apply(event, event.to_json().decode())
+
+
+async def set_pinned(
+    user_id: str, conversation_id: UUID, pinned: bool, *, store: HistoryStore
+) -> ConversationView:
+    await store.set_pinned(user_id, conversation_id, pinned)
+    return await store.get_conversation(user_id, conversation_id)
+
+
+def export_markdown(view: ConversationView) -> str:
+    return render_markdown(view)
+
+
+@dataclass
+class ReplayReport:
+    events: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+async def replay(bodies: AsyncIterator[bytes], *, target: HistoryStore, batch: int = 500) -> ReplayReport:
+    """Rebuild a projection (and its audit log) from event bodies in their original
+    order, `batch` events per transaction. Events history does not consume are
+    skipped; nothing is published."""
+    report = ReplayReport()
+    started = time.perf_counter()
+    pending: list[tuple[DomainEvent, str]] = []
+
+    async def flush() -> None:
+        for applied in await target.apply_batch(pending):
+            if applied.duplicate:
+                report.duplicates += 1
+            else:
+                report.stored += 1
+        pending.clear()
+
+    async for body in bodies:
+        report.events += 1
+        try:
+            pending.append((decode(body), body.decode()))
+        except UnsupportedEvent as exc:
+            report.skipped += 1
+            log.debug("replay skips a message: %s", exc.reason)
+            continue
+        if len(pending) >= batch:
+            await flush()
+    if pending:
+        await flush()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,112 @@
+"""The consumer on the real RabbitMQ and PostgreSQL: storing, redelivery,
+dead-lettering, and a database outage."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from parley_contracts import PromptSubmitted
+from tests.events import finished, prompt
+from tests.integration.conftest import Broker, Running
+
+
+async def test_events_become_a_conversation_and_a_title_is_requested(
+    running: Running, broker: Broker
+) -> None:
+    p = prompt("alice", "What is the capital of France?")
+    await broker.publish(p, finished(p, "Paris."))
+    await running.wait_events(2)
+    view = await running.store.get_conversation("alice", p.conversation_id)
+    assert [m.content for m in view.messages] == ["What is the capital of France?", "Paris."]
+
+    # the title request went out on chat.events; it comes back to history too
+    await running.wait_events(3)
+    records = [r async for r in running.store.audit_records()]
+    title = PromptSubmitted.model_validate_json(records[2].body)
+    assert (title.purpose, title.conversation_id) == ("title", p.conversation_id)
+    await broker.publish(finished(title, "Capital of France"))
+    await running.wait_events(4)
+    assert (
+        await running.store.get_conversation("alice", p.conversation_id)
+    ).summary.title == "Capital of France"
+
+
+async def test_a_duplicate_delivery_is_stored_once(running: Running, broker: Broker) -> None:
+    p = prompt("alice", "once")
+    await broker.publish(p, p, p)
+    await broker.publish(prompt("alice", "marker"))
+    await running.wait_events(2)
+    await asyncio.sleep(0.2)
+    assert await running.store.event_count() == 2
+    assert running.metrics.events.labels("prompt.submitted", "duplicate")._value.get() == 2
+
+
+async def test_bad_events_are_dead_lettered_and_the_queue_goes_on(
+    running: Running, broker: Broker, amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = prompt("alice", "after the bad ones")
+    await broker.publish_raw(b"{not json", "prompt.submitted")
+    await broker.publish_raw(good.to_json().replace(b'"version":1', b'"version":7'), "prompt.submitted")
+    await broker.publish_raw(b'{"type":"prompt.submitted","version":1,"user_id":"x"}', "prompt.submitted")
+    await broker.publish(good)
+    await running.wait_events(1)
+
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    dead = await channel.declare_queue("history.dead", passive=True)
+    reasons = []
+    for _ in range(3):
+        message = await dead.get(timeout=5)
+        assert message is not None
+        reasons.append(str((message.headers or {})["x-parley-rejected-reason"]))
+        await message.ack()
+    await connection.close()
+    assert "not JSON" in reasons[0]
+    assert "unsupported version 7" in reasons[1]
+    assert "invalid 'prompt.submitted'" in reasons[2]
+    assert any("rejecting message" in r.getMessage() for r in caplog.records)
+    assert running.consumer.connected
+
+
+async def test_a_database_outage_holds_events_and_loses_none(
+    running: Running, broker: Broker, pg_url: str
+) -> None:
+    dbname = pg_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_url.rsplit("/", 1)[0] + "/postgres")
+    stop = asyncio.Event()
+
+    async def outage() -> None:
+        # refuse new connections and kill the open ones, for about 1.5 s
+        await admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS false")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.5
+        while loop.time() < end:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                dbname,
+            )
+            await asyncio.sleep(0.05)
+        await admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+        stop.set()
+
+    prompts = [prompt("alice", f"q{i}") for i in range(20)]
+    await broker.publish(*prompts[:5])
+    await running.wait_events(5)
+    task = asyncio.create_task(outage())
+    await asyncio.sleep(0.1)
+    for p in prompts[5:]:
+        await broker.publish(p, p)  # each twice: stored once
+    await task
+    await running.wait_events(20, timeout=30)
+    await asyncio.sleep(0.3)
+    await admin.close()
+    assert await running.store.event_count() == 20
+    assert running.metrics.store_retries._value.get() > 0
+    assert await running.store.verify() == (20, None)
+    page = await running.store.list_conversations("alice", query=None, limit=100, cursor=None)
+    assert len(page.items) == 20
