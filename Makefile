@@ -8,7 +8,7 @@ PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml servi
 IMPORT_NAMES := $(foreach p,$(PACKAGES),parley_$(notdir $(p)))
 STAMP := $(VENV)/.parley-installed
 
-.PHONY: install local-model dev test test-e2e lint format asyncapi bench migrate clean
+.PHONY: install local-model dev test test-e2e test-deploy lint format asyncapi bench migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,12 @@ test: install local-model
 	@set -e; for p in $(PACKAGES); do \
 		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
 	done
+	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-e2e
+
+# The deployment files: Dockerfiles, compose and the Helm chart, rendered and validated.
+test-deploy: install
+	@echo "=== tests/deploy"; $(PY) -m pytest -q tests/deploy
 
 test-e2e: install local-model
 	@if [ -d tests/e2e ]; then echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e; fi
@@ -40,7 +45,8 @@ test-e2e: install local-model
 lint: install
 	@$(PY) -m ruff check .
 	@$(PY) -m mypy $(foreach n,$(IMPORT_NAMES),-p $(n))
-	@$(PY) -m mypy scripts bench tests/e2e
+	@$(PY) -m mypy scripts bench tests/e2e tests/deploy tools deploy/docker
+	@$(PY) tools/check_deploy.py
 
 format: install
 	@$(PY) -m ruff check --fix .
