@@ -1,13 +1,13 @@
-"""`make dev`: run the auth service, a gateway and an inference worker on this machine.
+"""`make dev`: run the auth and history services, a gateway and an inference worker on this machine.
 
 The worker serves the models of `PARLEY_MODELS_FILE`; when it is unset, the
 default local model (SmolLM2-135M-Instruct through llama.cpp's OpenAI-compatible
-server, see `scripts/local_model.py`) is started and served.
+server, see `parley_localmodel`) is started and served.
 
-The auth service keeps its accounts in a SQLite file in a per-user state
-directory (`$XDG_STATE_HOME/parley`, else `~/.local/state/parley`; never in the
-repository), migrated at each start. The gateway trusts its JWKS and routes
-`/api/auth/*` to it. A development account is registered (or logged in) through
+The auth and history services keep their data in SQLite files in a per-user
+state directory (`$XDG_STATE_HOME/parley`, else `~/.local/state/parley`; never
+in the repository), migrated at each start. The gateway trusts auth's JWKS and
+routes `/api/auth/*` and `/api/history/*` to them. A development account is registered (or logged in) through
 the gateway, and its access token is printed; its password is kept in the state
 directory (`dev-account.json`, readable by you only).
 """
@@ -175,6 +175,7 @@ def _local_model(procs: list[subprocess.Popen[bytes]]) -> str | None:
 def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dict[str, str]:
     auth_port = int(os.environ.get("PARLEY_AUTH_PORT") or _free_port())
     auth_url = f"http://127.0.0.1:{auth_port}"
+    history_port = int(os.environ.get("PARLEY_HISTORY_PORT") or _free_port())
     return {
         **os.environ,
         "AMQP_URL": amqp_url,
@@ -190,6 +191,13 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         "PARLEY_AUTH_ACCESS_TTL_S": os.environ.get("PARLEY_AUTH_ACCESS_TTL_S", str(DEV_ACCESS_TTL_S)),
         "PARLEY_GATEWAY_JWKS_URL": f"{auth_url}/api/auth/jwks.json",
         "PARLEY_GATEWAY_AUTH_URL": auth_url,
+        "PARLEY_HISTORY_DATABASE_URL": os.environ.get(
+            "PARLEY_HISTORY_DATABASE_URL", f"sqlite+aiosqlite:///{state / 'history.db'}"
+        ),
+        "PARLEY_HISTORY_HOST": "127.0.0.1",
+        "PARLEY_HISTORY_PORT": str(history_port),
+        "PARLEY_HISTORY_JWKS_URL": f"{auth_url}/api/auth/jwks.json",
+        "PARLEY_GATEWAY_HISTORY_URL": f"http://127.0.0.1:{history_port}",
     }
 
 
@@ -200,6 +208,11 @@ def _run(procs: list[subprocess.Popen[bytes]], env: dict[str, str], state: Path)
     # The gateway fetches the JWKS at start: auth first.
     if not _wait_ready(f"{auth_url}/readyz", procs):
         log.error("the auth service did not become ready; see the lines above")
+        return 1
+    history_url = env["PARLEY_GATEWAY_HISTORY_URL"]
+    procs.append(subprocess.Popen([sys.executable, "-m", "parley_history", "serve"], env=env))
+    if not _wait_ready(f"{history_url}/readyz", procs):
+        log.error("the history service did not become ready; see the lines above")
         return 1
     procs += [
         subprocess.Popen([sys.executable, "-m", "parley_inference"], env=env),
@@ -218,6 +231,7 @@ def _run(procs: list[subprocess.Popen[bytes]], env: dict[str, str], state: Path)
     ttl_h = int(env["PARLEY_AUTH_ACCESS_TTL_S"]) / 3600
     log.info("models file: %s; served: %s", env["PARLEY_MODELS_FILE"], ", ".join(models))
     log.info("auth: %s (database %s)", auth_url, env["PARLEY_AUTH_DATABASE_URL"])
+    log.info("history: %s (database %s)", history_url, env["PARLEY_HISTORY_DATABASE_URL"])
     log.info("Parley is running at http://127.0.0.1:%d (WebSocket ws://127.0.0.1:%d/ws)", port, port)
     log.info("development access token (%g h, user %s): %s", ttl_h, DEV_EMAIL, token)
     log.info(
@@ -257,13 +271,12 @@ def main() -> int:
             return 1
         state = _state_dir()
         env = _environment(amqp_url, port, models_file, state)
-        migrate = subprocess.run([sys.executable, "-m", "parley_auth", "migrate"], env=env, check=False)
-        if migrate.returncode != 0:
-            log.error(
-                "migrating the auth database (%s) failed; see the lines above",
-                env["PARLEY_AUTH_DATABASE_URL"],
-            )
-            return 1
+        for service in ("auth", "history"):
+            command = [sys.executable, "-m", f"parley_{service}", "migrate"]
+            if subprocess.run(command, env=env, check=False).returncode != 0:
+                database = env[f"PARLEY_{service.upper()}_DATABASE_URL"]
+                log.error("migrating the %s database (%s) failed; see the lines above", service, database)
+                return 1
         return _run(procs, env, state)
     except KeyboardInterrupt:
         return 0

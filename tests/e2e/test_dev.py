@@ -1,11 +1,16 @@
-"""`make dev` runs the stack with the local model, and `parley chat` streams an answer through it."""
+"""`make dev` runs the stack with the local model; `parley chat` streams an answer through it, and
+the conversation shows in history."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from parley_testkit import ServiceProcess, free_port
 
@@ -39,10 +44,27 @@ def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str, tmp_p
             timeout=60,
             check=False,
         )
+        conversations = _history(url, token)
     assert chat.returncode == 0, chat.stderr
     answer, _, summary = chat.stdout.rpartition("\n[")
     assert answer.strip(), chat.stdout
     assert summary.startswith(("stop; ", "length; ")), chat.stdout
+    assert conversations, "the chat never appeared in history"
+
+
+def _history(url: str, token: str, timeout: float = 15) -> list[dict[str, Any]]:
+    """The dev user's conversations, through the gateway, once history has one."""
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(
+        f"{url}/api/history/conversations", headers={"Authorization": f"Bearer {token}"}
+    )
+    while True:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.load(response)
+        items: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+        if items or time.monotonic() > deadline:
+            return items
+        time.sleep(0.2)
 
 
 def test_make_dev_names_the_broker_when_it_does_not_answer() -> None:
