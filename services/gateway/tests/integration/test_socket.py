@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from parley_testkit import TestIssuer
-from tests.attacks import ATTACKS
+from parley_testkit.attacks import ATTACKS
 from tests.integration.conftest import AUDIENCE, ISSUER, GatewayProcess, KeyRing
 
 VALID_PROMPT = {

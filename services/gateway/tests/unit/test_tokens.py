@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from parley_gateway.adapters.tokens import JwksTokenVerifier
 from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 from parley_testkit import TestIssuer
-from tests.attacks import ATTACKS
+from parley_testkit.attacks import ATTACKS
 from tests.fakes import FakeClock
 
 

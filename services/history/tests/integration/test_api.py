@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import orjson
@@ -14,6 +14,7 @@ from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.bootstrap import History, bootstrap
 from parley_history.entrypoints.app import create_app
 from parley_testkit import FakeProvider, TestIssuer
+from parley_testkit.attacks import ATTACKS
 from tests.events import finished, prompt
 from tests.fakes import FakePublisher
 from tests.integration.conftest import history_settings
@@ -142,6 +143,17 @@ async def test_tokens_are_checked(client: httpx.AsyncClient, issuer: TestIssuer)
     assert (
         await client.get("/api/history/conversations?cursor=garbage", headers=auth(issuer, "a"))
     ).status_code == 400
+
+
+@pytest.mark.parametrize(("name", "make"), [(name, make) for name, make, _ in ATTACKS])
+async def test_every_jwt_attack_is_refused(
+    client: httpx.AsyncClient, issuer: TestIssuer, name: str, make: Callable[[TestIssuer], str]
+) -> None:
+    response = await client.get(
+        "/api/history/conversations", headers={"Authorization": f"Bearer {make(issuer)}"}
+    )
+    assert response.status_code == 401, name
+    assert set(response.json()) == {"detail"}
 
 
 async def test_pagination_over_http(client: httpx.AsyncClient, history: History, issuer: TestIssuer) -> None:

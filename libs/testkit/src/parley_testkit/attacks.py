@@ -1,8 +1,8 @@
 """The JWT attack list (issue 4): tokens every verifier of Parley must refuse.
 
-Each entry makes a token from the trusted issuer's key material; the gateway
-answers each with an `error` frame (`token_expired` for the expired one,
-`invalid_token` otherwise) and closes the socket 4401.
+Each entry is (name, a function making the token from the trusted issuer's key
+material, the gateway's error code for it). The gateway answers each with an
+`error` frame and closes the socket 4401; REST services answer 401.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from parley_testkit import TestIssuer
+from parley_testkit.jwt import TestIssuer
 
 
 def _b64(data: bytes) -> str:
