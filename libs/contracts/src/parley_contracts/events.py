@@ -108,6 +108,12 @@ class ConversationRenamed(DomainEvent):
     title: str
 
 
+class ConversationPinned(DomainEvent):
+    type: Literal["conversation.pinned"] = "conversation.pinned"
+    conversation_id: UUID
+    pinned: bool
+
+
 class ConversationDeleted(DomainEvent):
     type: Literal["conversation.deleted"] = "conversation.deleted"
     conversation_id: UUID
@@ -143,6 +149,7 @@ DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     CompletionFailed,
     CompletionCancelled,
     ConversationRenamed,
+    ConversationPinned,
     ConversationDeleted,
     UserRegistered,
     QuotaExceeded,

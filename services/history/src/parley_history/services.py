@@ -12,6 +12,7 @@ from parley_contracts import (
     DOMAIN_EVENTS,
     ChatMessage,
     ConversationDeleted,
+    ConversationPinned,
     ConversationRenamed,
     DomainEvent,
     EventDecoder,
@@ -118,9 +119,13 @@ async def delete(
 
 
 async def set_pinned(
-    user_id: str, conversation_id: UUID, pinned: bool, *, store: HistoryStore
+    user_id: str, conversation_id: UUID, pinned: bool, *, store: HistoryStore, publisher: EventPublisher
 ) -> ConversationView:
-    await store.set_pinned(user_id, conversation_id, pinned)
+    """Publish `conversation.pinned` (so replay sees it) and apply it now."""
+    await store.get_conversation(user_id, conversation_id)
+    event = ConversationPinned(user_id=user_id, conversation_id=conversation_id, pinned=pinned)
+    await publisher.publish(event)
+    await store.apply(event, event.to_json().decode())
     return await store.get_conversation(user_id, conversation_id)
 
 

@@ -93,7 +93,7 @@ async def test_the_owner_lists_gets_renames_pins_exports_and_deletes(
     assert (renamed.json()["title"], renamed.json()["pinned"]) == ("Bread", True)
     publisher = history.publisher
     assert isinstance(publisher, FakePublisher)
-    assert [e.type for e in publisher.published] == ["conversation.renamed"]
+    assert [e.type for e in publisher.published] == ["conversation.renamed", "conversation.pinned"]
 
     md = await client.get(f"/api/history/conversations/{cid}/export?format=md", headers=alice)
     assert md.headers["content-type"].startswith("text/markdown")

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from parley_contracts import (
     CompletionCancelled,
     ConversationDeleted,
+    ConversationPinned,
     ConversationRenamed,
     DomainEvent,
     PromptSubmitted,
@@ -36,7 +37,7 @@ CONVERSATIONS = 30
 
 
 def _script() -> list[DomainEvent]:
-    """Conversations with follow-ups, regenerations, failures, stops, renames,
+    """Conversations with follow-ups, regenerations, failures, stops, renames, pins,
     deletes and outcomes that arrive before their prompts."""
     events: list[DomainEvent] = []
     for i in range(CONVERSATIONS):
@@ -79,6 +80,8 @@ def _script() -> list[DomainEvent]:
             events.append(
                 ConversationRenamed(user_id=user, conversation_id=p.conversation_id, title=f"Renamed {i}")
             )
+        if i % 5 == 1:
+            events.append(ConversationPinned(user_id=user, conversation_id=p.conversation_id, pinned=True))
         if i % 10 == 9:
             events.append(ConversationDeleted(user_id=user, conversation_id=p.conversation_id))
     return events

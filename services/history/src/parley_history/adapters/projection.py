@@ -18,6 +18,7 @@ from parley_contracts import (
     CompletionFailed,
     CompletionFinished,
     ConversationDeleted,
+    ConversationPinned,
     ConversationRenamed,
     DomainEvent,
     PromptSubmitted,
@@ -44,6 +45,8 @@ async def project(session: AsyncSession, event: DomainEvent) -> TitleRequest | N
         return await _outcome(session, event)
     if isinstance(event, ConversationRenamed):
         await _renamed(session, event)
+    elif isinstance(event, ConversationPinned):
+        await _pinned(session, event)
     elif isinstance(event, ConversationDeleted):
         await _deleted(session, event)
     return None
@@ -210,6 +213,12 @@ async def _renamed(session: AsyncSession, event: ConversationRenamed) -> None:
     conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
     if conversation is not None:
         conversation.title, conversation.title_source = event.title, "user"
+
+
+async def _pinned(session: AsyncSession, event: ConversationPinned) -> None:
+    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    if conversation is not None:
+        conversation.pinned = event.pinned
 
 
 async def _deleted(session: AsyncSession, event: ConversationDeleted) -> None:

@@ -146,14 +146,18 @@ def _routes(app: FastAPI) -> None:
     async def patch_conversation(
         conversation_id: UUID, patch: ConversationPatch, user: CurrentUser, store: Store, publisher: Publisher
     ) -> ConversationDetail:
-        """Rename (published as `conversation.renamed`) and/or pin."""
+        """Rename (published as `conversation.renamed`) and/or pin (`conversation.pinned`)."""
         view = await store.get_conversation(user.user_id, conversation_id)
         if patch.title is not None:
             view = await _publishing(
                 services.rename(user.user_id, conversation_id, patch.title, store=store, publisher=publisher)
             )
         if patch.pinned is not None:
-            view = await services.set_pinned(user.user_id, conversation_id, patch.pinned, store=store)
+            view = await _publishing(
+                services.set_pinned(
+                    user.user_id, conversation_id, patch.pinned, store=store, publisher=publisher
+                )
+            )
         return conversation_out(view)
 
     @app.delete(
