@@ -285,12 +285,15 @@ async def revoke_api_key(user_id: uuid.UUID, key_id: uuid.UUID, *, auth: Auth) -
         row.revoked_at = auth.now()
 
 
-async def exchange_api_key(secret: str, *, auth: Auth) -> Tokens:
-    """An access token (no refresh token: the key is the long-lived credential)."""
+async def exchange_api_key(secret: str, address: str, *, auth: Auth) -> Tokens:
+    """An access token (no refresh token: the key is the long-lived credential).
+    Failed exchanges count against the address like failed logins."""
+    auth.throttle.addresses.check(address)
     async with auth.db.transaction() as repo:
         row = await repo.api_key_by_hash(secret_hash(secret)) if secret.startswith(API_KEY_PREFIX) else None
         user = await repo.user(row.user_id) if row is not None else None
         if row is None or user is None:
+            auth.throttle.addresses.fail(address)
             raise InvalidCredentials("invalid API key")
         if user.disabled:
             raise AccountDisabled("this account is disabled")

@@ -96,6 +96,20 @@ async def test_login_throttled_per_address(postgres_url: str, amqp_url: str, has
         assert "retry-after" in response.headers
 
 
+async def test_api_key_guessing_is_throttled_per_address(
+    postgres_url: str, amqp_url: str, hasher: object
+) -> None:
+    settings: Settings = make_settings(postgres_url, amqp_url, login_max_failures_per_ip=3)
+    async for api in start_api(settings, hasher):  # type: ignore[arg-type]
+        for i in range(3):
+            guess = await api.http.post("/api/auth/token", json={"api_key": f"pk_guess{i}"})
+            assert guess.status_code == 401
+        response = await api.http.post("/api/auth/token", json={"api_key": "pk_another"})
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) >= 1
+        assert set(response.json()) == {"detail"}
+
+
 async def test_patch_me_profile_and_preferences(alice: User) -> None:
     response = await alice.http.patch(
         "/api/auth/me",

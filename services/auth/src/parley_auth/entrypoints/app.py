@@ -191,11 +191,21 @@ async def jwks(auth: AuthDep, response: Response) -> dict[str, list[dict[str, st
     return auth.keys.jwks(auth.now())
 
 
-@api.post("/token", responses={401: {"description": "Invalid API key"}, 403: _ERRORS[403]})
-async def exchange_token(body: TokenExchangeIn, auth: AuthDep, response: Response) -> TokenOut:
-    """Exchanges an API key for an access token."""
+@api.post(
+    "/token",
+    responses={
+        401: {"description": "Invalid API key"},
+        403: _ERRORS[403],
+        429: {"description": "Too many failures"},
+    },
+)
+async def exchange_token(
+    body: TokenExchangeIn, request: Request, auth: AuthDep, response: Response
+) -> TokenOut:
+    """Exchanges an API key for an access token; failed exchanges are throttled per address."""
     response.headers["Cache-Control"] = "no-store"
-    return _token_out(await services.exchange_api_key(body.api_key, auth=auth))
+    address = request.client.host if request.client else "unknown"
+    return _token_out(await services.exchange_api_key(body.api_key, address, auth=auth))
 
 
 @api.get("/keys", responses=_ERRORS)
