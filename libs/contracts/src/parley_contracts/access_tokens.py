@@ -1,0 +1,179 @@
+"""Access tokens as every verifier of Parley checks them: asymmetric JWTs with a
+`kid`, signed by a key of the auth service's JWKS (fetched over HTTP, cached,
+refetched on an unknown `kid` at most once per floor), with `exp`, `iss`,
+`aud` and `sub`. Services map the two errors here to their own transport
+errors at the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = frozenset({"EdDSA", "RS256"})
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+
+JwksSource = Callable[[], Awaitable[dict[str, Any]]]
+Clock = Callable[[], float]
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable; `expired` tells an expired one apart."""
+
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.expired = expired
+
+
+class SigningKeysUnavailable(Exception):
+    """The JWKS could not be fetched, so an unknown `kid` cannot be judged now."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    sub: str
+    role: str
+    exp: float
+
+
+def http_jwks(url: str, *, timeout_s: float) -> JwksSource:
+    async def fetch() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            response = await client.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            document = response.json()
+        if not isinstance(document, dict):
+            raise ValueError("JWKS is not a JSON object")
+        return document
+
+    return fetch
+
+
+def jwks_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The usable signing keys of a JWKS document, by `kid`."""
+    keys: dict[str, jwt.PyJWK] = {}
+    for data in document.get("keys") or ():
+        if not isinstance(data, dict) or not isinstance(data.get("kid"), str):
+            continue
+        if data.get("use", "sig") != "sig":
+            continue
+        try:
+            key = jwt.PyJWK(data)
+        except jwt.PyJWTError as exc:
+            log.warning("ignoring JWKS key %r: %s", data.get("kid"), exc)
+            continue
+        if key.algorithm_name in ALGORITHMS:
+            keys[data["kid"]] = key
+    return keys
+
+
+class RefetchPolicy:
+    """When to fetch the JWKS again: always the first time, then on an unknown
+    `kid` at most once per `floor_s` (a flood of made-up kids cannot hammer
+    the auth service)."""
+
+    def __init__(self, floor_s: float, *, clock: Clock) -> None:
+        self._floor_s = floor_s
+        self._clock = clock
+        self._last: float | None = None
+
+    def may_fetch(self) -> bool:
+        return self._last is None or self._clock() - self._last >= self._floor_s
+
+    def fetched(self) -> None:
+        self._last = self._clock()
+
+
+class JwksVerifier:
+    """Checks an access token's signature (by `kid`) and claims."""
+
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway_s: float = 0.0,
+        refetch_floor_s: float = 30.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway_s = leeway_s
+        self._policy = RefetchPolicy(refetch_floor_s, clock=clock)
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> bool:
+        """Fetch the JWKS now if the floor allows; False when that failed."""
+        async with self._lock:
+            return await self._fetch()
+
+    async def verify(self, token: str) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"malformed token: {exc}") from exc
+        kid, alg = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("the token has no 'kid'")
+        if alg not in ALGORITHMS:
+            raise TokenRejected(f"token algorithm {alg!r} is not accepted")
+        key = await self._key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway_s,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenRejected("the token has expired", expired=True) from exc
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"token rejected: {exc}") from exc
+        sub, exp, role = claims.get("sub"), claims.get("exp"), claims.get("role")
+        if not isinstance(exp, int | float):
+            raise TokenRejected("the token's 'exp' must be a number")
+        if not isinstance(sub, str) or not sub:
+            raise TokenRejected("the token's 'sub' must be a non-empty string")
+        return AccessClaims(sub=sub, role=role if isinstance(role, str) else "user", exp=float(exp))
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)  # another caller may have fetched meanwhile
+            if key is None and self._policy.may_fetch():
+                if not await self._fetch():
+                    raise SigningKeysUnavailable("the signing keys cannot be fetched right now")
+                key = self._keys.get(kid)
+        if key is None:
+            raise TokenRejected("the token is signed by an unknown key")
+        return key
+
+    async def _fetch(self) -> bool:
+        if not self._policy.may_fetch():
+            return True
+        self._policy.fetched()
+        try:
+            document = await self._source()
+        except Exception as exc:
+            log.warning("JWKS fetch failed: %s: %s", type(exc).__name__, exc)
+            return False
+        self._keys = jwks_keys(document)
+        log.info("JWKS fetched: %d usable key(s) %s", len(self._keys), sorted(self._keys))
+        return True
