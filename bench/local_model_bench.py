@@ -117,7 +117,7 @@ def _models_file(model_url: str, max_tokens: int) -> Path:
     path = Path(name)
     path.write_text(
         f"models:\n  - name: {ALIAS}\n    base_url: {model_url}\n    model: {ALIAS}\n"
-        f"    max_tokens: {max_tokens}\n    context_window: 2048\n"
+        f"    max_tokens: {max_tokens}\n    context_window: 2048\n    concurrency: 1\n"
         "    extra:\n      repeat_penalty: 1.1\n"
     )
     return path

@@ -65,6 +65,7 @@ def _local_models_file(port: int) -> Path:
         f"    model: {local_model.MODEL_ALIAS}\n"
         "    max_tokens: 512\n"
         "    context_window: 2048\n"
+        "    concurrency: 1\n"  # the server answers one request at a time
         "    extra:\n"
         "      repeat_penalty: 1.1\n"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
@@ -159,19 +160,24 @@ def test_default_inference_scales_on_cpu_without_keda(default: Rendered) -> None
     assert "replicas" not in default.get("Deployment", _name("inference"))["spec"]
 
 
-def test_keda_scales_inference_on_the_depth_of_inference_requests(all_on: Rendered) -> None:
+def test_keda_scales_inference_on_the_depth_of_each_model_queue(all_on: Rendered) -> None:
     assert all_on.find("HorizontalPodAutoscaler", _name("inference")) is None
     scaled = all_on.get("ScaledObject", _name("inference"))
     spec = scaled["spec"]
     assert spec["scaleTargetRef"]["name"] == _name("inference")
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (0, 50)
-    (trigger,) = spec["triggers"]
-    assert trigger["type"] == "rabbitmq"
-    assert trigger["metadata"]["queueName"] == "inference.requests"
-    assert trigger["metadata"]["mode"] == "QueueLength"
-    # Waiting prompts per worker default to a worker's concurrency (8 in the all-on values).
+    triggers = {t["metadata"]["queueName"]: t for t in spec["triggers"]}
+    assert set(triggers) == {"inference.requests.gpt-4o-mini", "inference.requests.qwen-plus"}
+    for trigger in triggers.values():
+        assert trigger["type"] == "rabbitmq"
+        assert trigger["metadata"]["mode"] == "QueueLength"
+    # Waiting prompts per worker default to the model's concurrency in one worker: the workers'
+    # default (8 in the all-on values) unless the model's entry sets one (qwen-plus: 16).
     worker = _pod(all_on.get("Deployment", _name("inference")))["containers"][0]
-    assert trigger["metadata"]["value"] == _env(worker)["PARLEY_INFERENCE_CONCURRENCY"] == "8"
+    assert _env(worker)["PARLEY_INFERENCE_CONCURRENCY"] == "8"
+    assert triggers["inference.requests.gpt-4o-mini"]["metadata"]["value"] == "8"
+    assert triggers["inference.requests.qwen-plus"]["metadata"]["value"] == "16"
+    trigger = triggers["inference.requests.gpt-4o-mini"]
     auth = all_on.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
     (ref,) = auth["spec"]["secretTargetRef"]
     # KEDA reads the same AMQP URL as the workers.
@@ -187,6 +193,42 @@ def test_keda_messages_per_worker_can_be_set(render: Callable[..., Rendered]) ->
     )
     (trigger,) = rendered.get("ScaledObject", _name("inference"))["spec"]["triggers"]
     assert trigger["metadata"]["value"] == "2"
+
+
+def test_keda_watches_the_named_models_when_the_models_file_is_external(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render(
+        None,
+        "inference.autoscaling.keda.enabled=true",
+        "inference.existingModelsConfigMap=my-models",
+        "inference.autoscaling.keda.models={local,big}",
+    )
+    triggers = rendered.get("ScaledObject", _name("inference"))["spec"]["triggers"]
+    assert [t["metadata"]["queueName"] for t in triggers] == [
+        "inference.requests.local",
+        "inference.requests.big",
+    ]
+
+
+def test_keda_without_models_to_watch_is_refused_with_a_clear_message(helm: Path) -> None:
+    result = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "parley",
+            str(CHART),
+            "--set",
+            "inference.autoscaling.keda.enabled=true",
+            "--set",
+            "inference.existingModelsConfigMap=my-models",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "inference.autoscaling.keda.models" in result.stderr
 
 
 def test_without_autoscaling_the_replica_counts_are_fixed(render: Callable[..., Rendered]) -> None:

@@ -117,7 +117,7 @@ def test_the_dashboard_uses_metrics_the_services_expose() -> None:
     assert used, "the dashboard queries no Parley metric"
     assert used <= exposed, sorted(used - exposed)
     # The inference queue depth, what KEDA scales on, is on the dashboard too.
-    assert any('queue="inference.requests"' in expr for expr in exprs)
+    assert any('queue=~"inference[.]requests[.].+"' in expr for expr in exprs)
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def local_stack(
     models = tmp_path / "models.yaml"
     models.write_text(
         f"models:\n  - name: {ALIAS}\n    base_url: {model_server}\n    model: {ALIAS}\n"
-        "    max_tokens: 64\n    context_window: 2048\n    extra:\n      repeat_penalty: 1.1\n"
+        "    max_tokens: 64\n    context_window: 2048\n    concurrency: 1\n"
+        "    extra:\n      repeat_penalty: 1.1\n"
     )
     stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models)
     try:

@@ -23,7 +23,9 @@ async def connection(vhost_url: str) -> AsyncIterator[AbstractRobustConnection]:
 
 
 def test_inference_requests_dead_letters_after_the_delivery_limit() -> None:
-    args = topology.INFERENCE_REQUESTS.declare_arguments()
+    spec = topology.inference_queue("qwen2.5:7b")
+    assert spec.name == "inference.requests.qwen2.5:7b"
+    args = spec.declare_arguments()
     assert args["x-queue-type"] == "quorum"
     assert args["x-delivery-limit"] == topology.INFERENCE_DELIVERY_LIMIT
     assert args["x-dead-letter-routing-key"] == topology.INFERENCE_DEAD.name
@@ -50,29 +52,50 @@ async def _get(queue: AbstractQueue) -> bytes:
     raise AssertionError(f"nothing arrived on {queue.name}")
 
 
+def _prompt(body: bytes, model: str) -> aio_pika.Message:
+    return aio_pika.Message(body, headers=topology.prompt_headers(model))
+
+
 async def test_topology_declares_on_a_real_broker_and_routes(connection: AbstractRobustConnection) -> None:
     channel = await connection.channel()
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS)
+    small, large = topology.inference_queue("small"), topology.inference_queue("large")
+    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
     # Declaring twice must be accepted: every service declares what it uses.
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS)
+    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
 
     exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
-    await exchange.publish(aio_pika.Message(b"prompt"), routing_key="prompt.submitted")
+    await exchange.publish(_prompt(b"to small", "small"), routing_key="prompt.submitted")
+    await exchange.publish(_prompt(b"to large", "large"), routing_key="prompt.submitted")
     await exchange.publish(aio_pika.Message(b"finished"), routing_key="completion.finished")
 
-    requests = await channel.declare_queue(topology.INFERENCE_REQUESTS.name, passive=True)
+    small_queue = await channel.declare_queue(small.name, passive=True)
+    large_queue = await channel.declare_queue(large.name, passive=True)
     history = await channel.declare_queue(topology.HISTORY_EVENTS.name, passive=True)
-    assert await _get(requests) == b"prompt"
-    assert {await _get(history), await _get(history)} == {b"prompt", b"finished"}
-    assert await requests.get(fail=False) is None
+    assert await _get(small_queue) == b"to small"
+    assert await _get(large_queue) == b"to large"
+    assert {await _get(history) for _ in range(3)} == {b"to small", b"to large", b"finished"}
+    assert await small_queue.get(fail=False) is None
+    assert await large_queue.get(fail=False) is None
+
+
+async def test_a_prompt_for_a_model_no_queue_takes_is_dead_lettered(
+    connection: AbstractRobustConnection,
+) -> None:
+    channel = await connection.channel()
+    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.inference_queue("served"))
+    exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
+    await exchange.publish(_prompt(b"nobody", "removed-model"), routing_key="prompt.submitted")
+    dead = await channel.declare_queue(topology.INFERENCE_DEAD.name, passive=True)
+    assert await _get(dead) == b"nobody"
 
 
 async def test_poison_request_dead_letters(connection: AbstractRobustConnection) -> None:
     channel = await connection.channel()
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES)
+    spec = topology.inference_queue("poisoned")
+    await topology.declare(channel, *topology.PUBLISHER_QUEUES, spec)
     exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
-    await exchange.publish(aio_pika.Message(b"poison"), routing_key="prompt.submitted")
-    requests = await channel.declare_queue(topology.INFERENCE_REQUESTS.name, passive=True)
+    await exchange.publish(_prompt(b"poison", "poisoned"), routing_key="prompt.submitted")
+    requests = await channel.declare_queue(spec.name, passive=True)
     for _ in range(topology.INFERENCE_DELIVERY_LIMIT + 1):
         message = None
         for _ in range(50):

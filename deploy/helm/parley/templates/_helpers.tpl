@@ -117,10 +117,28 @@ app.kubernetes.io/part-of: parley
 {{- add (int .Values.inference.shutdownGraceSeconds) 15 -}}
 {{- end -}}
 
-{{/* KEDA: waiting messages per worker (default: its concurrency). */}}
-{{- define "parley.inference.messagesPerWorker" -}}
-{{- $k := .Values.inference.autoscaling.keda -}}
-{{- if gt (int $k.messagesPerWorker) 0 -}}{{ $k.messagesPerWorker }}{{- else -}}{{ .Values.inference.concurrency }}{{- end -}}
+{{/* KEDA: the models whose queues it watches, as a YAML list of {name, perWorker}: keda.models
+when set, else the chart's models file. perWorker is the waiting prompts per worker (default: the
+model's concurrency, else the workers' default concurrency). */}}
+{{- define "parley.inference.kedaModels" -}}
+{{- $v := .Values.inference -}}
+{{- $k := $v.autoscaling.keda -}}
+{{- $models := list -}}
+{{- if $k.models -}}
+{{- range $name := $k.models }}{{ $models = append $models (dict "name" $name) }}{{ end -}}
+{{- else if not $v.existingModelsConfigMap -}}
+{{- $models = $v.models.models -}}
+{{- end -}}
+{{- if not $models -}}
+{{- fail "inference.autoscaling.keda.models: name the models whose queues KEDA watches (the models file is in an existing ConfigMap)" -}}
+{{- end -}}
+{{- $out := list -}}
+{{- range $m := $models -}}
+{{- $per := $m.concurrency | default $v.concurrency -}}
+{{- if gt (int $k.messagesPerWorker) 0 }}{{ $per = $k.messagesPerWorker }}{{ end -}}
+{{- $out = append $out (dict "name" $m.name "perWorker" (int $per)) -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/* Pod-level bits every pod shares. */}}

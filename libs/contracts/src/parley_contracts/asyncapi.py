@@ -20,8 +20,9 @@ from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
     INFERENCE_DEAD,
-    INFERENCE_REQUESTS,
+    INFERENCE_ROUTE,
     WORKER_HEARTBEATS,
+    inference_queue,
     rabbit_exchange,
     rabbit_queue,
     session_queue,
@@ -84,10 +85,15 @@ def build_broker() -> RabbitBroker:
     )
 
     @broker.subscriber(
-        rabbit_queue(INFERENCE_REQUESTS, routing_key="prompt.submitted"),
-        chat_events,
-        title="inference.requests:prompt.submitted",
-        description="Inference workers compete for prompts; acked once the outcome is published.",
+        rabbit_queue(inference_queue("{model}")),
+        rabbit_exchange(INFERENCE_ROUTE),
+        title="inference.requests.{model}:prompt.submitted",
+        description=(
+            "One quorum queue per model, bound to the headers exchange inference.route (itself bound to "
+            "chat.events prompt.submitted) on the parley-model header. Workers serving the model compete "
+            "for prompts with a prefetch of its concurrency; acked once the outcome is published. A prompt "
+            "no model queue takes goes through inference.unrouted to inference.dead."
+        ),
     )
     async def _inference_requests(event: PromptSubmitted) -> None: ...
 

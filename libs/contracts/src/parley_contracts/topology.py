@@ -18,7 +18,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
-ExchangeKind = Literal["topic", "fanout", "direct"]
+ExchangeKind = Literal["topic", "fanout", "direct", "headers"]
 QueueKind = Literal["classic", "quorum", "stream"]
 
 
@@ -27,12 +27,17 @@ class ExchangeSpec:
     name: str
     kind: ExchangeKind
     durable: bool = True
+    arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    bindings: tuple[Binding, ...] = ()
+    """Exchanges this one receives from (exchange-to-exchange bindings)."""
 
 
 @dataclass(frozen=True)
 class Binding:
     exchange: ExchangeSpec
     routing_key: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Binding arguments: the header match of a headers exchange."""
 
 
 @dataclass(frozen=True)
@@ -54,19 +59,47 @@ CHAT_CONTROL = ExchangeSpec("chat.control", "fanout")
 WORKER_HEARTBEATS = ExchangeSpec("inference.heartbeats", "fanout")
 
 INFERENCE_DELIVERY_LIMIT = 3
-INFERENCE_DEAD = QueueSpec("inference.dead", "quorum")
-INFERENCE_REQUESTS = QueueSpec(
-    "inference.requests",
-    "quorum",
-    arguments=MappingProxyType(
-        {
-            "x-delivery-limit": INFERENCE_DELIVERY_LIMIT,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": INFERENCE_DEAD.name,
-        }
-    ),
+MODEL_HEADER = "parley-model"
+"""The AMQP header of a `prompt.submitted` message naming its model: requests
+are routed to a queue per model on it."""
+
+INFERENCE_UNROUTED = ExchangeSpec("inference.unrouted", "fanout")
+INFERENCE_ROUTE = ExchangeSpec(
+    "inference.route",
+    "headers",
+    # A prompt for a model that no queue takes is dead-lettered, so its client learns of it.
+    arguments=MappingProxyType({"alternate-exchange": INFERENCE_UNROUTED.name}),
     bindings=(Binding(CHAT_EVENTS, "prompt.submitted"),),
 )
+INFERENCE_DEAD = QueueSpec("inference.dead", "quorum", bindings=(Binding(INFERENCE_UNROUTED),))
+INFERENCE_QUEUE_PREFIX = "inference.requests."
+
+
+def inference_queue(model: str) -> QueueSpec:
+    """The requests queue of one model: `prompt.submitted` events whose
+    `MODEL_HEADER` names it. Workers serving the model compete on it, each
+    with a prefetch of the model's concurrency, so waiting prompts stay here."""
+    return QueueSpec(
+        f"{INFERENCE_QUEUE_PREFIX}{model}",
+        "quorum",
+        arguments=MappingProxyType(
+            {
+                "x-delivery-limit": INFERENCE_DELIVERY_LIMIT,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": INFERENCE_DEAD.name,
+            }
+        ),
+        bindings=(
+            Binding(INFERENCE_ROUTE, arguments=MappingProxyType({"x-match": "all", MODEL_HEADER: model})),
+        ),
+    )
+
+
+def prompt_headers(model: str) -> dict[str, str]:
+    """The headers a `prompt.submitted` message is published with."""
+    return {MODEL_HEADER: model}
+
+
 HISTORY_EVENTS = QueueSpec(
     "history.events",
     "quorum",
@@ -88,11 +121,18 @@ SESSION_QUEUE_PREFIX = "session."
 SESSION_QUEUE_EXPIRES_MS = 5 * 60 * 1000
 """A session queue outlives its WebSocket this long, so a client can resume."""
 
-EXCHANGES: tuple[ExchangeSpec, ...] = (CHAT_EVENTS, CHAT_CONTROL, WORKER_HEARTBEATS)
+EXCHANGES: tuple[ExchangeSpec, ...] = (
+    CHAT_EVENTS,
+    CHAT_CONTROL,
+    WORKER_HEARTBEATS,
+    INFERENCE_UNROUTED,
+    INFERENCE_ROUTE,
+)
 
-PUBLISHER_QUEUES: tuple[QueueSpec, ...] = (INFERENCE_REQUESTS, INFERENCE_DEAD, AUDIT_EVENTS)
+PUBLISHER_QUEUES: tuple[QueueSpec, ...] = (INFERENCE_DEAD, AUDIT_EVENTS)
 """Queues a publisher of prompts declares too, so that nothing published
-before the first worker or reader starts is lost."""
+before the first reader starts is lost. (A model's requests queue is declared
+by its workers; prompts go only to models a live worker announces.)"""
 
 
 def session_queue(session_id: UUID | str) -> QueueSpec:
@@ -109,12 +149,21 @@ def private_queue(name: str, *, bindings: tuple[Binding, ...]) -> QueueSpec:
     return QueueSpec(name, "classic", bindings=bindings, durable=False, exclusive=True, auto_delete=True)
 
 
-_EXCHANGE_TYPES = {"topic": ExchangeType.TOPIC, "fanout": ExchangeType.FANOUT, "direct": ExchangeType.DIRECT}
+_EXCHANGE_TYPES = {
+    "topic": ExchangeType.TOPIC,
+    "fanout": ExchangeType.FANOUT,
+    "direct": ExchangeType.DIRECT,
+    "headers": ExchangeType.HEADERS,
+}
 _QUEUE_TYPES = {"classic": QueueType.CLASSIC, "quorum": QueueType.QUORUM, "stream": QueueType.STREAM}
 
 
 def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:
-    return RabbitExchange(spec.name, type=_EXCHANGE_TYPES[spec.kind], durable=spec.durable)
+    """A FastStream exchange for `spec`, for publishing and subscribing; its
+    bindings to other exchanges are made by `declare`."""
+    return RabbitExchange(
+        spec.name, type=_EXCHANGE_TYPES[spec.kind], durable=spec.durable, arguments=dict(spec.arguments)
+    )
 
 
 def rabbit_queue(spec: QueueSpec, *, routing_key: str = "") -> RabbitQueue:
@@ -133,7 +182,13 @@ def rabbit_queue(spec: QueueSpec, *, routing_key: str = "") -> RabbitQueue:
 
 
 async def declare_exchange(channel: AbstractChannel, spec: ExchangeSpec) -> AbstractExchange:
-    return await channel.declare_exchange(spec.name, aio_pika.ExchangeType(spec.kind), durable=spec.durable)
+    exchange = await channel.declare_exchange(
+        spec.name, aio_pika.ExchangeType(spec.kind), durable=spec.durable, arguments=dict(spec.arguments)
+    )
+    for binding in spec.bindings:
+        source = await declare_exchange(channel, binding.exchange)
+        await exchange.bind(source, routing_key=binding.routing_key, arguments=dict(binding.arguments))
+    return exchange
 
 
 async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
@@ -146,7 +201,7 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
     )
     for binding in spec.bindings:
         exchange = await declare_exchange(channel, binding.exchange)
-        await queue.bind(exchange, routing_key=binding.routing_key)
+        await queue.bind(exchange, routing_key=binding.routing_key, arguments=dict(binding.arguments))
     return queue
 
 

@@ -1,5 +1,5 @@
 """The test as an inference worker on the real broker: it takes prompts from
-`inference.requests`, streams what the test tells it to the prompt's
+its model's requests queue, streams what the test tells it to the prompt's
 `reply_to`, answers snapshot requests, records cancels, and sends heartbeats."""
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from parley_contracts import (
 )
 from parley_contracts.topology import (
     CHAT_CONTROL,
-    INFERENCE_REQUESTS,
     WORKER_HEARTBEATS,
     declare,
     declare_exchange,
+    inference_queue,
 )
 
 _CONTROL = EventDecoder(CONTROL_COMMANDS)
@@ -77,8 +77,9 @@ class FakeWorker:
         self._connection = await aio_pika.connect_robust(self.amqp_url)
         channel = await self._connection.channel()
         self._channel = channel
-        await declare(channel, INFERENCE_REQUESTS)
-        requests = await channel.get_queue(INFERENCE_REQUESTS.name)
+        spec = inference_queue(self.model)
+        await declare(channel, spec)
+        requests = await channel.get_queue(spec.name)
         await requests.consume(self._on_request)
         control = await channel.declare_queue(exclusive=True, auto_delete=True)
         await control.bind(await declare_exchange(channel, CHAT_CONTROL))

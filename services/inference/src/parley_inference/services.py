@@ -29,6 +29,7 @@ from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetri
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_MESSAGE = "The answer could not be generated: the request failed repeatedly and was given up."
+UNROUTED_MESSAGE = "The answer could not be generated: no worker serves the model {model!r} any more."
 UNEXPECTED_MESSAGE = "The answer could not be generated because of an internal error."
 
 
@@ -309,18 +310,16 @@ def abort_generations(*, ports: Ports) -> int:
     return len(stopped)
 
 
-async def fail_dead_request(request: PromptSubmitted, *, attempt: int, ports: Ports) -> None:
-    """A request that kept failing (its workers died) was dead-lettered: end it
-    for the client and for the record."""
+async def fail_dead_request(request: PromptSubmitted, *, code: ErrorCode, attempt: int, ports: Ports) -> None:
+    """A request that kept failing (its workers died), or that no model queue
+    took, was dead-lettered: end it for the client and for the record."""
+    if code is ErrorCode.MODEL_UNAVAILABLE:
+        message = UNROUTED_MESSAGE.format(model=request.model)
+    else:
+        message = DEAD_LETTER_MESSAGE
     await ports.stream.publish_last(
         request.reply_to,
-        StreamFailed(
-            message_id=request.message_id,
-            attempt=attempt,
-            seq=1,
-            code=ErrorCode.GENERATION_FAILED.value,
-            message=DEAD_LETTER_MESSAGE,
-        ),
+        StreamFailed(message_id=request.message_id, attempt=attempt, seq=1, code=code.value, message=message),
     )
     await ports.events.publish(
         CompletionFailed(
@@ -329,11 +328,14 @@ async def fail_dead_request(request: PromptSubmitted, *, attempt: int, ports: Po
             message_id=request.message_id,
             model=request.model,
             worker_id=ports.worker_id,
-            code=ErrorCode.GENERATION_FAILED.value,
-            message=DEAD_LETTER_MESSAGE,
+            code=code.value,
+            message=message,
         )
     )
-    ports.metrics.provider_error(ErrorCode.GENERATION_FAILED.value)
+    ports.metrics.provider_error(code.value)
     log.warning(
-        "dead-lettered request failed message_id=%s session_id=%s", request.message_id, request.session_id
+        "dead-lettered request failed (%s) message_id=%s session_id=%s",
+        code.value,
+        request.message_id,
+        request.session_id,
     )

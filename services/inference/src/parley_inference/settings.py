@@ -27,7 +27,8 @@ class Settings(BrokerSettings):
     )
     """YAML list of models (see models.example.yaml)."""
     concurrency: int = Field(default=4, ge=1, le=1024)
-    """Generations at once; the request consumer's prefetch."""
+    """Generations of one model at once (its requests consumer's prefetch), for
+    models whose entry in the models file sets no `concurrency`."""
     coalesce_window_ms: float = Field(default=50.0, ge=0, le=5000)
     """Token text gathered this long goes out as one delta (the first at once)."""
     worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=200)

@@ -30,10 +30,11 @@ from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
     INFERENCE_DEAD,
-    INFERENCE_REQUESTS,
     WORKER_HEARTBEATS,
     declare,
     declare_queue,
+    inference_queue,
+    prompt_headers,
     session_queue,
 )
 from parley_inference.entrypoints.consumers import delivery_count
@@ -41,6 +42,10 @@ from parley_inference.entrypoints.consumers import delivery_count
 _stream = EventDecoder(SESSION_STREAM_EVENTS)
 _domain = EventDecoder(DOMAIN_EVENTS)
 _heartbeats = EventDecoder([WorkerHeartbeat])
+
+TEST_REQUESTS = inference_queue("test")
+"""The requests queue of the models file's `test` model."""
+REQUEST_QUEUES = (TEST_REQUESTS, inference_queue("refused"))
 
 
 class Inbox:
@@ -101,11 +106,11 @@ class BrokerClient:
     async def connect(cls, amqp_url: str) -> BrokerClient:
         connection = await aio_pika.connect_robust(amqp_url)
         channel = await connection.channel()
-        await declare(channel, INFERENCE_REQUESTS, INFERENCE_DEAD)
+        await declare(channel, INFERENCE_DEAD, *REQUEST_QUEUES)
         return cls(connection, channel)
 
     async def close(self) -> None:
-        for name in (INFERENCE_REQUESTS.name, INFERENCE_DEAD.name):
+        for name in (INFERENCE_DEAD.name, *(spec.name for spec in REQUEST_QUEUES)):
             queue = await self.channel.get_queue(name, ensure=True)
             await queue.purge()
         await self.connection.close()
@@ -130,14 +135,17 @@ class BrokerClient:
     async def heartbeats(self) -> Inbox:
         return await self._listen(WORKER_HEARTBEATS.name, "", _heartbeats)
 
-    async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
+    async def publish_raw(
+        self, exchange: str, routing_key: str, body: bytes, *, headers: dict[str, str] | None = None
+    ) -> None:
         target = await self.channel.get_exchange(exchange)
-        await target.publish(
-            aio_pika.Message(body, content_type="application/json", delivery_mode=2), routing_key=routing_key
-        )
+        message = aio_pika.Message(body, content_type="application/json", delivery_mode=2, headers=headers)
+        await target.publish(message, routing_key=routing_key)
 
     async def submit(self, prompt: PromptSubmitted) -> None:
-        await self.publish_raw(CHAT_EVENTS.name, prompt.type, prompt.to_json())
+        await self.publish_raw(
+            CHAT_EVENTS.name, prompt.type, prompt.to_json(), headers=prompt_headers(prompt.model)
+        )
 
     async def control(self, command: Event) -> None:
         await self.publish_raw(CHAT_CONTROL.name, "", command.to_json())

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from parley_contracts import CompletionFailed, StreamFailed, StreamFinished
-from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS
+from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers
 from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
@@ -20,13 +20,17 @@ StartWorker = Callable[..., Awaitable[Worker]]
 
 
 async def _fails_with(
-    client: BrokerClient, model: str, code: str, within_s: float
+    client: BrokerClient, model: str, code: str, within_s: float, *, routed_as: str | None = None
 ) -> tuple[StreamFailed, CompletionFailed]:
     session = await client.session()
     events = await client.domain_events("completion.failed")
     prompt = make_prompt(session, model=model)
     started = time.monotonic()
-    await client.submit(prompt)
+    if routed_as is None:
+        await client.submit(prompt)
+    else:
+        headers = prompt_headers(routed_as)
+        await client.publish_raw(CHAT_EVENTS.name, prompt.type, prompt.to_json(), headers=headers)
     end = await session.end(prompt.message_id, timeout=within_s)
     elapsed = time.monotonic() - started
     assert isinstance(end, StreamFailed), end
@@ -86,9 +90,12 @@ async def test_a_refused_connection_is_provider_unreachable(
     assert "cannot be reached" in end.message
 
 
-async def test_an_unknown_model_is_model_not_found(start_worker: StartWorker, client: BrokerClient) -> None:
+async def test_a_model_the_worker_lacks_is_model_not_found(
+    start_worker: StartWorker, client: BrokerClient
+) -> None:
+    # Only a publisher that routes by the wrong header gets here (gateways route by the model).
     await start_worker()
-    end, _ = await _fails_with(client, "gpt-17", "model_not_found", within_s=5)
+    end, _ = await _fails_with(client, "gpt-17", "model_not_found", within_s=5, routed_as="test")
     assert "'gpt-17'" in end.message
 
 
@@ -103,8 +110,9 @@ async def test_unknown_event_versions_are_rejected_with_one_log_line_and_the_wor
     session = await client.session()
     future = orjson.loads(make_prompt(session).to_json())
     future["version"] = 99
-    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", orjson.dumps(future))
-    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", b"not json at all")
+    routed = prompt_headers("test")
+    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", orjson.dumps(future), headers=routed)
+    await client.publish_raw(CHAT_EVENTS.name, "prompt.submitted", b"not json at all", headers=routed)
     await client.publish_raw(CHAT_CONTROL.name, "", b'{"type": "generation.pause", "version": 1}')
 
     # the worker still serves the next prompt
@@ -116,7 +124,7 @@ async def test_unknown_event_versions_are_rejected_with_one_log_line_and_the_wor
     def rejected() -> list[logging.LogRecord]:
         return [r for r in caplog.records if r.getMessage().startswith("rejected message")]
 
-    # each bad request is rejected twice: on inference.requests, then from inference.dead
+    # each bad request is rejected twice: on its model's requests queue, then from inference.dead
     await eventually(lambda: len(rejected()) >= 5)
     lines = [r.getMessage() for r in rejected()]
     assert len(lines) == 5, lines

@@ -19,12 +19,12 @@ from parley_contracts import (
     StreamFinished,
     StreamRestarted,
 )
-from parley_contracts.topology import INFERENCE_DELIVERY_LIMIT, INFERENCE_REQUESTS
+from parley_contracts.topology import INFERENCE_DELIVERY_LIMIT
 from parley_inference.entrypoints.consumers import delivery_count
 from parley_inference.entrypoints.worker import Worker
 from parley_inference.services import DEAD_LETTER_MESSAGE
 from parley_testkit import FakeProvider, Script, ServiceProcess
-from tests.integration.client import BrokerClient, make_prompt
+from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
 from tests.waiting import eventually
 
 StartWorker = Callable[..., Awaitable[Worker]]
@@ -98,7 +98,7 @@ async def test_a_request_that_keeps_failing_is_dead_lettered_and_ends_as_generat
     # a consumer that always fails stands in for workers dying on this request
     deliveries: list[int] = []
     channel = await client.connection.channel()
-    queue = await channel.get_queue(INFERENCE_REQUESTS.name)
+    queue = await channel.get_queue(TEST_REQUESTS.name)
 
     async def fail(message: AbstractIncomingMessage) -> None:
         deliveries.append(delivery_count(message.headers))
@@ -149,7 +149,7 @@ async def test_sigterm_finishes_what_is_running_takes_nothing_new_and_exits_0(
     assert session.for_message(late.message_id) == []
     assert len(provider.requests) == 1
     # left for another worker, never delivered to the stopping one
-    (left,) = await client.take_all(INFERENCE_REQUESTS.name, expect=1)
+    (left,) = await client.take_all(TEST_REQUESTS.name, expect=1)
     assert left.prompt().message_id == late.message_id
     assert left.delivery_count == 0
 

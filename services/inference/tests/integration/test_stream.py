@@ -7,10 +7,9 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 
 from parley_contracts import CompletionFinished, StreamFinished, WorkerHeartbeat
-from parley_contracts.topology import INFERENCE_REQUESTS
 from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script, free_port
-from tests.integration.client import BrokerClient, make_prompt
+from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
 from tests.integration.conftest import PROVIDER_KEY
 
 StartWorker = Callable[..., Awaitable[Worker]]
@@ -65,7 +64,7 @@ async def test_a_prompt_streams_coalesced_deltas_then_the_whole_answer(
 
     # acked: once the worker is gone (its channel closed), nothing comes back to the queue
     await worker.stop()
-    assert await client.take_all(INFERENCE_REQUESTS.name, within_s=0.5) == []
+    assert await client.take_all(TEST_REQUESTS.name, within_s=0.5) == []
 
 
 async def test_without_usage_from_the_provider_tokens_are_counted(
@@ -134,8 +133,8 @@ async def test_heartbeats_announce_models_and_slots_and_the_stop(
     assert isinstance(first, WorkerHeartbeat)
     assert isinstance(last, WorkerHeartbeat)
     assert first.models == ("test", "refused")
-    assert first.capacity == 3
-    assert first.free_slots == 3
+    assert first.capacity == 3 * 2  # per model, two models
+    assert first.free_slots == 3 * 2
     assert first.interval_s == 0.5
     assert last.worker_id == worker.worker_id
     assert last.free_slots == 0
@@ -151,7 +150,7 @@ async def test_metrics_are_served_when_a_port_is_set(
     prompt = make_prompt(session)
     await client.submit(prompt)
     await session.end(prompt.message_id)
-    failing = make_prompt(session, model="unknown")
+    failing = make_prompt(session, model="refused")
     await client.submit(failing)
     await session.end(failing.message_id)
 
@@ -172,7 +171,7 @@ async def test_metrics_are_served_when_a_port_is_set(
             samples = await asyncio.to_thread(scrape)
     assert samples['parley_inference_generations_total{outcome="finished"}'] == 1
     assert samples['parley_inference_generations_total{outcome="failed"}'] == 1
-    assert samples['parley_inference_provider_errors_total{code="model_not_found"}'] == 1
+    assert samples['parley_inference_provider_errors_total{code="provider_unreachable"}'] == 1
     assert samples["parley_inference_deltas_published_total"] >= 2
     assert samples["parley_inference_time_to_first_token_seconds_count"] == 1
     assert samples["parley_inference_tokens_per_second_count"] == 1

@@ -330,7 +330,7 @@ async def test_a_dead_lettered_request_ends_as_generation_failed() -> None:
     ports, model, sink, events = make_ports()
     req = prompt()
 
-    await fail_dead_request(req, attempt=4, ports=ports)
+    await fail_dead_request(req, code=ErrorCode.GENERATION_FAILED, attempt=4, ports=ports)
 
     (failed,) = sink.sent
     assert failed.reply_to == req.reply_to
@@ -340,4 +340,20 @@ async def test_a_dead_lettered_request_ends_as_generation_failed() -> None:
     (event,) = events.published
     assert isinstance(event, CompletionFailed)
     assert event.code == "generation_failed"
+    assert model.calls == []
+
+
+async def test_a_request_no_model_queue_took_ends_as_model_unavailable() -> None:
+    ports, model, sink, events = make_ports()
+    req = prompt("retired-model")
+
+    await fail_dead_request(req, code=ErrorCode.MODEL_UNAVAILABLE, attempt=4, ports=ports)
+
+    (failed,) = sink.sent
+    assert isinstance(failed.event, StreamFailed)
+    assert failed.event.code == "model_unavailable"
+    assert "'retired-model'" in failed.event.message
+    (event,) = events.published
+    assert isinstance(event, CompletionFailed)
+    assert (event.code, event.message) == ("model_unavailable", failed.event.message)
     assert model.calls == []

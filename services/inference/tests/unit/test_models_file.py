@@ -23,6 +23,7 @@ def test_the_shipped_example_loads() -> None:
     local = catalog.get("smollm2-135m")
     assert local.base_url == "http://127.0.0.1:8081/v1"
     assert local.extra == {"repeat_penalty": 1.1}
+    assert local.concurrency == 1
     assert {"qwen-plus", "qwen2.5-7b-vllm", "gpt-4o-mini"} <= set(catalog.names)
 
 
@@ -39,6 +40,7 @@ def test_a_bare_list_with_every_field(tmp_path: Path) -> None:
   input_price_per_mtok: 0.1
   output_price_per_mtok: 0.2
   extra: {repeat_penalty: 1.2, top_k: 40}
+  concurrency: 2
 """,
     )
     spec = load_models_file(path).get("small")
@@ -48,6 +50,7 @@ def test_a_bare_list_with_every_field(tmp_path: Path) -> None:
     assert (spec.max_tokens, spec.context_window) == (512, 4096)
     assert (spec.input_price_per_mtok, spec.output_price_per_mtok) == (0.1, 0.2)
     assert spec.extra == {"repeat_penalty": 1.2, "top_k": 40}
+    assert spec.concurrency_or(8) == 2
 
 
 def test_defaults_for_the_optional_fields(tmp_path: Path) -> None:
@@ -56,6 +59,8 @@ def test_defaults_for_the_optional_fields(tmp_path: Path) -> None:
     )
     assert spec.api_key_env is None
     assert spec.extra == {}
+    assert spec.concurrency is None
+    assert spec.concurrency_or(8) == 8
     assert spec.max_tokens > 0
 
 
@@ -79,6 +84,10 @@ def test_bad_yaml_says_where(tmp_path: Path) -> None:
         ),
         ("models: [{name: a, base_url: 'http://h', model: m, colour: red}]", r"colour: Extra inputs"),
         ("models: [{name: a, base_url: 'http://h', model: m, max_tokens: 0}]", r"max_tokens"),
+        (
+            "models: [{name: a, base_url: 'http://h', model: m, concurrency: 0}]",
+            r"concurrency: Input should be",
+        ),
         ("models: []", r"models: List should have at least 1 item"),
         ("just text", r"expected a list of models"),
         ("", r"expected a list of models"),

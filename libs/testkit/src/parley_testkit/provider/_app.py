@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +38,9 @@ class ProviderState:
         self.closing = False
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self.open_requests = 0
+        self.peak_open_requests = 0
+        """The most chat-completions requests open at once since the last `clear`."""
 
     def record(self, record: RecordedRequest) -> None:
         with self._lock:
@@ -49,6 +53,18 @@ class ProviderState:
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
+            self.peak_open_requests = self.open_requests
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        with self._lock:
+            self.open_requests += 1
+            self.peak_open_requests = max(self.peak_open_requests, self.open_requests)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.open_requests -= 1
 
     def disconnected(self, record: RecordedRequest) -> None:
         # A cancellation caused by our own shutdown is not the client leaving.
@@ -83,6 +99,10 @@ class _Handlers:
         return web.Response(body=orjson.dumps(issuer.jwks()), content_type=_JSON)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        with self._state.opened():
+            return await self._chat_completions(request)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         received_at = time.monotonic()
         try:
             body = orjson.loads(await request.read())
@@ -100,7 +120,7 @@ class _Handlers:
         if script.hang:
             return await self._hang(record)
         if script.status != 200:
-            record.completed = True
+            record.complete()
             return _error(script.status)
         if body.get("stream"):
             return await self._stream(request, body, script, record)
@@ -145,7 +165,7 @@ class _Handlers:
             tail = encoder.finish(finish_reason)
             if send_usage:
                 tail += encoder.usage(usage_for(body, len(tokens)))
-            record.completed = True
+            record.complete()
             await response.write(tail + DONE)
             done = True
             await response.write_eof()
@@ -175,7 +195,7 @@ class _Handlers:
             usage=usage_for(body, len(tokens)),
         )
         record.tokens_sent = len(tokens)
-        record.completed = True
+        record.complete()
         return web.Response(body=payload, content_type=_JSON)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,4 +40,15 @@ class RecordedRequest:
     received_at: float
     tokens_sent: int = 0
     completed: bool = False
+    completed_at: float | None = None
     disconnected_at: float | None = None
+
+    def complete(self) -> None:
+        self.completed = True
+        self.completed_at = time.monotonic()
+
+    def overlaps(self, other: RecordedRequest) -> bool:
+        """Whether the two were open at the same time (both must be complete)."""
+        if self.completed_at is None or other.completed_at is None:
+            raise ValueError("both requests must be complete")
+        return self.received_at < other.completed_at and other.received_at < self.completed_at

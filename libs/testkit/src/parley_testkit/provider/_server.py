@@ -70,6 +70,11 @@ class FakeProvider:
         """A snapshot of the chat-completions requests so far; each record stays live."""
         return self._state.requests()
 
+    @property
+    def peak_open_requests(self) -> int:
+        """The most chat-completions requests that were open at once since the last `reset`."""
+        return self._state.peak_open_requests
+
     def reset(self) -> None:
         """Forget the recorded requests and go back to the default script."""
         self._state.clear()

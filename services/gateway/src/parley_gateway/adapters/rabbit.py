@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
-from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, rabbit_exchange
+from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers, rabbit_exchange
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.settings import Settings
 
@@ -64,12 +64,13 @@ class RabbitPublisher:
             return False
 
     async def publish_prompt(self, event: PromptSubmitted) -> None:
-        await self._publish(self._prompts, event)
+        # The header routes the prompt to its model's requests queue.
+        await self._publish(self._prompts, event, headers=prompt_headers(event.model))
 
     async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
         await self._publish(self._control, command)
 
-    async def _publish(self, publisher: Any, event: Event) -> None:
+    async def _publish(self, publisher: Any, event: Event, *, headers: dict[str, str] | None = None) -> None:
         if not await self.connected():
             raise BrokerUnavailable("not connected to RabbitMQ")
         try:
@@ -79,6 +80,7 @@ class RabbitPublisher:
                     content_type="application/json",
                     message_type=event.type,
                     message_id=str(event.event_id),
+                    headers=headers,
                     timeout=self._timeout_s,
                 )
         except TimeoutError as exc:

@@ -30,6 +30,12 @@ class ModelSpec(BaseModel):
     output_price_per_mtok: float = Field(default=0.0, ge=0)
     extra: Mapping[str, Any] = Field(default_factory=dict)
     """Extra request body fields for this provider (e.g. `repeat_penalty`)."""
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    """Generations of this model one worker runs at once; the rest wait in the
+    model's queue in RabbitMQ. Unset: the worker's default concurrency."""
+
+    def concurrency_or(self, default: int) -> int:
+        return self.concurrency if self.concurrency is not None else default
 
     @field_validator("base_url")
     @classmethod
@@ -70,6 +76,10 @@ class ModelCatalog:
         if spec is None:
             raise model_not_found(name, list(self._models))
         return spec
+
+    def capacity(self, default_concurrency: int) -> int:
+        """Generations a worker serving every model here runs at once, at most."""
+        return sum(spec.concurrency_or(default_concurrency) for spec in self)
 
     def find(self, name: str) -> ModelSpec | None:
         try:

@@ -20,6 +20,8 @@ class ErrorCode(StrEnum):
     """The provider's stream ended without a finish reason: the answer was cut off, not complete."""
     MODEL_NOT_FOUND = "model_not_found"
     """No model of that name in this worker's models file."""
+    MODEL_UNAVAILABLE = "model_unavailable"
+    """No worker takes requests for that model any more (it was removed or disabled)."""
     GENERATION_FAILED = "generation_failed"
     """Anything else, including a request that kept failing until it was dead-lettered."""
 

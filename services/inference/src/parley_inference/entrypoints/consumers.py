@@ -1,9 +1,11 @@
 """The worker's subscribers: each decodes one message and calls one use case.
 
-- `inference.requests` (quorum, competing workers, prefetch = concurrency):
-  `prompt.submitted` -> `generate`; acked only once the outcome is published.
+- `inference.requests.<model>` for each model served (quorum, competing
+  workers, prefetch = the model's concurrency, so prompts beyond it wait in
+  RabbitMQ): `prompt.submitted` -> `generate`; acked only once the outcome is
+  published.
 - `inference.dead` (competing): requests dead-lettered after the delivery
-  limit -> `fail_dead_request`.
+  limit, or for a model no queue takes -> `fail_dead_request`.
 - a private queue bound to `chat.control`: `generation.cancel` and
   `snapshot.request`.
 """
@@ -33,14 +35,15 @@ from parley_contracts import (
 )
 from parley_contracts.topology import (
     CHAT_CONTROL,
-    CHAT_EVENTS,
     INFERENCE_DEAD,
     INFERENCE_DELIVERY_LIMIT,
-    INFERENCE_REQUESTS,
     QueueSpec,
+    inference_queue,
     rabbit_exchange,
     rabbit_queue,
 )
+from parley_inference.domain.catalog import ModelCatalog
+from parley_inference.domain.errors import ErrorCode
 from parley_inference.services import (
     Generate,
     Outcome,
@@ -71,6 +74,29 @@ def delivery_count(headers: Mapping[str, object]) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
+def dead_letter_code(headers: Mapping[str, object]) -> ErrorCode:
+    """Why a request reached `inference.dead`: dead-lettered by its model's
+    queue (it carries `x-death`), or routed there because no queue takes its
+    model (it was removed from every worker)."""
+    return ErrorCode.GENERATION_FAILED if headers.get("x-death") else ErrorCode.MODEL_UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class RequestLane:
+    """One model's requests queue and how many of its prompts a worker takes at once."""
+
+    model: str
+    queue: QueueSpec
+    prefetch: int
+
+
+def request_lanes(catalog: ModelCatalog, *, default_concurrency: int) -> list[RequestLane]:
+    return [
+        RequestLane(spec.name, inference_queue(spec.name), spec.concurrency_or(default_concurrency))
+        for spec in catalog
+    ]
+
+
 class InFlight:
     """Counts request handlers running, so that shutdown can wait for them."""
 
@@ -99,7 +125,8 @@ class InFlight:
 
 @dataclass
 class Subscribers:
-    requests: RabbitSubscriber
+    requests: dict[str, RabbitSubscriber]
+    """By model name."""
     dead: RabbitSubscriber
     control: RabbitSubscriber
 
@@ -116,19 +143,18 @@ def _rejected(message: RabbitMessage, queue: str, exc: UnsupportedEvent) -> None
 
 
 def register(
-    broker: RabbitBroker, *, ports: Ports, concurrency: int, control_queue: QueueSpec, in_flight: InFlight
+    broker: RabbitBroker,
+    *,
+    ports: Ports,
+    lanes: list[RequestLane],
+    control_queue: QueueSpec,
+    in_flight: InFlight,
 ) -> Subscribers:
     """Attach the worker's subscribers to `broker` (before it starts)."""
 
-    requests = broker.subscriber(
-        rabbit_queue(INFERENCE_REQUESTS, routing_key=INFERENCE_REQUESTS.bindings[0].routing_key),
-        rabbit_exchange(CHAT_EVENTS),
-        channel=Channel(prefetch_count=concurrency),
-        ack_policy=AckPolicy.MANUAL,
-        no_reply=True,
-        decoder=_raw_body,
-        title="inference.requests:consume",
-    )
+    requests = {
+        lane.model: _request_subscriber(broker, lane, ports=ports, in_flight=in_flight) for lane in lanes
+    }
     dead = broker.subscriber(
         rabbit_queue(INFERENCE_DEAD),
         channel=Channel(prefetch_count=2),
@@ -147,34 +173,6 @@ def register(
         title="chat.control:consume",
     )
 
-    @requests
-    async def on_request(message: RabbitMessage) -> None:
-        """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
-        with in_flight.track():
-            try:
-                request = _requests.decode(message.body)
-            except UnsupportedEvent as exc:
-                _rejected(message, INFERENCE_REQUESTS.name, exc)
-                await message.reject(requeue=False)
-                return
-            assert isinstance(request, PromptSubmitted)
-            try:
-                outcome = await generate(
-                    Generate(request, attempt=delivery_count(message.headers)), ports=ports
-                )
-            except Exception:
-                log.exception(
-                    "could not publish the outcome message_id=%s session_id=%s; requeued",
-                    request.message_id,
-                    request.session_id,
-                )
-                await message.nack(requeue=True)
-                return
-            if outcome is Outcome.ABORTED:
-                await message.nack(requeue=True)
-            else:
-                await message.ack()
-
     @dead
     async def on_dead(message: RabbitMessage) -> None:
         """A request that failed `INFERENCE_DELIVERY_LIMIT` times: end it as failed."""
@@ -186,7 +184,12 @@ def register(
             return
         assert isinstance(request, PromptSubmitted)
         try:
-            await fail_dead_request(request, attempt=INFERENCE_DELIVERY_LIMIT + 1, ports=ports)
+            await fail_dead_request(
+                request,
+                code=dead_letter_code(message.headers),
+                attempt=INFERENCE_DELIVERY_LIMIT + 1,
+                ports=ports,
+            )
         except Exception:
             log.exception("could not fail dead-lettered message_id=%s; requeued", request.message_id)
             # not at once: the dead queue has no delivery limit, a broken path would spin
@@ -209,3 +212,48 @@ def register(
             answer_snapshot(command, ports=ports)
 
     return Subscribers(requests=requests, dead=dead, control=control)
+
+
+def _request_subscriber(
+    broker: RabbitBroker, lane: RequestLane, *, ports: Ports, in_flight: InFlight
+) -> RabbitSubscriber:
+    # The queue is declared, and bound, by the worker before it consumes.
+    subscriber = broker.subscriber(
+        rabbit_queue(lane.queue),
+        # Per consumer (not global): each model's lane holds at most its own prefetch.
+        channel=Channel(prefetch_count=lane.prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        no_reply=True,
+        decoder=_raw_body,
+        title=f"{lane.queue.name}:consume",
+    )
+
+    @subscriber
+    async def on_request(message: RabbitMessage) -> None:
+        """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
+        with in_flight.track():
+            try:
+                request = _requests.decode(message.body)
+            except UnsupportedEvent as exc:
+                _rejected(message, lane.queue.name, exc)
+                await message.reject(requeue=False)
+                return
+            assert isinstance(request, PromptSubmitted)
+            try:
+                outcome = await generate(
+                    Generate(request, attempt=delivery_count(message.headers)), ports=ports
+                )
+            except Exception:
+                log.exception(
+                    "could not publish the outcome message_id=%s session_id=%s; requeued",
+                    request.message_id,
+                    request.session_id,
+                )
+                await message.nack(requeue=True)
+                return
+            if outcome is Outcome.ABORTED:
+                await message.nack(requeue=True)
+            else:
+                await message.ack()
+
+    return subscriber

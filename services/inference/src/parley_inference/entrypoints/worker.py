@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
-from parley_contracts.topology import INFERENCE_DEAD, INFERENCE_REQUESTS, QueueSpec, declare
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
-from parley_inference.entrypoints.consumers import InFlight, Subscribers, register
+from parley_inference.entrypoints.consumers import InFlight, Subscribers, register, request_lanes
 from parley_inference.services import Ports, abort_generations
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class BrokerUnavailable(StartupError):
 class WorkerConfig:
     worker_id: str
     concurrency: int
+    """For models whose entry sets none."""
     heartbeat_interval_s: float
     shutdown_grace_s: float
     metrics_port: int | None = None
@@ -64,10 +65,11 @@ class Worker:
         self._heartbeats = BrokerHeartbeatPublisher(broker)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.lanes = request_lanes(ports.catalog, default_concurrency=config.concurrency)
         self.subscribers: Subscribers = register(
             broker,
             ports=ports,
-            concurrency=config.concurrency,
+            lanes=self.lanes,
             control_queue=control_queue,
             in_flight=self.in_flight,
         )
@@ -92,7 +94,7 @@ class Worker:
             raise BrokerUnavailable(f"cannot connect to RabbitMQ: {exc}") from None
         channel = await connection.channel()
         try:
-            await declare(channel, INFERENCE_REQUESTS, INFERENCE_DEAD)
+            await declare(channel, INFERENCE_DEAD, *(lane.queue for lane in self.lanes))
         finally:
             await channel.close()
         await self.sink.start(connection)
@@ -101,10 +103,14 @@ class Worker:
         await self.broker.start()
         await self._beat()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
-        log.info("worker %s serving models %s", self.worker_id, list(self.ports.catalog.names))
+        log.info(
+            "worker %s serving models %s",
+            self.worker_id,
+            ", ".join(f"{lane.model} ({lane.prefetch} at once)" for lane in self.lanes),
+        )
 
     def _heartbeat(self) -> WorkerHeartbeat:
-        capacity = self.config.concurrency
+        capacity = sum(lane.prefetch for lane in self.lanes)
         free = 0 if self._stopping else max(0, capacity - len(self.ports.active))
         return WorkerHeartbeat(
             worker_id=self.worker_id,
@@ -132,7 +138,8 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
-        await self.subscribers.requests.stop()
+        for subscriber in self.subscribers.requests.values():
+            await subscriber.stop()
         await self.subscribers.dead.stop()
         log.info(
             "worker %s stopping: takes no more requests, %d generation(s) in flight, grace %.1f s",
