@@ -182,6 +182,8 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         "AMQP_URL": amqp_url,
         "PORT": str(port),
         "PARLEY_MODELS_FILE": models_file,
+        # One readable line per event on a terminal; services default to JSON lines.
+        "PARLEY_LOG_FORMAT": os.environ.get("PARLEY_LOG_FORMAT", "text"),
         "PARLEY_AUTH_DEV": "1",
         "PARLEY_AUTH_COOKIE_SECURE": "0",
         "PARLEY_AUTH_DATABASE_URL": os.environ.get(

@@ -74,6 +74,16 @@ class Auth:
         return f"{self.http}/api/auth/jwks.json"
 
 
+@dataclass
+class History:
+    process: ServiceProcess
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 @contextlib.contextmanager
 def postgres_database(prefix: str) -> Iterator[str]:
     """A fresh database on DATABASE_URL's server (psql), dropped at the end: its URL."""
@@ -90,6 +100,17 @@ def postgres_database(prefix: str) -> Iterator[str]:
         psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _migrate(module: str, env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", module, "migrate"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 @dataclass
 class Stack:
     amqp_url: str
@@ -99,6 +120,7 @@ class Stack:
     gateways: list[Gateway] = field(default_factory=list)
     workers: list[ServiceProcess] = field(default_factory=list)
     auth: Auth | None = None
+    history: History | None = None
 
     def _env(self) -> dict[str, str]:
         return {
@@ -139,20 +161,39 @@ class Stack:
             "PARLEY_AUTH_ARGON2_PARALLELISM": "1",
             **env,
         }
-        migrate = subprocess.run(
-            [sys.executable, "-m", "parley_auth", "migrate"],
-            env={**os.environ, **auth_env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert migrate.returncode == 0, migrate.stderr
+        _migrate("parley_auth", auth_env)
         process = ServiceProcess([sys.executable, "-m", "parley_auth"], auth_env, name="auth")
         process.start()
         auth = Auth(process, port)
         process.wait_ready(f"{auth.http}/readyz", timeout=30)
         self.auth = auth
         return auth
+
+    def start_history(self, database_url: str, **env: str) -> History:
+        """The history service (REST and its event consumer) on `database_url`, migrated
+        here first; it trusts the same keys as the gateways, and later gateways route
+        `/api/history/*` to it."""
+        port = free_port()
+        jwks_url = self.auth.jwks_url if self.auth is not None else self.provider.jwks_url
+        issuer, audience = (AUTH_ISSUER, AUTH_AUDIENCE) if self.auth is not None else (ISSUER, AUDIENCE)
+        history_env = {
+            **self._env(),
+            "PARLEY_HISTORY_DATABASE_URL": database_url,
+            "PARLEY_HISTORY_PORT": str(port),
+            "PARLEY_HISTORY_JWKS_URL": jwks_url,
+            "PARLEY_HISTORY_JWT_ISSUER": issuer,
+            "PARLEY_HISTORY_JWT_AUDIENCE": audience,
+            **env,
+        }
+        _migrate("parley_history", history_env)
+        process = ServiceProcess(
+            [sys.executable, "-m", "parley_history", "serve"], history_env, name="history"
+        )
+        process.start()
+        history = History(process, port)
+        process.wait_ready(f"{history.http}/readyz", timeout=30)
+        self.history = history
+        return history
 
     def start_gateway(self, **env: str) -> Gateway:
         port = free_port()
@@ -164,6 +205,8 @@ class Stack:
                 "PARLEY_GATEWAY_JWT_AUDIENCE": AUTH_AUDIENCE,
                 "PARLEY_GATEWAY_AUTH_URL": self.auth.http,
             }
+        if self.history is not None:
+            auth_env["PARLEY_GATEWAY_HISTORY_URL"] = self.history.http
         process = ServiceProcess(
             [sys.executable, "-m", "parley_gateway"],
             {**self._env(), **auth_env, "PORT": str(port), **env},
@@ -193,8 +236,8 @@ class Stack:
         return self.issuer.token(user, **kwargs)
 
     def close(self) -> None:
-        auth = [self.auth.process] if self.auth is not None else []
-        for process in [*(g.process for g in self.gateways), *self.workers, *auth]:
+        services = [s.process for s in (self.auth, self.history) if s is not None]
+        for process in [*(g.process for g in self.gateways), *self.workers, *services]:
             if process.running:
                 process.terminate(timeout=10)
 

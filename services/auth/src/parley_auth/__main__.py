@@ -25,6 +25,7 @@ from parley_auth.adapters.repository import Database
 from parley_auth.bootstrap import utc_now
 from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings
+from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
 
 log = logging.getLogger("parley_auth")
 
@@ -91,9 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         sys.stderr.write(f"parley-auth: invalid settings:\n{exc}\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings.log_level)
+        tracing = configure_tracing("parley-auth")
+    except TelemetryConfigError as exc:
+        sys.stderr.write(f"parley-auth: {exc}\n")
+        return 2
+    try:
+        return _run(args, settings)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         migrate(settings.database_url)
         return 0

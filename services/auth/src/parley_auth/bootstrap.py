@@ -54,7 +54,8 @@ def bootstrap(
     hasher: PasswordHasher | None = None,
     now: Now = utc_now,
 ) -> Auth:
-    router = make_router(settings)
+    metrics = AuthMetrics()
+    router = make_router(settings, metrics_registry=metrics.registry)
     return Auth(
         settings=settings,
         db=db or Database(settings.database_url),
@@ -75,7 +76,7 @@ def bootstrap(
         ),
         router=router,
         publisher=publisher or RabbitPublisher(router, timeout_s=settings.publish_timeout_s),
-        metrics=AuthMetrics(),
+        metrics=metrics,
         prices={
             name: Price(p.input_price_per_mtok, p.output_price_per_mtok)
             for name, p in settings.model_prices().items()

@@ -11,6 +11,7 @@ import aio_pika
 import uvicorn
 from pydantic import ValidationError
 
+from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
 from parley_gateway.entrypoints.app import create_app
 from parley_gateway.settings import Settings
 
@@ -39,10 +40,12 @@ def main() -> int:
     except ValidationError as exc:
         sys.stderr.write(f"parley-gateway: invalid settings:\n{exc}\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(settings.log_level)
+        tracing = configure_tracing("parley-gateway")
+    except TelemetryConfigError as exc:
+        sys.stderr.write(f"parley-gateway: {exc}\n")
+        return 2
     problem = asyncio.run(_broker_answers(settings.amqp_url))
     if problem is not None:
         log.error("RabbitMQ does not answer at AMQP_URL=%s (%s)", _masked(settings.amqp_url), problem)
@@ -67,6 +70,8 @@ def main() -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    if tracing is not None:
+        tracing.shutdown()
     return 0
 
 

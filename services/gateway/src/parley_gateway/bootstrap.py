@@ -54,7 +54,8 @@ def bootstrap(
     clock: Clock = time.monotonic,
     verifier: JwksTokenVerifier | None = None,
 ) -> Gateway:
-    router = make_router(settings)
+    metrics = GatewayMetrics()
+    router = make_router(settings, metrics_registry=metrics.registry)
     if verifier is None:
         assert settings.jwks_url is not None  # Settings refuses to exist without one
         verifier = JwksTokenVerifier(
@@ -82,7 +83,7 @@ def bootstrap(
             settings.max_generations_per_user, clock=clock, lease_s=settings.generation_lease_s
         ),
         hub=SessionHub(),
-        metrics=GatewayMetrics(),
+        metrics=metrics,
         blocked=BlockedUsers(clock=clock, ttl_s=settings.quota_block_ttl_s),
         upstreams=Upstreams(
             auth_url=settings.auth_url,

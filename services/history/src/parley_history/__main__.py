@@ -16,6 +16,7 @@ import uvicorn
 import uvloop
 from pydantic import ValidationError
 
+from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
 from parley_history import services
 from parley_history.adapters.database import make_engine, migrate
 from parley_history.adapters.rabbit import read_stream
@@ -61,9 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         sys.stderr.write(f"parley-history: invalid settings:\n{exc}\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings.log_level)
+        tracing = configure_tracing("parley-history")
+    except TelemetryConfigError as exc:
+        sys.stderr.write(f"parley-history: {exc}\n")
+        return 2
+    try:
+        return _run(args, settings)
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return _serve(settings)
     if args.command == "migrate":

@@ -10,14 +10,19 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from parley_contracts import PromptSubmitted
+from parley_contracts.topology import declare_queue, inference_queue
 from tests.events import finished, prompt
 from tests.integration.conftest import Broker, Running
 
 
 async def test_events_become_a_conversation_and_a_title_is_requested(
-    running: Running, broker: Broker
+    running: Running, broker: Broker, amqp_url: str
 ) -> None:
     p = prompt("alice", "What is the capital of France?")
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    model_queue = await declare_queue(channel, inference_queue(p.model))
+    await model_queue.purge()
     await broker.publish(p, finished(p, "Paris."))
     await running.wait_events(2)
     view = await running.store.get_conversation("alice", p.conversation_id)
@@ -28,6 +33,10 @@ async def test_events_become_a_conversation_and_a_title_is_requested(
     records = [r async for r in running.store.audit_records()]
     title = PromptSubmitted.model_validate_json(records[2].body)
     assert (title.purpose, title.conversation_id) == ("title", p.conversation_id)
+    # routed to the model's requests queue like any prompt (the test's own prompts were not)
+    routed = await model_queue.get(timeout=5)
+    assert PromptSubmitted.model_validate_json(routed.body).message_id == title.message_id
+    await connection.close()
     await broker.publish(finished(title, "Capital of France"))
     await running.wait_events(4)
     assert (

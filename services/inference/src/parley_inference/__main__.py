@@ -9,8 +9,10 @@ import sys
 from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from pydantic import ValidationError
 
+from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
 from parley_inference.bootstrap import bootstrap
 from parley_inference.domain.catalog import ModelsFileError
 from parley_inference.entrypoints.worker import BrokerUnavailable, StartupError
@@ -76,12 +78,19 @@ def main() -> int:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         log.error("invalid settings: %s", _settings_problem(exc))
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return uvloop.run(serve(settings))
+    try:
+        configure_logging(settings.log_level)
+        tracing = configure_tracing("parley-inference")
+    except TelemetryConfigError as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    # Before any aiohttp session exists: the provider calls become client spans.
+    AioHttpClientInstrumentor().instrument()
+    try:
+        return uvloop.run(serve(settings))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 if __name__ == "__main__":

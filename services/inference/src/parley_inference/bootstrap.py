@@ -9,8 +9,10 @@ import logging
 import os
 
 from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
+from parley_contracts.telemetry import broker_middlewares
 from parley_contracts.topology import CHAT_CONTROL, Binding, private_queue
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.adapters.metrics import PrometheusMetrics
@@ -25,11 +27,12 @@ from parley_inference.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def make_broker(amqp_url: str) -> RabbitBroker:
+def make_broker(amqp_url: str, *, metrics_registry: CollectorRegistry) -> RabbitBroker:
     # FastStream's per-message lines go to DEBUG; graceful_timeout=None makes a
     # subscriber's stop cancel its consumer at once: the worker drains itself.
     return RabbitBroker(
         amqp_url,
+        middlewares=broker_middlewares(metrics_registry, app_name="parley-inference"),
         graceful_timeout=None,
         logger=logging.getLogger("parley_inference.broker"),
         log_level=logging.DEBUG,
@@ -50,7 +53,8 @@ def bootstrap(
             log.warning("%s", line)
         if not len(catalog):
             raise ModelsFileError(f"{settings.models_file}: no model can be served ({'; '.join(left_out)})")
-    broker = broker or make_broker(settings.amqp_url)
+    metrics = PrometheusMetrics()
+    broker = broker or make_broker(settings.amqp_url, metrics_registry=metrics.registry)
     chat_model: OpenAIChatModel | None = None
     if model is None:
         chat_model = OpenAIChatModel(
@@ -60,7 +64,6 @@ def bootstrap(
             max_retries=settings.provider_max_retries,
         )
         model = chat_model
-    metrics = PrometheusMetrics()
     sink = AmqpStreamSink()
     ports = Ports(
         catalog=catalog,

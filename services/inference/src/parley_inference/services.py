@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from opentelemetry import trace
+
 from parley_contracts import (
     CancelGeneration,
     CompletionCancelled,
@@ -27,6 +29,9 @@ from parley_inference.generations import ActiveGenerations, DeltaStreamer, Runni
 from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
 
 log = logging.getLogger(__name__)
+# The token path is published on aiormq directly (no instrumentation there): one span
+# covers an attempt's streaming, with the provider's HTTP call inside it.
+_tracer = trace.get_tracer(__name__)
 
 DEAD_LETTER_MESSAGE = "The answer could not be generated: the request failed repeatedly and was given up."
 UNROUTED_MESSAGE = "The answer could not be generated: no worker serves the model {model!r} any more."
@@ -109,7 +114,16 @@ async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
     if cmd.attempt > 0:
         restarted = StreamRestarted(message_id=gen.message_id, attempt=gen.attempt, seq=gen.next_seq())
         ports.stream.publish(gen.reply_to, restarted)
-    streamer, error, interrupted = await _stream(req, running, ports)
+    attributes: dict[str, str | int] = {
+        "parley.message_id": str(req.message_id),
+        "parley.model": req.model,
+        "parley.attempt": cmd.attempt,
+    }
+    with _tracer.start_as_current_span("stream to session", attributes=attributes) as span:
+        streamer, error, interrupted = await _stream(req, running, ports)
+        span.set_attribute("parley.stream_events", gen.seq)
+        if error is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(error.code)))
     running.ended = True
     stopped = interrupted or error is not None
     if running.stop is Stop.ABORT and stopped:

@@ -8,8 +8,11 @@ import logging
 import warnings
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from parley_auth.settings import Settings
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, UserRegistered
+from parley_contracts.telemetry import broker_middlewares
 from parley_contracts.topology import CHAT_EVENTS, rabbit_exchange
 
 with warnings.catch_warnings():
@@ -28,9 +31,10 @@ class BrokerUnavailable(RuntimeError):
     pass
 
 
-def make_router(settings: Settings) -> RabbitRouter:
+def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> RabbitRouter:
     return RabbitRouter(
         settings.amqp_url,
+        middlewares=broker_middlewares(metrics_registry, app_name="parley-auth"),
         reconnect_interval=settings.reconnect_interval_s,
         log_level=logging.DEBUG,
         schema_url=None,

@@ -50,6 +50,7 @@ from parley_auth.entrypoints.schemas import (
     UsersPage,
 )
 from parley_auth.settings import Settings
+from parley_contracts.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -358,4 +359,5 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     app.include_router(ops)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    instrument_app(app, registry=auth.metrics.registry)
     return app

@@ -9,7 +9,10 @@ import logging
 import warnings
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
+from parley_contracts.telemetry import broker_middlewares
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers, rabbit_exchange
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.settings import Settings
@@ -26,9 +29,10 @@ log = logging.getLogger(__name__)
 _PING_TIMEOUT_S = 0.2
 
 
-def make_router(settings: Settings) -> RabbitRouter:
+def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> RabbitRouter:
     return RabbitRouter(
         settings.amqp_url,
+        middlewares=broker_middlewares(metrics_registry, app_name="parley-gateway"),
         reconnect_interval=settings.reconnect_interval_s,
         # Per-message service logs at DEBUG: heartbeats would flood INFO.
         log_level=logging.DEBUG,

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from parley_contracts.telemetry import instrument_app
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
@@ -74,6 +75,7 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     app.include_router(router)
     app.include_router(routes)
     app.include_router(proxy_routes)
+    instrument_app(app, registry=gateway.metrics.registry)
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.
         app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="frontend")

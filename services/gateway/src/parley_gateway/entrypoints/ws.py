@@ -16,9 +16,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from starlette.websockets import WebSocket
 
 from parley_contracts import new_id
+from parley_contracts.telemetry import bind_log_context, log_context
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.auth import Principal
@@ -41,6 +44,9 @@ from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
 
 log = logging.getLogger(__name__)
+# WebSocket frames have no instrumentation library: a prompt's trace starts here, and the
+# broker middleware carries it on with `prompt.submitted`.
+_tracer = trace.get_tracer(__name__)
 
 
 class _Gone(Exception):
@@ -228,6 +234,7 @@ class ClientConnection:
             )
             return False
         self._session_id, self._relay, self._subscription = session_id, relay, subscription
+        bind_log_context(session_id=session_id)
         self._seq = last_seq or 0
         self._metrics.sessions.inc()
         await self._send(ready_frame(session_id))
@@ -334,6 +341,19 @@ class ClientConnection:
     async def _prompt(self, prompt: Prompt) -> None:
         relay, principal, session_id = self._attached()
         command = services.SubmitPrompt(principal, session_id, prompt)
+        attributes = {
+            "parley.session_id": str(session_id),
+            "parley.message_id": str(command.message_id),
+            "parley.model": prompt.model,
+        }
+        # A refused prompt (GatewayError) leaves the span with an error status and the reason.
+        with (
+            _tracer.start_as_current_span("ws prompt", kind=SpanKind.SERVER, attributes=attributes),
+            log_context(message_id=command.message_id),
+        ):
+            await self._submit(relay, command)
+
+    async def _submit(self, relay: SessionRelay, command: services.SubmitPrompt) -> None:
         relay.expect(command.message_id)
         try:
             accepted = await services.submit_prompt(

@@ -17,9 +17,17 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry import propagate
 
-from parley_contracts import DomainEvent
-from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, HISTORY_EVENTS, QueueSpec, declare
+from parley_contracts import DomainEvent, PromptSubmitted
+from parley_contracts.topology import (
+    AUDIT_EVENTS,
+    CHAT_EVENTS,
+    HISTORY_EVENTS,
+    QueueSpec,
+    declare,
+    prompt_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +59,13 @@ class RabbitPublisher:
 
     async def publish(self, event: DomainEvent) -> None:
         exchange = await self._ready()
+        # A title request is a prompt: its model header routes it to that model's queue.
+        headers: dict[str, Any] = prompt_headers(event.model) if isinstance(event, PromptSubmitted) else {}
+        propagate.inject(headers)
         await exchange.publish(
             aio_pika.Message(
                 event.to_json(),
+                headers=headers,
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(event.event_id),

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from parley_contracts.telemetry import instrument_app
 from parley_history import __version__, services
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.bootstrap import History, bootstrap
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, history: History | None = No
     app.state.history = history
     _errors(app)
     _routes(app)
+    instrument_app(app, registry=history.metrics.registry)
     return app
 
 

@@ -11,8 +11,12 @@ import time
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from parley_contracts import UnsupportedEvent, utcnow
+from parley_contracts.telemetry import context_from_headers
+from parley_contracts.topology import HISTORY_EVENTS
 from parley_history import services
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.rabbit import dead_letter, open_history_queue
@@ -21,6 +25,7 @@ from parley_history.ports import EventPublisher, HistoryStore
 from parley_history.settings import Settings
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 _DEPTH_INTERVAL_S = 5.0
 
@@ -89,6 +94,17 @@ class EventConsumer:
             await connection.close()
 
     async def _handle(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
+        # aio-pika's instrumentation spans only the hand-over to the queue iterator, not the
+        # processing: the consumer span is made here, a child of the publisher's.
+        with _tracer.start_as_current_span(
+            f"{HISTORY_EVENTS.name} process",
+            context=context_from_headers(message.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(message.message_id)},
+        ):
+            await self._store_event(channel, message)
+
+    async def _store_event(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
         delay = self._settings.retry_initial_s
         while True:
             started = time.perf_counter()
