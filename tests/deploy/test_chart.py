@@ -466,3 +466,14 @@ def test_templates_are_named_kind_dash_service() -> None:
         kind, _, svc = template.stem.partition("-")
         assert kind in kinds, template.name
         assert svc in names, template.name
+
+
+def test_every_service_gets_the_telemetry_settings(all_on: Rendered, default: Rendered) -> None:
+    for svc in SERVICES:
+        env = _env(_pod(all_on.get("Deployment", _name(svc)))["containers"][0])
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+        assert env["PARLEY_LOG_FORMAT"] == "json"
+        quiet = _env(_pod(default.get("Deployment", _name(svc)))["containers"][0])
+        assert quiet["OTEL_TRACES_EXPORTER"] == "none"
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in quiet

@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
+
+from parley_contracts.telemetry import broker_middlewares
 
 from .conftest import BIN, ROOT
 
 DEPLOY = ROOT / "deploy"
+CONTRACTS = ROOT / "libs" / "contracts" / "src" / "parley_contracts"
 SERVICES = ["gateway", "inference", "auth", "history"]
 
 
@@ -95,18 +99,35 @@ def test_prometheus_scrapes_every_service() -> None:
     assert set(SERVICES) | {"rabbitmq"} <= jobs
 
 
+def _series(kind: str, name: str) -> set[str]:
+    base = name.removesuffix("_total")
+    return {
+        "counter": {f"{base}_total"},
+        "gauge": {name},
+        "histogram": {f"{name}_bucket", f"{name}_sum", f"{name}_count"},
+    }[kind.lower()]
+
+
 def _metric_names_exposed() -> set[str]:
-    """Metric names the services register (prometheus-client adds `_total`, `_bucket`, ...)."""
+    """Metric names the services register (prometheus-client adds `_total`, `_bucket`, ...):
+    their own, the shared HTTP latency, and FastStream's broker middleware."""
     names: set[str] = set()
-    for source in ROOT.glob("services/*/src/*/adapters/metrics.py"):
+    sources = [*ROOT.glob("services/*/src/*/adapters/metrics.py"), CONTRACTS / "http_metrics.py"]
+    for source in sources:
         for kind, name in re.findall(r"(Counter|Gauge|Histogram)\(\s*\"([a-z_:]+)\"", source.read_text()):
-            base = name.removesuffix("_total")
-            names |= {
-                "Counter": {f"{base}_total"},
-                "Gauge": {name},
-                "Histogram": {f"{name}_bucket", f"{name}_sum", f"{name}_count"},
-            }[kind]
+            names |= _series(kind, name)
+    registry = CollectorRegistry()
+    broker_middlewares(registry, app_name="dashboard-check")
+    for metric in registry.collect():
+        names |= _series(metric.type, metric.name)
     return names
+
+
+def test_the_exposed_names_include_the_shared_ones() -> None:
+    exposed = _metric_names_exposed()
+    assert "parley_http_request_duration_seconds_bucket" in exposed
+    assert "parley_broker_received_messages_total" in exposed
+    assert "parley_inference_inter_token_seconds_bucket" in exposed
 
 
 def test_the_dashboard_uses_metrics_the_services_expose() -> None:

@@ -93,6 +93,19 @@ app.kubernetes.io/part-of: parley
       key: {{ include "parley.brokerSecretKey" . }}
 {{- end -}}
 
+{{/* Traces and log format of every service (values: telemetry). */}}
+{{- define "parley.telemetryEnv" -}}
+{{- $t := .Values.telemetry -}}
+- name: OTEL_TRACES_EXPORTER
+  value: {{ $t.tracesExporter | quote }}
+{{- if $t.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $t.otlpEndpoint | quote }}
+{{- end }}
+- name: PARLEY_LOG_FORMAT
+  value: {{ $t.logFormat | quote }}
+{{- end -}}
+
 {{/* A service's extra env map as a list: (index .Values svc).env */}}
 {{- define "parley.extraEnv" -}}
 {{- range $name, $value := . }}

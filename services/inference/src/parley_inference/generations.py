@@ -93,6 +93,7 @@ class DeltaStreamer:
         self._loop = asyncio.get_running_loop()
         self._coalescer = Coalescer(window_s)
         self._timer: asyncio.TimerHandle | None = None
+        self._last_text_at: float | None = None
 
     async def run(self, spec: ModelSpec, request: PromptSubmitted) -> None:
         gen = self._gen
@@ -114,6 +115,9 @@ class DeltaStreamer:
         self._gen.on_text(text, now)
         if first:
             self._metrics.first_token(now - self._gen.started_at)
+        elif self._last_text_at is not None:
+            self._metrics.inter_token(now - self._last_text_at)
+        self._last_text_at = now
         out = self._coalescer.push(text, now)
         if out is not None:
             self.stop_timer()

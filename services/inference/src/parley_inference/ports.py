@@ -45,6 +45,10 @@ class Metrics(Protocol):
 
     def first_token(self, ttft_s: float) -> None: ...
 
+    def inter_token(self, gap_s: float) -> None: ...
+
+    def completion_tokens(self, model: str, tokens: int) -> None: ...
+
     def decode_rate(self, tokens_per_s: float) -> None: ...
 
     def provider_error(self, code: str) -> None: ...
@@ -62,6 +66,12 @@ class NullMetrics:
         return None
 
     def first_token(self, ttft_s: float) -> None:
+        return None
+
+    def inter_token(self, gap_s: float) -> None:
+        return None
+
+    def completion_tokens(self, model: str, tokens: int) -> None:
         return None
 
     def decode_rate(self, tokens_per_s: float) -> None:

@@ -216,6 +216,7 @@ async def _publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports)
             tokens_per_s=metrics.tokens_per_s,
         )
     )
+    ports.metrics.completion_tokens(req.model, usage.completion_tokens)
     if metrics.tokens_per_s is not None:
         ports.metrics.decode_rate(metrics.tokens_per_s)
     log.info(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -22,6 +22,11 @@ class AuthMetrics:
             "parley_auth_events_handled",
             "Broker events handled, by outcome",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "parley_auth_consumer_lag_seconds",
+            "Age of the last completion.finished counted (now - occurred_at)",
             registry=self.registry,
         )
         self.quota = Counter(

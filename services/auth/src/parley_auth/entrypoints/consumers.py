@@ -9,7 +9,7 @@ from faststream.middlewares import AckPolicy
 from parley_auth import usage
 from parley_auth.adapters.rabbit import RabbitMessage
 from parley_auth.bootstrap import Auth
-from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent
+from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent, utcnow
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS, rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def register_consumers(auth: Auth) -> None:
         assert isinstance(event, CompletionFinished)
         counted = await usage.record_completion(event, auth=auth)
         auth.metrics.events.labels("counted" if counted else "duplicate").inc()
+        auth.metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
         log.debug(
             "completion %s of user %s: %s", event.event_id, event.user_id, "counted" if counted else "dup"
         )

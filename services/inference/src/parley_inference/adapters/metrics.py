@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 200.0, 500.0)
+_GAP_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
 class PrometheusMetrics:
@@ -32,6 +33,18 @@ class PrometheusMetrics:
             "parley_inference_time_to_first_token_seconds",
             "From the provider request to its first text",
             buckets=_TTFT_BUCKETS,
+            registry=self.registry,
+        )
+        self.inter_token_s = Histogram(
+            "parley_inference_inter_token_seconds",
+            "Gaps between the provider's text chunks",
+            buckets=_GAP_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "parley_inference_completion_tokens",
+            "Tokens of finished answers, by model",
+            ["model"],
             registry=self.registry,
         )
         self.tokens_per_s = Histogram(
@@ -61,6 +74,12 @@ class PrometheusMetrics:
 
     def first_token(self, ttft_s: float) -> None:
         self.ttft.observe(ttft_s)
+
+    def inter_token(self, gap_s: float) -> None:
+        self.inter_token_s.observe(gap_s)
+
+    def completion_tokens(self, model: str, tokens: int) -> None:
+        self.tokens.labels(model=model).inc(tokens)
 
     def decode_rate(self, tokens_per_s: float) -> None:
         self.tokens_per_s.observe(tokens_per_s)
