@@ -9,6 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
 from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
@@ -37,6 +38,7 @@ class Gateway:
     metrics: GatewayMetrics
     blocked: BlockedUsers
     upstreams: Upstreams
+    api_keys: ApiKeyExchange
     instance_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     async def readiness(self) -> str | None:
@@ -91,4 +93,5 @@ def bootstrap(
             connect_timeout_s=settings.proxy_connect_timeout_s,
             read_timeout_s=settings.proxy_read_timeout_s,
         ),
+        api_keys=ApiKeyExchange(settings.auth_url, timeout_s=settings.proxy_connect_timeout_s + 5.0),
     )

@@ -16,6 +16,7 @@ from parley_gateway import services
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
 from parley_gateway.entrypoints.consumers import register_consumers
+from parley_gateway.entrypoints.openai import openai_routes
 from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.ws import ClientConnection
 from parley_gateway.settings import Settings
@@ -69,12 +70,14 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     async def _stop(_app: FastAPI) -> None:
         await gateway.queues.stop()
         await gateway.upstreams.close()
+        await gateway.api_keys.close()
 
     app = FastAPI(title="Parley gateway", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.include_router(router)
     app.include_router(routes)
     app.include_router(proxy_routes)
+    app.include_router(openai_routes)
     instrument_app(app, registry=gateway.metrics.registry)
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.

@@ -1,0 +1,177 @@
+"""The OpenAI-compatible API: `POST /v1/chat/completions` (streamed as
+server-sent events or whole) and `GET /v1/models`, for any OpenAI client with
+a Parley API key (`Authorization: Bearer pk_...`; an access token works too).
+Errors are OpenAI's shape. A prompt travels the WebSocket's broker path, so
+limits, quotas, usage, history and the audit trail apply."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from parley_gateway.adapters.api_keys import ApiKeysThrottled, AuthUnreachable, InvalidApiKey
+from parley_gateway.bootstrap import Gateway
+from parley_gateway.completions import CompletionRun
+from parley_gateway.deps import GatewayDep
+from parley_gateway.domain.auth import Principal
+from parley_gateway.domain.errors import GatewayError
+from parley_gateway.domain.openai_api import (
+    ChatCompletionRequest,
+    Completion,
+    OpenAIError,
+    finish_reason,
+    from_gateway_error,
+    generation_failed,
+    models_list,
+    parse_request,
+)
+from parley_gateway.domain.stream import DeltaFrame, DoneFrame, RestartFrame, SnapshotFrame, StreamErrorFrame
+
+log = logging.getLogger(__name__)
+
+openai_routes = APIRouter()
+
+API_KEY_PREFIX = "pk_"
+_STARTED = int(time.time())
+_RESTARTED_MESSAGE = (
+    "The answer was interrupted: its worker stopped and another one started it again. Retry the request."
+)
+
+
+def _error(error: OpenAIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def _unauthorized(message: str) -> OpenAIError:
+    return OpenAIError(401, message, "authentication_error", "invalid_api_key")
+
+
+async def _principal(request: Request, gateway: Gateway) -> Principal:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise _unauthorized("No API key: send `Authorization: Bearer <Parley API key>`.")
+    token = credential
+    if credential.startswith(API_KEY_PREFIX):
+        address = request.client.host if request.client else "unknown"
+        try:
+            token = await gateway.api_keys.access_token(credential, client_address=address)
+        except InvalidApiKey:
+            raise _unauthorized("Invalid API key (unknown, revoked, or its account is disabled).") from None
+        except ApiKeysThrottled:
+            raise OpenAIError(
+                429, "Too many failed API key attempts; try again later.", "rate_limit_error", "rate_limited"
+            ) from None
+        except AuthUnreachable as exc:
+            log.warning("API key exchange failed: %s", exc)
+            raise OpenAIError(
+                503, "The account service is unavailable; try again.", "api_error", "auth_unavailable"
+            ) from None
+    try:
+        return await gateway.verifier.verify(token)
+    except GatewayError as error:
+        if credential is not token:
+            gateway.api_keys.forget(credential)
+        raise _unauthorized(f"The credential was refused: {error.message}") from None
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise OpenAIError(
+                413, f"The request body is larger than {limit} bytes.", "invalid_request_error", "too_large"
+            )
+    return bytes(body)
+
+
+@openai_routes.get("/v1/models")
+async def list_models(request: Request, gateway: GatewayDep) -> Response:
+    try:
+        await _principal(request, gateway)
+    except OpenAIError as error:
+        return _error(error)
+    return JSONResponse(models_list([m.name for m in gateway.registry.models()], _STARTED))
+
+
+@openai_routes.post("/v1/chat/completions")
+async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
+    try:
+        principal = await _principal(request, gateway)
+        body = parse_request(await _body(request, gateway.settings.max_frame_bytes))
+    except OpenAIError as error:
+        return _error(error)
+    run = CompletionRun(gateway, principal)
+    try:
+        accepted = await run.start(body)
+    except GatewayError as error:
+        await run.close()
+        return _error(from_gateway_error(error))
+    except BaseException:
+        await run.close()
+        raise
+    completion = Completion(str(accepted.message_id), body.model)
+    headers = {"x-parley-conversation-id": str(accepted.conversation_id)}
+    if body.stream:
+        return StreamingResponse(
+            _events(run, completion, body),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        return await _whole(run, completion, headers)
+    finally:
+        await run.close()
+
+
+async def _whole(run: CompletionRun, completion: Completion, headers: dict[str, str]) -> Response:
+    text = ""
+    async for frame in run.frames():
+        if isinstance(frame, SnapshotFrame):
+            text = frame.text
+        elif isinstance(frame, RestartFrame):
+            text = ""
+        elif isinstance(frame, DeltaFrame):
+            text += frame.text
+        elif isinstance(frame, DoneFrame):
+            body = completion.whole(frame.text, frame.finish_reason, frame.usage)
+            return JSONResponse(body, headers=headers)
+        elif isinstance(frame, StreamErrorFrame):
+            return _error(generation_failed(frame.code, frame.message))
+    raise AssertionError("the frames end with done or error")
+
+
+def _sse(body: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+async def _events(
+    run: CompletionRun, completion: Completion, request: ChatCompletionRequest
+) -> AsyncIterator[bytes]:
+    sent_text = False
+    try:
+        yield _sse(completion.chunk({"role": "assistant", "content": ""}))
+        async for frame in run.frames():
+            if isinstance(frame, DeltaFrame | SnapshotFrame) and frame.text:
+                sent_text = True
+                yield _sse(completion.chunk({"content": frame.text}))
+            elif isinstance(frame, RestartFrame) and sent_text:
+                # Text already sent cannot be taken back: say so rather than mix two answers.
+                yield _sse(generation_failed("generation_restarted", _RESTARTED_MESSAGE).body())
+                return
+            elif isinstance(frame, DoneFrame):
+                yield _sse(completion.chunk({}, finish_reason(frame.finish_reason)))
+                if request.include_usage:
+                    yield _sse(completion.usage_chunk(frame.usage))
+                yield b"data: [DONE]\n\n"
+            elif isinstance(frame, StreamErrorFrame):
+                yield _sse(generation_failed(frame.code, frame.message).body())
+    finally:
+        await run.close()
