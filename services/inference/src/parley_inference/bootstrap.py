@@ -12,8 +12,9 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
+from parley_contracts.catalog import Sealer
 from parley_contracts.telemetry import broker_middlewares
-from parley_contracts.topology import CHAT_CONTROL, Binding, private_queue
+from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, Binding, private_queue
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.models_file import load_models_file
@@ -78,6 +79,10 @@ def bootstrap(
         f"inference.control.{settings.worker_id}.{new_id().hex[-8:]}",
         bindings=(Binding(CHAT_CONTROL),),
     )
+    catalog_queue = private_queue(
+        f"inference.catalog.{settings.worker_id}.{new_id().hex[-8:]}",
+        bindings=(Binding(CHAT_EVENTS, "catalog.updated"),),
+    )
     return Worker(
         config=WorkerConfig(
             worker_id=settings.worker_id,
@@ -85,11 +90,14 @@ def bootstrap(
             heartbeat_interval_s=settings.heartbeat_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
             metrics_port=settings.metrics_port,
+            catalog_request_timeout_s=settings.catalog_request_timeout_s,
         ),
         broker=broker,
         ports=ports,
         sink=sink,
         control_queue=control_queue,
+        catalog_queue=catalog_queue,
+        sealer=Sealer.from_env(),
         chat_model=chat_model,
         metrics=metrics,
     )

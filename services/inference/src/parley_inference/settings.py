@@ -40,6 +40,8 @@ class Settings(BrokerSettings):
     """Longest wait for the provider's first byte, and longest silence mid-stream."""
     provider_max_retries: int = Field(default=1, ge=0, le=5)
     """SDK retries before the stream starts (refused connections, 5xx, timeouts)."""
+    catalog_request_timeout_s: float = Field(default=2.0, ge=0)
+    """At start, how long to wait for the runtime catalogue (auth's); 0: serve the models file only."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve Prometheus `/metrics` on this port when set."""
     log_level: str = "INFO"

@@ -168,7 +168,9 @@ class OpenAIChatModel:
 
     def _client(self, model: ModelSpec) -> openai.AsyncOpenAI:
         key = NO_KEY
-        if model.api_key_env:
+        if model.api_key:
+            key = model.api_key
+        elif model.api_key_env:
             key = self._environ.get(model.api_key_env) or NO_KEY
         client = self._clients.get((model.base_url, key))
         if client is None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from parley_contracts.catalog import CatalogUpdated, Sealer, SealError
 from parley_inference.domain.errors import GenerationError, model_not_found
 
 
@@ -24,6 +25,8 @@ class ModelSpec(BaseModel):
     model: str = Field(min_length=1)
     api_key_env: str | None = None
     """The environment variable that holds the API key; unset means no key."""
+    api_key: str | None = Field(default=None, repr=False)
+    """The key itself (runtime catalogue, unsealed); wins over `api_key_env`."""
     max_tokens: int = Field(default=1024, ge=1)
     context_window: int = Field(default=8192, ge=1)
     input_price_per_mtok: float = Field(default=0.0, ge=0)
@@ -129,3 +132,52 @@ def parse_models(data: object, *, source: str = "models file") -> ModelCatalog:
         return ModelCatalog(parsed.models)
     except ModelsFileError as exc:
         raise ModelsFileError(f"{source}: {exc}") from None
+
+
+def from_catalog_event(event: CatalogUpdated, sealer: Sealer | None) -> tuple[ModelCatalog, list[str]]:
+    """The enabled models of a runtime catalogue, and a line for each one left
+    out (its provider unknown, or its key sealed with a secret this worker lacks)."""
+    providers = {p.id: p for p in event.providers}
+    kept: list[ModelSpec] = []
+    left_out: list[str] = []
+    for model in event.models:
+        if not model.enabled:
+            continue
+        provider = providers.get(model.provider_id)
+        if provider is None:
+            left_out.append(f"model {model.name!r} is not served: its provider is not in the catalogue")
+            continue
+        key: str | None = None
+        if provider.sealed_key:
+            if sealer is None:
+                left_out.append(
+                    f"model {model.name!r} is not served: its provider's key is sealed and "
+                    "PARLEY_CATALOG_SECRET is not set"
+                )
+                continue
+            try:
+                key = sealer.open(provider.sealed_key)
+            except SealError:
+                left_out.append(
+                    f"model {model.name!r} is not served: its provider's key does not open with "
+                    "this worker's PARLEY_CATALOG_SECRET"
+                )
+                continue
+        try:
+            kept.append(
+                ModelSpec(
+                    name=model.name,
+                    base_url=provider.base_url,
+                    model=model.upstream,
+                    api_key=key,
+                    max_tokens=model.max_tokens,
+                    context_window=model.context_window,
+                    input_price_per_mtok=model.input_price_per_mtok,
+                    output_price_per_mtok=model.output_price_per_mtok,
+                    extra=dict(model.defaults),
+                    concurrency=model.concurrency,
+                )
+            )
+        except ValidationError as exc:
+            left_out.append(f"model {model.name!r} is not served: {_describe(exc)}")
+    return ModelCatalog(kept), left_out

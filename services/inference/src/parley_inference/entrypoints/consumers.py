@@ -8,6 +8,8 @@
   limit, or for a model no queue takes -> `fail_dead_request`.
 - a private queue bound to `chat.control`: `generation.cancel` and
   `snapshot.request`.
+- a private queue bound to `chat.events` `catalog.updated`: the runtime
+  model catalogue -> the worker applies it (new lanes, stopped lanes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +35,11 @@ from parley_contracts import (
     RequestSnapshot,
     UnsupportedEvent,
 )
+from parley_contracts.catalog import CatalogUpdated
+from parley_contracts.telemetry import log_context
 from parley_contracts.topology import (
     CHAT_CONTROL,
+    CHAT_EVENTS,
     INFERENCE_DEAD,
     INFERENCE_DELIVERY_LIMIT,
     QueueSpec,
@@ -60,6 +65,8 @@ _DEAD_RETRY_DELAY_S = 1.0
 
 _requests = EventDecoder([PromptSubmitted])
 _control = EventDecoder(CONTROL_COMMANDS)
+_catalog = EventDecoder([CatalogUpdated])
+CATALOG_UPDATED = "catalog.updated"
 
 
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
@@ -129,6 +136,10 @@ class Subscribers:
     """By model name."""
     dead: RabbitSubscriber
     control: RabbitSubscriber
+    catalog: RabbitSubscriber
+
+
+CatalogCallback = Callable[[CatalogUpdated], Awaitable[None]]
 
 
 def _rejected(message: RabbitMessage, queue: str, exc: UnsupportedEvent) -> None:
@@ -148,12 +159,14 @@ def register(
     ports: Ports,
     lanes: list[RequestLane],
     control_queue: QueueSpec,
+    catalog_queue: QueueSpec,
+    on_catalog: CatalogCallback,
     in_flight: InFlight,
 ) -> Subscribers:
     """Attach the worker's subscribers to `broker` (before it starts)."""
 
     requests = {
-        lane.model: _request_subscriber(broker, lane, ports=ports, in_flight=in_flight) for lane in lanes
+        lane.model: request_subscriber(broker, lane, ports=ports, in_flight=in_flight) for lane in lanes
     }
     dead = broker.subscriber(
         rabbit_queue(INFERENCE_DEAD),
@@ -172,6 +185,26 @@ def register(
         decoder=_raw_body,
         title="chat.control:consume",
     )
+    catalog = broker.subscriber(
+        rabbit_queue(catalog_queue, routing_key=CATALOG_UPDATED),
+        rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        decoder=_raw_body,
+        title="catalog.updated:consume",
+    )
+
+    @catalog
+    async def on_catalog_update(message: RabbitMessage) -> None:
+        """`catalog.updated`: the models this worker serves from now on."""
+        try:
+            event = _catalog.decode(message.body)
+        except UnsupportedEvent as exc:
+            _rejected(message, catalog_queue.name, exc)
+            return
+        assert isinstance(event, CatalogUpdated)
+        await on_catalog(event)
 
     @dead
     async def on_dead(message: RabbitMessage) -> None:
@@ -211,15 +244,18 @@ def register(
         elif isinstance(command, RequestSnapshot):
             answer_snapshot(command, ports=ports)
 
-    return Subscribers(requests=requests, dead=dead, control=control)
+    return Subscribers(requests=requests, dead=dead, control=control, catalog=catalog)
 
 
-def _request_subscriber(
-    broker: RabbitBroker, lane: RequestLane, *, ports: Ports, in_flight: InFlight
+def request_subscriber(
+    broker: RabbitBroker, lane: RequestLane, *, ports: Ports, in_flight: InFlight, persistent: bool = True
 ) -> RabbitSubscriber:
+    """A model's requests consumer; `persistent=False` for one added while the
+    broker runs (started by the caller, dropped once stopped)."""
     # The queue is declared, and bound, by the worker before it consumes.
     subscriber = broker.subscriber(
         rabbit_queue(lane.queue),
+        persistent=persistent,
         # Per consumer (not global): each model's lane holds at most its own prefetch.
         channel=Channel(prefetch_count=lane.prefetch),
         ack_policy=AckPolicy.MANUAL,
@@ -240,9 +276,9 @@ def _request_subscriber(
                 return
             assert isinstance(request, PromptSubmitted)
             try:
-                outcome = await generate(
-                    Generate(request, attempt=delivery_count(message.headers)), ports=ports
-                )
+                with log_context(session_id=request.session_id, message_id=request.message_id):
+                    attempt = delivery_count(message.headers)
+                    outcome = await generate(Generate(request, attempt=attempt), ports=ports)
             except Exception:
                 log.exception(
                     "could not publish the outcome message_id=%s session_id=%s; requeued",

@@ -7,14 +7,24 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
-from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare
+from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, declare_queue
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
-from parley_inference.entrypoints.consumers import InFlight, Subscribers, register, request_lanes
+from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
+from parley_inference.entrypoints.consumers import (
+    InFlight,
+    RequestLane,
+    Subscribers,
+    register,
+    request_lanes,
+    request_subscriber,
+)
 from parley_inference.services import Ports, abort_generations
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,8 @@ class WorkerConfig:
     heartbeat_interval_s: float
     shutdown_grace_s: float
     metrics_port: int | None = None
+    catalog_request_timeout_s: float = 2.0
+    """How long a starting worker waits for the runtime catalogue (then serves its models file)."""
 
 
 class Worker:
@@ -52,6 +64,8 @@ class Worker:
         ports: Ports,
         sink: AmqpStreamSink,
         control_queue: QueueSpec,
+        catalog_queue: QueueSpec,
+        sealer: Sealer | None = None,
         chat_model: OpenAIChatModel | None = None,
         metrics: PrometheusMetrics | None = None,
     ) -> None:
@@ -65,12 +79,17 @@ class Worker:
         self._heartbeats = BrokerHeartbeatPublisher(broker)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._sealer = sealer
+        self._catalog_revision = -1
+        self._lanes_lock = asyncio.Lock()
         self.lanes = request_lanes(ports.catalog, default_concurrency=config.concurrency)
         self.subscribers: Subscribers = register(
             broker,
             ports=ports,
             lanes=self.lanes,
             control_queue=control_queue,
+            catalog_queue=catalog_queue,
+            on_catalog=self.apply_catalog_event,
             in_flight=self.in_flight,
         )
 
@@ -101,6 +120,7 @@ class Worker:
         if self.chat_model is not None:
             self.chat_model.warm_up(self.ports.catalog)
         await self.broker.start()
+        await self._request_catalog()
         await self._beat()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
         log.info(
@@ -108,6 +128,88 @@ class Worker:
             self.worker_id,
             ", ".join(f"{lane.model} ({lane.prefetch} at once)" for lane in self.lanes),
         )
+
+    # The runtime catalogue.
+
+    async def _request_catalog(self) -> None:
+        """Ask the catalogue's owner (auth) for the current catalogue; without an
+        answer the worker serves its models file until a `catalog.updated` comes."""
+        timeout = self.config.catalog_request_timeout_s
+        if timeout <= 0 or not await self._catalog_service_exists():
+            log.info("no runtime catalogue service: serving the models file")
+            return
+        try:
+            response = await self.broker.request(b"{}", queue=CATALOG_REQUESTS, timeout=timeout)
+        except TimeoutError:
+            log.warning(
+                "the runtime catalogue did not answer within %.1f s: serving the models file", timeout
+            )
+            return
+        event = CatalogUpdated.model_validate_json(response.body)
+        await self.apply_catalog_event(event)
+
+    async def _catalog_service_exists(self) -> bool:
+        channel = await (await self.broker.connect()).channel()
+        try:
+            await channel.declare_queue(CATALOG_REQUESTS, passive=True)
+        except ChannelNotFoundEntity:
+            return False
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+        return True
+
+    async def apply_catalog_event(self, event: CatalogUpdated) -> None:
+        if event.revision <= self._catalog_revision:
+            log.info("catalogue revision %d ignored: %d is applied", event.revision, self._catalog_revision)
+            return
+        catalog, left_out = from_catalog_event(event, self._sealer)
+        for line in left_out:
+            log.warning("%s", line)
+        self._catalog_revision = event.revision
+        await self.apply_catalog(catalog)
+        log.info("catalogue revision %d applied: serving models %s", event.revision, list(catalog.names))
+
+    async def apply_catalog(self, catalog: ModelCatalog) -> None:
+        """Serve `catalog` from now on: running generations go on with the model
+        they started with; lanes of models gone (or changed) stop taking prompts,
+        lanes of new models start. Then a heartbeat tells the gateways."""
+        if self._stopping:
+            return
+        async with self._lanes_lock:
+            wanted = {
+                lane.model: lane
+                for lane in request_lanes(catalog, default_concurrency=self.config.concurrency)
+            }
+            current = {lane.model: lane for lane in self.lanes}
+            for model, lane in current.items():
+                if wanted.get(model) != lane:
+                    subscriber = self.subscribers.requests.pop(model, None)
+                    if subscriber is not None:
+                        await subscriber.stop()
+            self.ports.catalog = catalog
+            if self.chat_model is not None:
+                self.chat_model.warm_up(catalog)
+            started = [lane for model, lane in wanted.items() if model not in self.subscribers.requests]
+            await self._start_lanes(started)
+            self.lanes = list(wanted.values())
+        await self._beat()
+
+    async def _start_lanes(self, lanes: list[RequestLane]) -> None:
+        if not lanes:
+            return
+        channel = await (await self.broker.connect()).channel()
+        try:
+            for lane in lanes:
+                await declare_queue(channel, lane.queue)
+        finally:
+            await channel.close()
+        for lane in lanes:
+            subscriber = request_subscriber(
+                self.broker, lane, ports=self.ports, in_flight=self.in_flight, persistent=False
+            )
+            await subscriber.start()
+            self.subscribers.requests[lane.model] = subscriber
 
     def _heartbeat(self) -> WorkerHeartbeat:
         capacity = sum(lane.prefetch for lane in self.lanes)
