@@ -4,6 +4,7 @@ with the cookie; quotas from the auth service's ledger reach the gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -202,3 +203,53 @@ async def test_the_auth_ledger_blocks_a_user_over_budget_and_an_admin_lifts_it(s
         await chat(client)
     finally:
         await client.close()
+
+
+async def _admin_token(gateway: Gateway) -> str:
+    async with httpx.AsyncClient(base_url=gateway.http, timeout=10) as http:
+        login = await http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": PASSWORD})
+        if login.status_code == 200:
+            return str(login.json()["access_token"])
+    return (await register_and_login(gateway, ADMIN_EMAIL)).access_token
+
+
+async def test_admin_stats_sum_usage_and_show_latency_workers_and_queues(stack: Stack) -> None:
+    gateway = stack.gateways[0]
+    user = await register_and_login(gateway)
+    client = await Client.connect(gateway, user.access_token)
+    try:
+        done = await chat(client)
+    finally:
+        await client.close()
+    admin = {"Authorization": f"Bearer {await _admin_token(gateway)}"}
+    async with httpx.AsyncClient(base_url=gateway.http, timeout=10) as http:
+        assert (await http.get("/api/stats")).status_code == 401
+        as_user = {"Authorization": f"Bearer {user.access_token}"}
+        assert (await http.get("/api/stats", headers=as_user)).status_code == 403
+        deadline = time.monotonic() + 10
+        while True:  # auth counts the answer from its queue: look until it has
+            stats = (await http.get("/api/stats", headers=admin)).json()
+            mine = [u for u in stats["usage"]["by_user"] if u["user_id"] == user.id]
+            if mine or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert stats["usage_error"] is None
+    assert mine == [
+        {
+            "user_id": user.id,
+            "requests": 1,
+            "prompt_tokens": done["usage"]["prompt_tokens"],
+            "completion_tokens": done["usage"]["completion_tokens"],
+            "cost": 0.0,
+        }
+    ]
+    assert any(
+        day["completion_tokens"] >= done["usage"]["completion_tokens"] for day in stats["usage"]["by_day"]
+    )
+    assert stats["latency"]["all"]["ttft_ms"]["count"] >= 1
+    assert stats["latency"]["by_model"]["test-model"]["tokens_per_s"]["p50"] is not None
+    (worker,) = stats["workers"]
+    assert "test-model" in worker["models"]
+    assert stats["generations_in_flight"] == 0
+    queue = next(q for q in stats["queues"] if q["model"] == "test-model")
+    assert (queue["queue"], queue["ready"]) == ("inference.requests.test-model", 0)

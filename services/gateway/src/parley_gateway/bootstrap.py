@@ -19,6 +19,7 @@ from parley_gateway.domain.clock import Clock
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
 from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
+from parley_gateway.domain.stats import LatencyWindow
 from parley_gateway.hub import SessionHub
 from parley_gateway.settings import Settings
 
@@ -39,6 +40,7 @@ class Gateway:
     blocked: BlockedUsers
     upstreams: Upstreams
     api_keys: ApiKeyExchange
+    latency: LatencyWindow = field(default_factory=LatencyWindow)
     instance_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     async def readiness(self) -> str | None:

@@ -44,6 +44,10 @@ class SessionQueues(Protocol):
 
     async def open(self, session_id: UUID, on_delivery: Callable[[Delivery], None]) -> Subscription: ...
 
+    async def depths(self, names: list[str]) -> dict[str, int | None]:
+        """Ready messages per queue (None: missing, or the broker is down)."""
+        ...
+
 
 class StreamSink(Protocol):
     """The client socket as a session relay sees it."""

@@ -15,6 +15,7 @@ from uuid import UUID
 from parley_contracts import (
     CONTROL_COMMANDS,
     CancelGeneration,
+    CompletionFinished,
     EventDecoder,
     PromptSubmitted,
     QuotaExceeded,
@@ -24,21 +25,23 @@ from parley_contracts import (
     WorkerHeartbeat,
     new_id,
 )
-from parley_contracts.topology import session_queue
+from parley_contracts.topology import inference_queue, session_queue
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
 from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
 from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
+from parley_gateway.domain.stats import Finished, LatencyWindow, summarise_usage
 from parley_gateway.domain.stream import ResumeHold
-from parley_gateway.ports import EventPublisher
+from parley_gateway.ports import EventPublisher, SessionQueues
 
 log = logging.getLogger(__name__)
 
 HEARTBEATS = EventDecoder([WorkerHeartbeat])
 CONTROL = EventDecoder(CONTROL_COMMANDS)
 QUOTA = EventDecoder([QuotaExceeded, QuotaRestored])
+FINISHED = EventDecoder([CompletionFinished])
 
 
 @dataclass(frozen=True)
@@ -217,4 +220,51 @@ def models_listing(registry: WorkerRegistry) -> dict[str, Any]:
         "models": [
             {"name": m.name, "workers": m.workers, "free_slots": m.free_slots} for m in registry.models()
         ]
+    }
+
+
+def record_finished(body: bytes, *, latency: LatencyWindow) -> None:
+    """A finished answer's time to first token and decode rate, for `/api/stats`."""
+    try:
+        event = FINISHED.decode(body)
+    except UnsupportedEvent as exc:
+        log.warning("dropping a completion event this gateway does not understand: %s", exc.reason)
+        return
+    assert isinstance(event, CompletionFinished)
+    latency.add(Finished(event.model, event.ttft_ms, event.tokens_per_s))
+
+
+async def admin_stats(
+    usage_rows: list[dict[str, Any]],
+    *,
+    registry: WorkerRegistry,
+    latency: LatencyWindow,
+    queues: SessionQueues,
+) -> dict[str, Any]:
+    """Usage totals, latency percentiles, live workers, generations in flight and queue depths."""
+    workers = registry.live()
+    models = registry.models()
+    depths = await queues.depths([inference_queue(m.name).name for m in models])
+    return {
+        "usage": summarise_usage(usage_rows),
+        "latency": latency.summary(),
+        "workers": [
+            {
+                "worker_id": w.worker_id,
+                "models": list(w.models),
+                "capacity": w.capacity,
+                "free_slots": w.free_slots,
+                "stopping": w.stopping,
+            }
+            for w in workers
+        ],
+        "generations_in_flight": sum(max(w.capacity - w.free_slots, 0) for w in workers if not w.stopping),
+        "queues": [
+            {
+                "model": m.name,
+                "queue": inference_queue(m.name).name,
+                "ready": depths.get(inference_queue(m.name).name),
+            }
+            for m in models
+        ],
     }

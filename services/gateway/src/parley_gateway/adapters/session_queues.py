@@ -194,6 +194,21 @@ class RabbitSessionQueues:
         self._subscriptions.add(subscription)
         return subscription
 
+    async def depths(self, names: list[str]) -> dict[str, int | None]:
+        """Ready messages of each queue (None: it does not exist, or the broker is down).
+        A passive declare on a channel of its own: a missing queue closes that channel."""
+        depths: dict[str, int | None] = {}
+        if self._connection is None or not self.connected:
+            return dict.fromkeys(names)
+        for name in names:
+            try:
+                async with self._connection.channel() as channel:
+                    queue = await channel.declare_queue(name, passive=True)
+                    depths[name] = queue.declaration_result.message_count
+            except Exception:
+                depths[name] = None
+        return depths
+
     def _forget(self, subscription: _Subscription) -> None:
         self._subscriptions.discard(subscription)
 

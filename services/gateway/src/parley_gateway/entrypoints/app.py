@@ -18,6 +18,7 @@ from parley_gateway.deps import GatewayDep
 from parley_gateway.entrypoints.consumers import register_consumers
 from parley_gateway.entrypoints.openai import openai_routes
 from parley_gateway.entrypoints.proxy import proxy_routes
+from parley_gateway.entrypoints.stats import stats_routes
 from parley_gateway.entrypoints.ws import ClientConnection
 from parley_gateway.settings import Settings
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     app.include_router(routes)
     app.include_router(proxy_routes)
     app.include_router(openai_routes)
+    app.include_router(stats_routes)
     instrument_app(app, registry=gateway.metrics.registry)
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.

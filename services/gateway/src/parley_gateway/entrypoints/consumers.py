@@ -1,5 +1,6 @@
-"""Broker subscribers (FastStream): worker heartbeats, control commands and
-quota announcements, each on a private queue of this gateway process."""
+"""Broker subscribers (FastStream): worker heartbeats, control commands, quota
+announcements and finished answers (for the admin statistics), each on a
+private queue of this gateway process."""
 
 from __future__ import annotations
 
@@ -69,6 +70,20 @@ def register_consumers(gateway: Gateway) -> None:
     )
     async def on_quota(message: RabbitMessage) -> None:
         services.record_quota(message.body, blocked=gateway.blocked)
+
+    finished = private_queue(
+        f"gateway.{gateway.instance_id}.finished", bindings=(Binding(CHAT_EVENTS, "completion.finished"),)
+    )
+
+    @router.subscriber(
+        rabbit_queue(finished, routing_key="completion.finished"),
+        rabbit_exchange(CHAT_EVENTS),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        title="gateway:completion.finished",
+    )
+    async def on_finished(message: RabbitMessage) -> None:
+        services.record_finished(message.body, latency=gateway.latency)
 
     @router.after_startup
     async def _bind_quota_restored(_app: Any) -> None:
