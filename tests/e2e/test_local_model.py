@@ -42,7 +42,8 @@ def local_stack(
     )
     stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models)
     try:
-        stack.start_worker()
+        # A real model on a busy 2-core machine may take seconds for its first token.
+        stack.start_worker(PARLEY_INFERENCE_PROVIDER_READ_TIMEOUT_S="30")
         gateway = stack.start_gateway()
         models_listed = stack.wait_models(gateway, workers=1, model=ALIAS)
         assert [m["name"] for m in models_listed] == [ALIAS]
@@ -53,9 +54,12 @@ def local_stack(
 
 async def test_a_real_model_streams_a_real_answer(local_stack: Stack) -> None:
     client = await Client.connect(local_stack.gateways[0], local_stack.token("alice"))
-    accepted = await client.prompt("Say hello in one short sentence.", model=ALIAS, max_tokens=24)
-    assert accepted["type"] == "accepted", accepted
-    frames = await client.until(accepted["message_id"], timeout=60)
+    try:
+        accepted = await client.prompt("Say hello in one short sentence.", model=ALIAS, max_tokens=24)
+        assert accepted["type"] == "accepted", accepted
+        frames = await client.until(accepted["message_id"], timeout=90)
+    finally:
+        await client.close()
     done = frames[-1]
     assert done["type"] == "done", done
     assert done["text"].strip()
@@ -66,4 +70,3 @@ async def test_a_real_model_streams_a_real_answer(local_stack: Stack) -> None:
     assert done["usage"]["prompt_tokens"] > 0
     assert done["metrics"]["ttft_ms"] > 0
     sys.stderr.write(f"local model: {done['metrics']} {done['usage']}\n")
-    await client.close()

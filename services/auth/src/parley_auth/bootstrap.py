@@ -18,6 +18,7 @@ from parley_auth.domain.quota import Price
 from parley_auth.domain.throttle import LoginThrottle
 from parley_auth.ports import EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
+from parley_contracts.catalog import Sealer
 
 
 def utc_now() -> datetime:
@@ -36,6 +37,8 @@ class Auth:
     metrics: AuthMetrics
     prices: dict[str, Price]
     now: Now
+    sealer: Sealer | None = None
+    """Seals provider API keys; None when `PARLEY_CATALOG_SECRET` is unset (keys are refused)."""
 
     async def readiness(self) -> str | None:
         """None when ready, else why not."""
@@ -82,4 +85,5 @@ def bootstrap(
             for name, p in settings.model_prices().items()
         },
         now=now,
+        sealer=Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None,
     )

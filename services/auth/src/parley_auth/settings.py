@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from parley_contracts.settings import BrokerSettings
@@ -91,6 +91,13 @@ class Settings(BrokerSettings):
     )
     """The inference models file; its prices fill in models `prices` does not name."""
 
+    catalog_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PARLEY_CATALOG_SECRET", "catalog_secret")
+    )
+    """Seals provider API keys (shared with the inference workers); unset: keys are refused."""
+    catalog_announce_s: float = Field(default=60.0, gt=0.0)
+    """How often the current catalogue is announced again (heals a lost `catalog.updated`)."""
+
     publish_timeout_s: float = Field(default=5.0, gt=0.0)
     reconnect_interval_s: float = Field(default=2.0, gt=0.0)
 
@@ -98,6 +105,11 @@ class Settings(BrokerSettings):
     @classmethod
     def _driver(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("catalog_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
     @model_validator(mode="after")
     def _production_checks(self) -> Self:
@@ -114,12 +126,15 @@ class Settings(BrokerSettings):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def models_file_entries(self) -> list[dict[str, Any]]:
+        """The entries of the models file that have a name; [] without a file."""
+        if self.models_file is None or not self.models_file.is_file():
+            return []
+        document = yaml.safe_load(self.models_file.read_text()) or {}
+        entries = document.get("models") if isinstance(document, dict) else None
+        return [e for e in entries or () if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
     def model_prices(self) -> dict[str, ModelPrice]:
-        prices: dict[str, ModelPrice] = {}
-        if self.models_file is not None and self.models_file.is_file():
-            document = yaml.safe_load(self.models_file.read_text()) or {}
-            for entry in document.get("models") or ():
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    prices[entry["name"]] = ModelPrice.model_validate(entry)
+        prices = {entry["name"]: ModelPrice.model_validate(entry) for entry in self.models_file_entries()}
         prices.update(self.prices)
         return prices

@@ -68,7 +68,8 @@ async def record_completion(event: CompletionFinished, *, auth: Auth) -> bool:
     async with auth.db.transaction() as repo:
         if not await repo.mark_processed(event.event_id, auth.now()):
             return False
-        price = auth.prices.get(event.model, Price())
+        known = await repo.catalog.price(event.model)  # the catalogue's prices first
+        price = Price(*known) if known is not None else auth.prices.get(event.model, Price())
         usage = event.usage
         await repo.add_usage(
             user_id=event.user_id,

@@ -134,3 +134,49 @@ class QuotaBlockRow(Base):
     quota: Mapped[str] = mapped_column(String(32))
     limit: Mapped[int] = mapped_column(BigInteger)
     used: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProviderRow(Base):
+    """An OpenAI-compatible endpoint of the model catalogue; its key is stored sealed only."""
+
+    __tablename__ = "catalog_providers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    base_url: Mapped[str] = mapped_column(String(2048))
+    sealed_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    key_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class ModelRow(Base):
+    """A model of the catalogue, as users pick it (`name`) and as its provider knows it (`upstream`)."""
+
+    __tablename__ = "catalog_models"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("catalog_providers.id", ondelete="RESTRICT"), index=True
+    )
+    upstream: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    context_window: Mapped[int] = mapped_column(Integer)
+    max_tokens: Mapped[int] = mapped_column(Integer)
+    input_price_per_mtok: Mapped[float] = mapped_column(Float, default=0.0)
+    output_price_per_mtok: Mapped[float] = mapped_column(Float, default=0.0)
+    concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    defaults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class CatalogStateRow(Base):
+    """One row (`id` 1): the catalogue's revision, bumped in the transaction of every change."""
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

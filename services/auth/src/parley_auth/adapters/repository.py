@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import (
     ApiKeyRow,
     ProcessedEventRow,
@@ -35,6 +36,7 @@ def _like_escape(term: str) -> str:
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.catalog = CatalogRepository(session)
 
     def _insert(self, table: Any) -> Any:
         dialect = self.session.get_bind().dialect.name

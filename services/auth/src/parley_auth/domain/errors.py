@@ -47,3 +47,7 @@ class Throttled(AuthError):
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(AuthError):
+    """The service cannot do this as configured (e.g. no secret to seal provider keys with)."""

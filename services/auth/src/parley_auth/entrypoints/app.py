@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from parley_auth import services, usage
+from parley_auth import catalog, services, usage
 from parley_auth.bootstrap import Auth, bootstrap
 from parley_auth.deps import AdminSession, AuthDep, CurrentSession
 from parley_auth.domain.accounts import Role
@@ -29,7 +29,9 @@ from parley_auth.domain.errors import (
     NotFound,
     PolicyViolation,
     Throttled,
+    Unavailable,
 )
+from parley_auth.entrypoints import catalog_api
 from parley_auth.entrypoints.consumers import register_consumers
 from parley_auth.entrypoints.schemas import (
     AdminUserPatch,
@@ -76,6 +78,7 @@ _STATUS: dict[type[AuthError], int] = {
     Conflict: 409,
     PolicyViolation: 422,
     Throttled: 429,
+    Unavailable: 503,
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or expired credentials", "model": ErrorOut},
@@ -315,9 +318,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _periodic(auth: Auth) -> None:
-    """Reload the signing keys (another replica may rotate) and sweep the quota blocks."""
+    """Reload the signing keys (another replica may rotate), sweep the quota blocks, and
+    announce the model catalogue again (so that a lost `catalog.updated` heals)."""
     settings = auth.settings
-    next_sweep = 0.0
+    next_sweep = next_announce = 0.0
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -328,7 +332,13 @@ async def _periodic(auth: Auth) -> None:
                 next_sweep = loop.time() + settings.quota_sweep_s
         except Exception as exc:
             log.warning("periodic task failed: %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(min(settings.keys_reload_s, settings.quota_sweep_s))
+        if loop.time() >= next_announce:
+            try:
+                await catalog.announce(auth=auth)
+                next_announce = loop.time() + settings.catalog_announce_s
+            except Exception as exc:  # retried at the next tick
+                log.warning("catalogue announcement failed: %s: %s", type(exc).__name__, exc)
+        await asyncio.sleep(min(settings.keys_reload_s, settings.quota_sweep_s, settings.catalog_announce_s))
 
 
 def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
@@ -341,6 +351,10 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     async def _start(_app: FastAPI) -> None:
         async with auth.db.transaction() as repo:
             await auth.keys.load(repo, auth.now())
+        try:
+            await catalog.seed(auth=auth)
+        except Exception as exc:  # the service runs on; admins can fill the catalogue
+            log.error("seeding the model catalogue failed: %s: %s", type(exc).__name__, exc)
         tasks.append(asyncio.create_task(_periodic(auth), name="parley-auth-periodic"))
         log.info("auth service ready: signing key %s", auth.keys.active().kid)
 
@@ -356,6 +370,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     app.state.auth = auth
     app.include_router(router)
     app.include_router(api)
+    app.include_router(catalog_api.router)
     app.include_router(ops)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,20 +1,27 @@
-"""Broker subscribers (FastStream): `completion.finished` from `auth.usage` into the usage ledger."""
+"""Broker subscribers (FastStream): `completion.finished` from `auth.usage` into the usage
+ledger; requests for the model catalogue on `catalog.requests`, answered with `catalog.updated`."""
 
 from __future__ import annotations
 
 import logging
 
 from faststream.middlewares import AckPolicy
+from faststream.rabbit import QueueType, RabbitQueue, RabbitResponse
 
-from parley_auth import usage
+from parley_auth import catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
 from parley_auth.bootstrap import Auth
 from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent, utcnow
+from parley_contracts.catalog import CATALOG_REQUESTS
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS, rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
 
 _DECODER = EventDecoder([CompletionFinished])
+
+CATALOG_REQUESTS_QUEUE = RabbitQueue(CATALOG_REQUESTS, durable=True, queue_type=QueueType.CLASSIC)
+"""Durable, classic, no arguments: a worker publishes its request here by name (default exchange)
+and waits on the direct reply-to; any auth replica answers."""
 
 
 def register_consumers(auth: Auth) -> None:
@@ -40,4 +47,21 @@ def register_consumers(auth: Auth) -> None:
         auth.metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
         log.debug(
             "completion %s of user %s: %s", event.event_id, event.user_id, "counted" if counted else "dup"
+        )
+
+    @router.subscriber(
+        CATALOG_REQUESTS_QUEUE,
+        # A request that cannot be answered now is dropped: its worker asks again after its timeout.
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+        response_model=None,
+        title="auth:catalog.requests",
+    )
+    async def on_catalog_request(message: RabbitMessage) -> RabbitResponse:
+        event = await catalog.current(auth=auth)
+        log.debug("catalogue revision %d sent to %s", event.revision, message.reply_to or "nobody")
+        return RabbitResponse(
+            event.to_json(),
+            content_type="application/json",
+            message_type=event.type,
+            message_id=str(event.event_id),
         )

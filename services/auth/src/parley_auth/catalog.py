@@ -1,0 +1,270 @@
+"""Use cases of the model catalogue that admins change at run time.
+
+Every change bumps the catalogue's revision in its own transaction and, once
+that transaction has committed, publishes `catalog.updated` with the whole
+catalogue (provider keys sealed). A publish that fails is only logged: the
+periodic re-announcement (`announce`) heals it, and workers ignore revisions
+older than the one they run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from parley_auth.adapters.catalog_repository import CatalogRepository
+from parley_auth.adapters.orm import ModelRow, ProviderRow
+from parley_auth.adapters.rabbit import BrokerUnavailable
+from parley_auth.bootstrap import Auth
+from parley_auth.domain.catalog import check_limits, key_last4, plan_seed
+from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation, Unavailable
+from parley_contracts import new_id
+from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_MODEL_FIELDS = (
+    "name", "provider_id", "upstream", "enabled", "context_window", "max_tokens",
+    "input_price_per_mtok", "output_price_per_mtok", "concurrency", "defaults",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CatalogView:
+    revision: int
+    providers: list[ProviderRow]
+    models: list[ModelRow]
+
+
+async def read(*, auth: Auth) -> CatalogView:
+    async with auth.db.transaction() as repo:
+        return CatalogView(
+            await repo.catalog.revision(),
+            list(await repo.catalog.providers()),
+            list(await repo.catalog.models()),
+        )
+
+
+def _catalog_model(m: ModelRow) -> CatalogModel:
+    return CatalogModel(
+        id=m.id, name=m.name, provider_id=m.provider_id, upstream=m.upstream, enabled=m.enabled,
+        context_window=m.context_window, max_tokens=m.max_tokens,
+        input_price_per_mtok=m.input_price_per_mtok, output_price_per_mtok=m.output_price_per_mtok,
+        concurrency=m.concurrency, defaults=dict(m.defaults or {}),
+    )  # fmt: skip
+
+
+async def _snapshot(catalog: CatalogRepository, revision: int, user_id: str) -> CatalogUpdated:
+    providers = [
+        CatalogProvider(
+            id=p.id, name=p.name, base_url=p.base_url, sealed_key=p.sealed_key, key_last4=p.key_last4
+        )
+        for p in await catalog.providers()
+    ]
+    return CatalogUpdated(
+        user_id=user_id,
+        revision=revision,
+        providers=tuple(providers),
+        models=tuple(_catalog_model(m) for m in await catalog.models()),
+    )
+
+
+async def current(*, auth: Auth, user_id: str = SYSTEM_USER) -> CatalogUpdated:
+    """The whole catalogue as it is now (what a starting worker asks for)."""
+    async with auth.db.transaction() as repo:
+        return await _snapshot(repo.catalog, await repo.catalog.revision(), user_id)
+
+
+async def _publish(event: CatalogUpdated, *, auth: Auth) -> None:
+    try:
+        await auth.publisher.publish(event)
+    except BrokerUnavailable as exc:
+        log.warning("catalog.updated revision %d not published (announced again later): %s",
+                    event.revision, exc)  # fmt: skip
+
+
+async def announce(*, auth: Auth) -> CatalogUpdated:
+    """Publish the current catalogue again, so that a lost `catalog.updated` heals."""
+    event = await current(auth=auth)
+    await auth.publisher.publish(event)
+    return event
+
+
+async def _change(user_id: str, change: Callable[[CatalogRepository], Awaitable[T]], *, auth: Auth) -> T:
+    async with auth.db.transaction() as repo:
+        revision = await repo.catalog.bump(auth.now())
+        result = await change(repo.catalog)
+        event = await _snapshot(repo.catalog, revision, user_id)
+    await _publish(event, auth=auth)
+    log.info("catalogue revision %d by %s", revision, user_id)
+    return result
+
+
+def _seal(api_key: str, *, auth: Auth) -> tuple[str, str | None]:
+    if auth.sealer is None:
+        raise Unavailable(
+            "provider API keys cannot be stored: PARLEY_CATALOG_SECRET is not set on the auth service"
+        )
+    return auth.sealer.seal(api_key), key_last4(api_key)
+
+
+async def create_provider(
+    user_id: str, *, name: str, base_url: str, api_key: str | None, auth: Auth
+) -> ProviderRow:
+    sealed, last4 = _seal(api_key, auth=auth) if api_key else (None, None)
+
+    async def change(catalog: CatalogRepository) -> ProviderRow:
+        if await catalog.provider_name_taken(name):
+            raise Conflict(f"a provider named {name!r} exists")
+        now = auth.now()
+        row = ProviderRow(
+            name=name, base_url=base_url, sealed_key=sealed, key_last4=last4, created_at=now, updated_at=now
+        )
+        await catalog.add(row)
+        return row
+
+    return await _change(user_id, change, auth=auth)
+
+
+async def update_provider(
+    user_id: str, provider_id: uuid.UUID, changes: Mapping[str, Any], *, auth: Auth
+) -> ProviderRow:
+    """`changes`: `name`, `base_url`, `api_key` (None or "" removes the key)."""
+    key_change = None
+    if "api_key" in changes:
+        key_change = _seal(changes["api_key"], auth=auth) if changes["api_key"] else (None, None)
+
+    async def change(catalog: CatalogRepository) -> ProviderRow:
+        row = await catalog.provider(provider_id)
+        if row is None:
+            raise NotFound("provider not found")
+        if "name" in changes and await catalog.provider_name_taken(changes["name"], other_than=row.id):
+            raise Conflict(f"a provider named {changes['name']!r} exists")
+        row.name = changes.get("name", row.name)
+        row.base_url = changes.get("base_url", row.base_url)
+        if key_change is not None:
+            row.sealed_key, row.key_last4 = key_change
+        row.updated_at = auth.now()
+        await catalog.flush()
+        return row
+
+    return await _change(user_id, change, auth=auth)
+
+
+async def delete_provider(user_id: str, provider_id: uuid.UUID, *, auth: Auth) -> None:
+    async def change(catalog: CatalogRepository) -> None:
+        row = await catalog.provider(provider_id)
+        if row is None:
+            raise NotFound("provider not found")
+        users = await catalog.model_names_of(row.id)
+        if users:
+            raise Conflict(
+                f"provider {row.name!r} is used by {len(users)} model(s) ({', '.join(users[:10])}): "
+                "delete them or move them to another provider first"
+            )
+        await catalog.delete(row)
+
+    await _change(user_id, change, auth=auth)
+
+
+async def _check_model(catalog: CatalogRepository, model_id: uuid.UUID, values: Mapping[str, Any]) -> None:
+    """Checked before any row changes: a query would flush a changed row first."""
+    if await catalog.model_name_taken(values["name"], other_than=model_id):
+        raise Conflict(f"a model named {values['name']!r} exists")
+    if await catalog.provider(values["provider_id"]) is None:
+        raise PolicyViolation("no provider has this id", field="provider_id")
+    problem = check_limits(context_window=values["context_window"], max_tokens=values["max_tokens"])
+    if problem:
+        raise PolicyViolation(problem, field="max_tokens")
+
+
+async def create_model(user_id: str, fields: Mapping[str, Any], *, auth: Auth) -> ModelRow:
+    """`fields`: every column of `ModelRow` a client sets (see `_MODEL_FIELDS`)."""
+
+    async def change(catalog: CatalogRepository) -> ModelRow:
+        now = auth.now()
+        values = {k: fields[k] for k in _MODEL_FIELDS}
+        row = ModelRow(id=new_id(), created_at=now, updated_at=now, **values)
+        await _check_model(catalog, row.id, values)
+        await catalog.add(row)
+        return row
+
+    return await _change(user_id, change, auth=auth)
+
+
+async def update_model(
+    user_id: str, model_id: uuid.UUID, changes: Mapping[str, Any], *, auth: Auth
+) -> ModelRow:
+    async def change(catalog: CatalogRepository) -> ModelRow:
+        row = await catalog.model(model_id)
+        if row is None:
+            raise NotFound("model not found")
+        await _check_model(catalog, row.id, {k: changes.get(k, getattr(row, k)) for k in _MODEL_FIELDS})
+        for key in _MODEL_FIELDS:
+            if key in changes:
+                setattr(row, key, changes[key])
+        row.updated_at = auth.now()
+        await catalog.flush()
+        return row
+
+    return await _change(user_id, change, auth=auth)
+
+
+async def delete_model(user_id: str, model_id: uuid.UUID, *, auth: Auth) -> None:
+    async def change(catalog: CatalogRepository) -> None:
+        row = await catalog.model(model_id)
+        if row is None:
+            raise NotFound("model not found")
+        await catalog.delete(row)
+
+    await _change(user_id, change, auth=auth)
+
+
+async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
+    """Import the models file into a catalogue nobody has changed yet (revision 0 and empty);
+    True when it did. A catalogue that admins emptied stays empty."""
+    entries = auth.settings.models_file_entries()
+    if not entries:
+        return False
+    plan = plan_seed(entries, os.environ if environ is None else environ, can_seal=auth.sealer is not None)
+    for reason in plan.skipped:
+        log.warning("models file entry not imported into the catalogue: %s", reason)
+    async with auth.db.transaction() as repo:
+        catalog = repo.catalog
+        if await catalog.lock() != 0 or not await catalog.is_empty():
+            return False
+        revision = await catalog.bump(auth.now())
+        now = auth.now()
+        rows: dict[int, ProviderRow] = {}
+        for provider in plan.providers:
+            sealed, last4 = _seal(provider.key, auth=auth) if provider.key else (None, None)
+            rows[id(provider)] = row = ProviderRow(
+                id=new_id(), name=provider.name, base_url=provider.base_url, sealed_key=sealed,
+                key_last4=last4, created_at=now, updated_at=now,
+            )  # fmt: skip
+            await catalog.add(row)
+        for model in plan.models:
+            if not model.enabled:
+                log.warning("model %s imported disabled: its key (%s) is not available to auth%s",
+                            model.name, model.provider.api_key_env,
+                            "" if auth.sealer else " (PARLEY_CATALOG_SECRET is unset)")  # fmt: skip
+            await catalog.add(
+                ModelRow(
+                    name=model.name, provider_id=rows[id(model.provider)].id, upstream=model.upstream,
+                    enabled=model.enabled, context_window=model.context_window, max_tokens=model.max_tokens,
+                    input_price_per_mtok=model.input_price_per_mtok,
+                    output_price_per_mtok=model.output_price_per_mtok, concurrency=model.concurrency,
+                    defaults=dict(model.defaults), created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        event = await _snapshot(catalog, revision, SYSTEM_USER)
+    log.info("catalogue seeded from %s: %d provider(s), %d model(s)",
+             auth.settings.models_file, len(plan.providers), len(plan.models))  # fmt: skip
+    await _publish(event, auth=auth)
+    return True

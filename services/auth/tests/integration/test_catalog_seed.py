@@ -1,0 +1,93 @@
+"""Seeding the catalogue from the models file on a fresh install (SQLite: a database of its own),
+and the periodic re-announcement."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from parley_auth.__main__ import migrate
+from parley_auth.adapters.passwords import Argon2Hasher
+from parley_contracts.catalog import SYSTEM_USER, Sealer
+from tests.conftest import in_thread
+from tests.integration.conftest import login, make_settings, start_api
+from tests.integration.test_catalog import CATALOG, SECRET, bind_events
+
+MODELS_FILE = """
+models:
+  - name: local-small
+    base_url: http://127.0.0.1:8081/v1
+    model: smollm2-135m
+    max_tokens: 512
+    context_window: 2048
+    concurrency: 1
+    extra: {repeat_penalty: 1.1}
+  - name: local-big
+    base_url: http://127.0.0.1:8000/v1/
+    model: Qwen/Qwen2.5-7B-Instruct
+    api_key_env: {present}
+    max_tokens: 2048
+    context_window: 32768
+  - name: cloud
+    base_url: https://api.example.com/v1
+    model: gpt-x
+    api_key_env: {absent}
+    input_price_per_mtok: 0.15
+    output_price_per_mtok: 0.6
+  - name: broken
+    base_url: ftp://nowhere
+    model: x
+"""
+
+
+async def test_a_fresh_install_is_seeded_from_the_models_file(
+    tmp_path: Path, amqp_url: str, hasher: Argon2Hasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    present, absent = f"PARLEY_TEST_KEY_{secrets.token_hex(3)}", f"PARLEY_TEST_NONE_{secrets.token_hex(3)}"
+    monkeypatch.setenv(present, "vllm-key-0123456789")
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(MODELS_FILE.replace("{present}", present).replace("{absent}", absent))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    in_thread(migrate, url)
+    settings = make_settings(
+        url, amqp_url, dev=True, models_file=models_file, catalog_secret=SECRET, catalog_announce_s=0.2
+    )
+    async for events in bind_events(amqp_url):
+        async for api in start_api(settings, hasher):
+            seeded = await events.next(user_id=SYSTEM_USER)
+            assert seeded.revision == 1
+            again = await events.next(user_id=SYSTEM_USER)  # announced again, same revision
+            assert again.revision == 1
+            assert again.event_id != seeded.event_id
+            email = settings.admin_email
+            assert email is not None
+            admin = await login(api, await api.register(email=email))
+            listing = (await admin.http.get(CATALOG, headers=admin.headers)).json()
+            await admin.http.aclose()
+        # A restart does not seed again.
+        async for _api in start_api(settings, hasher):
+            assert (await events.next(user_id=SYSTEM_USER)).revision == 1
+
+    assert listing["revision"] == 1
+    providers = {p["name"]: p for p in listing["providers"]}
+    assert set(providers) == {"127.0.0.1:8081", "127.0.0.1:8000", "api.example.com"}
+    assert providers["127.0.0.1:8000"]["base_url"] == "http://127.0.0.1:8000/v1"
+    assert (providers["127.0.0.1:8000"]["has_key"], providers["127.0.0.1:8000"]["key_last4"]) == (
+        True,
+        "6789",
+    )
+    assert providers["api.example.com"]["has_key"] is False
+    models = {m["name"]: m for m in listing["models"]}
+    assert set(models) == {"local-small", "local-big", "cloud"}  # `broken` is skipped
+    small = models["local-small"]
+    assert (small["upstream"], small["max_tokens"], small["context_window"]) == ("smollm2-135m", 512, 2048)
+    assert (small["concurrency"], small["defaults"], small["enabled"]) == (1, {"repeat_penalty": 1.1}, True)
+    assert small["provider_id"] == providers["127.0.0.1:8081"]["id"]
+    assert models["local-big"]["enabled"] is True
+    assert models["cloud"]["enabled"] is False  # its key is not available: it could not answer
+    assert (models["cloud"]["input_price_per_mtok"], models["cloud"]["output_price_per_mtok"]) == (0.15, 0.6)
+    [sealed] = [p.sealed_key for p in seeded.providers if p.name == "127.0.0.1:8000"]
+    assert sealed is not None
+    assert Sealer(SECRET).open(sealed) == "vllm-key-0123456789"
