@@ -173,6 +173,16 @@ def _local_model(procs: list[subprocess.Popen[bytes]]) -> str | None:
     return str(_local_models_file(model_port))
 
 
+def _catalog_secret(state: Path) -> str:
+    """The secret that seals provider keys in the runtime catalogue (auth seals, workers
+    open), kept in the state directory so keys stored earlier still open."""
+    path = state / "catalog-secret"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dict[str, str]:
     auth_port = int(os.environ.get("PARLEY_AUTH_PORT") or _free_port())
     auth_url = f"http://127.0.0.1:{auth_port}"
@@ -182,6 +192,7 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         "AMQP_URL": amqp_url,
         "PORT": str(port),
         "PARLEY_MODELS_FILE": models_file,
+        "PARLEY_CATALOG_SECRET": os.environ.get("PARLEY_CATALOG_SECRET") or _catalog_secret(state),
         # One readable line per event on a terminal; services default to JSON lines.
         "PARLEY_LOG_FORMAT": os.environ.get("PARLEY_LOG_FORMAT", "text"),
         "PARLEY_AUTH_DEV": "1",
