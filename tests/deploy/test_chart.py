@@ -461,7 +461,7 @@ def test_templates_are_named_kind_dash_service() -> None:
         "deployment", "service", "hpa", "pdb", "servicemonitor", "networkpolicy", "ingress", "job",
         "secret", "configmap", "scaledobject", "triggerauthentication", "serviceaccount",
     }  # fmt: skip
-    names = {"gateway", "inference", "auth", "history", "broker", "parley"}
+    names = {"gateway", "inference", "auth", "history", "broker", "catalog", "parley"}
     for template in (CHART / "templates").glob("*.yaml"):
         kind, _, svc = template.stem.partition("-")
         assert kind in kinds, template.name
@@ -477,3 +477,22 @@ def test_every_service_gets_the_telemetry_settings(all_on: Rendered, default: Re
         quiet = _env(_pod(default.get("Deployment", _name(svc)))["containers"][0])
         assert quiet["OTEL_TRACES_EXPORTER"] == "none"
         assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in quiet
+
+
+def test_auth_and_the_workers_share_the_catalogue_secret(
+    all_on: Rendered, render: Callable[..., Rendered]
+) -> None:
+    for svc in ("auth", "inference"):
+        env = _env(_pod(all_on.get("Deployment", _name(svc)))["containers"][0])
+        assert env["PARLEY_CATALOG_SECRET"]["secretKeyRef"] == {
+            "name": "parley-catalog-managed",
+            "key": "catalog-secret",
+        }
+    own = render(None, "catalog.secret=s3cret")
+    secret = own.get("Secret", "parley-catalog")
+    assert secret["stringData"] == {"catalog-secret": "s3cret"}
+    default = render(None)
+    assert default.find("Secret", "parley-catalog") is None
+    assert "PARLEY_CATALOG_SECRET" not in _env(
+        _pod(default.get("Deployment", _name("auth")))["containers"][0]
+    )

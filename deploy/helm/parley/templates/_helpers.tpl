@@ -93,6 +93,22 @@ app.kubernetes.io/part-of: parley
       key: {{ include "parley.brokerSecretKey" . }}
 {{- end -}}
 
+{{/* The Secret and key holding PARLEY_CATALOG_SECRET (auth and the workers). */}}
+{{- define "parley.catalogSecretName" -}}
+{{- .Values.catalog.existingSecret | default (printf "%s-catalog" (include "parley.fullname" .)) -}}
+{{- end -}}
+
+{{/* Without a catalogue secret, admins can add only keyless providers (auth says so). */}}
+{{- define "parley.catalogEnv" -}}
+{{- if or .Values.catalog.secret .Values.catalog.existingSecret }}
+- name: PARLEY_CATALOG_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "parley.catalogSecretName" . }}
+      key: {{ .Values.catalog.existingSecretKey }}
+{{- end }}
+{{- end -}}
+
 {{/* Traces and log format of every service (values: telemetry). */}}
 {{- define "parley.telemetryEnv" -}}
 {{- $t := .Values.telemetry -}}
