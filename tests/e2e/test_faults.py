@@ -1,0 +1,123 @@
+"""Faults under load (issue 9): the broker cuts every connection of this
+stack while 20 answers stream. Every service reconnects by itself, every
+client learns each answer's outcome (`done` or a clear `error`), and history
+stores every finished answer exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import pytest
+
+from parley_testkit import FakeProvider, Script, TestIssuer
+
+from .stack import Client, Stack, postgres_database
+
+STREAMS = 20
+TOKENS = [f"t{i} " for i in range(40)]
+
+
+@pytest.fixture
+def fault_stack(
+    vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
+) -> Iterator[Stack]:
+    provider.reset()
+    with postgres_database("parley_e2e_faults") as database_url:
+        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+        try:
+            stack.start_history(database_url)
+            stack.start_worker(PARLEY_INFERENCE_CONCURRENCY="32")
+            stack.start_gateway(PARLEY_GATEWAY_MAX_GENERATIONS_PER_USER="64")
+            stack.wait_models(stack.gateways[0], workers=1)
+            yield stack
+        finally:
+            stack.close()
+
+
+def _close_connections(amqp_url: str) -> None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not on PATH: cannot cut the broker's connections")
+    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
+    subprocess.run(
+        [ctl, "-q", "close_all_connections", "--vhost", vhost, "fault test: every connection cut"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+async def _stream(client: Client, index: int) -> dict[str, Any]:
+    accepted = await client.prompt(f"fault {index}")
+    assert accepted["type"] == "accepted", accepted
+    frames = await client.until(accepted["message_id"], timeout=60)
+    return {"accepted": accepted, "end": frames[-1]}
+
+
+async def _stored(history: str, token: str, conversation_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=history, timeout=10) as http:
+        got = await http.get(
+            f"/api/history/conversations/{conversation_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert got.status_code == 200, got.text
+        return [m for m in got.json()["messages"] if m["role"] == "assistant"]
+
+
+async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
+    fault_stack: Stack, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(tokens=TOKENS, delay_s=0.05))  # about 2 s per answer
+    gateway = fault_stack.gateways[0]
+    token = fault_stack.token("fault-user")
+    clients = [await Client.connect(gateway, token) for _ in range(STREAMS)]  # a tab per answer
+    try:
+        tasks = [asyncio.create_task(_stream(client, i)) for i, client in enumerate(clients)]
+        await asyncio.sleep(0.8)  # every answer is streaming now
+        cut_at = time.monotonic()
+        await asyncio.to_thread(_close_connections, fault_stack.amqp_url)
+        outcomes = await asyncio.wait_for(asyncio.gather(*tasks), timeout=90)
+        recovered_in = time.monotonic() - cut_at
+    finally:
+        for client in clients:
+            await client.close()
+
+    ends = [o["end"] for o in outcomes]
+    assert all(e["type"] in {"done", "error"} for e in ends), ends
+    errors = [e for e in ends if e["type"] == "error"]
+    assert all(e["code"] and e["message"] for e in errors), errors
+    finished = [o for o in outcomes if o["end"]["type"] == "done"]
+    for outcome in finished:
+        assert outcome["end"]["text"] == "".join(TOKENS)
+
+    # Every service is back: a new answer streams end to end.
+    again = await Client.connect(gateway, token)
+    try:
+        assert (await _stream(again, 99))["end"]["type"] == "done"
+    finally:
+        await again.close()
+
+    # History stored each finished answer exactly once (it may take a moment to catch up).
+    assert fault_stack.history is not None
+    deadline = time.monotonic() + 20
+    for outcome in finished:
+        conversation_id = outcome["accepted"]["conversation_id"]
+        while True:
+            stored = await _stored(fault_stack.history.http, token, conversation_id)
+            done = [m for m in stored if m["status"] == "finished"]
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(done) == 1, stored
+        assert done[0]["content"] == "".join(TOKENS)
+    print(  # noqa: T201
+        f"\nbroker cut: {len(finished)}/{STREAMS} answers done, {len(errors)} ended with an error "
+        f"({sorted({e['code'] for e in errors})}), all outcomes known {recovered_in:.1f} s after the cut"
+    )
