@@ -183,10 +183,21 @@ class Worker:
             }
             current = {lane.model: lane for lane in self.lanes}
             for model, lane in current.items():
-                if wanted.get(model) != lane:
-                    subscriber = self.subscribers.requests.pop(model, None)
-                    if subscriber is not None:
-                        await subscriber.stop()
+                if model in wanted:
+                    if wanted[model] != lane:
+                        # FastStream keeps a queue's consumer on the channel it was first
+                        # declared on: a new prefetch would not take effect in this process.
+                        log.warning(
+                            "model %s: concurrency %d applies when this worker restarts (now %d)",
+                            model,
+                            wanted[model].prefetch,
+                            lane.prefetch,
+                        )
+                        wanted[model] = lane
+                    continue
+                subscriber = self.subscribers.requests.pop(model, None)
+                if subscriber is not None:
+                    await subscriber.stop()
             self.ports.catalog = catalog
             if self.chat_model is not None:
                 self.chat_model.warm_up(catalog)
