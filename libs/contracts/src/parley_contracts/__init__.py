@@ -22,6 +22,16 @@ from parley_contracts.events import (
     Usage,
     UserRegistered,
 )
+from parley_contracts.library import (
+    LIBRARY_EVENTS,
+    ConversationMoved,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    PromptDeleted,
+    PromptSaved,
+    PromptShared,
+)
 from parley_contracts.stream import (
     CONTROL_COMMANDS,
     SESSION_STREAM_EVENTS,
@@ -40,6 +50,7 @@ from parley_contracts.stream import (
 __all__ = [
     "CONTROL_COMMANDS",
     "DOMAIN_EVENTS",
+    "LIBRARY_EVENTS",
     "SESSION_STREAM_EVENTS",
     "CancelGeneration",
     "ChatMessage",
@@ -47,6 +58,7 @@ __all__ = [
     "CompletionFailed",
     "CompletionFinished",
     "ConversationDeleted",
+    "ConversationMoved",
     "ConversationPinned",
     "ConversationRenamed",
     "DomainEvent",
@@ -54,6 +66,12 @@ __all__ = [
     "EventDecoder",
     "FinishReason",
     "GenerationParams",
+    "ProjectCreated",
+    "ProjectDeleted",
+    "ProjectUpdated",
+    "PromptDeleted",
+    "PromptSaved",
+    "PromptShared",
     "PromptSubmitted",
     "QuotaExceeded",
     "QuotaRestored",

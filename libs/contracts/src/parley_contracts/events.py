@@ -143,6 +143,10 @@ class QuotaRestored(DomainEvent):
     reason: Literal["period_rolled", "budget_raised"]
 
 
+# Projects, saved prompts and the model catalogue build on DomainEvent above (hence the late imports).
+from parley_contracts.catalog import CatalogUpdated  # noqa: E402
+from parley_contracts.library import LIBRARY_EVENTS  # noqa: E402
+
 DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     PromptSubmitted,
     CompletionFinished,
@@ -154,4 +158,6 @@ DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     UserRegistered,
     QuotaExceeded,
     QuotaRestored,
+    *LIBRARY_EVENTS,
+    CatalogUpdated,
 )

@@ -107,6 +107,8 @@ HISTORY_EVENTS = QueueSpec(
         Binding(CHAT_EVENTS, "prompt.submitted"),
         Binding(CHAT_EVENTS, "completion.*"),
         Binding(CHAT_EVENTS, "conversation.*"),
+        Binding(CHAT_EVENTS, "project.*"),
+        Binding(CHAT_EVENTS, "library.prompt.*"),
     ),
 )
 AUTH_USAGE = QueueSpec("auth.usage", "quorum", bindings=(Binding(CHAT_EVENTS, "completion.finished"),))

@@ -9,10 +9,40 @@ from uuid import UUID
 
 from parley_contracts import DomainEvent
 from parley_history.domain.audit import AuditRecord, BrokenLink
-from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page
+from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page, ProjectFilter
+from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView
 
 
-class HistoryStore(Protocol):
+class LibraryStore(Protocol):
+    """Reads of projects and saved prompts (their writes are events: `HistoryStore.apply`)."""
+
+    async def list_projects(self, user_id: str) -> tuple[ProjectView, ...]: ...
+
+    async def get_project(self, user_id: str, project_id: UUID) -> ProjectView:
+        """Raises `ProjectNotFound` unless it is the user's and not deleted."""
+        ...
+
+    async def list_prompts(
+        self,
+        user_id: str,
+        *,
+        scope: PromptScope = "all",
+        tag: str | None = None,
+        query: str | None = None,
+        limit: int = 50,
+        cursor: Cursor | None = None,
+    ) -> PromptPage: ...
+
+    async def prompt_tags(self, user_id: str, *, scope: PromptScope = "all") -> dict[str, int]: ...
+
+    async def get_prompt(self, user_id: str, prompt_id: UUID) -> PromptView:
+        """Raises `PromptNotFound` unless it is the user's or shared (and not deleted)."""
+        ...
+
+    async def count_prompts(self, user_id: str) -> int: ...
+
+
+class HistoryStore(LibraryStore, Protocol):
     async def apply(self, event: DomainEvent, body: str) -> Applied:
         """Audit and project `event` in one transaction; a known `event_id` changes nothing."""
         ...
@@ -24,7 +54,13 @@ class HistoryStore(Protocol):
     async def set_pinned(self, user_id: str, conversation_id: UUID, pinned: bool) -> None: ...
 
     async def list_conversations(
-        self, user_id: str, *, query: str | None, limit: int, cursor: Cursor | None
+        self,
+        user_id: str,
+        *,
+        query: str | None,
+        limit: int,
+        cursor: Cursor | None,
+        project: ProjectFilter = None,
     ) -> Page: ...
 
     async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView: ...

@@ -32,7 +32,7 @@ from parley_history.ports import EventPublisher, HistoryStore
 
 log = logging.getLogger(__name__)
 
-CONSUMED_PREFIXES = ("prompt.submitted", "completion.", "conversation.")
+CONSUMED_PREFIXES = ("prompt.submitted", "completion.", "conversation.", "project.", "library.prompt.")
 """What `history.events` is bound to; replay from the stream skips everything else."""
 
 DECODER = EventDecoder(DOMAIN_EVENTS)

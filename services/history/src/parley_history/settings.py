@@ -72,6 +72,8 @@ class Settings(BrokerSettings):
     `completion.finished` (on `chat.events`) matters."""
 
     page_size_max: int = Field(default=100, ge=1, le=1000)
+    max_projects_per_user: int = Field(default=200, ge=1)
+    max_prompts_per_user: int = Field(default=500, ge=1)
 
     @field_validator("database_url")
     @classmethod

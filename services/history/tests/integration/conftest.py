@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import aio_pika
+import httpx
 import pytest
 
 from parley_contracts import DomainEvent
@@ -17,9 +18,12 @@ from parley_history.adapters.database import make_engine
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.rabbit import RabbitPublisher
 from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.bootstrap import History, bootstrap
+from parley_history.entrypoints.app import create_app
 from parley_history.entrypoints.consumers import EventConsumer
 from parley_history.settings import Settings
-from parley_testkit import amqp_url_from_env, isolated_vhost
+from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
+from tests.fakes import FakePublisher
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +122,42 @@ async def running(amqp_url: str, pg_url: str, purged: None) -> AsyncIterator[Run
     await asyncio.wait_for(task, timeout=10)
     await publisher.close()
     await store.close()
+
+
+# -- the REST API over ASGI, tokens checked against a JWKS served over real HTTP ----
+
+ISSUER, AUDIENCE = "parley-test-auth", "parley-test"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer(issuer=ISSUER, audience=AUDIENCE)
+
+
+@pytest.fixture(scope="module")
+def jwks(issuer: TestIssuer) -> Iterator[FakeProvider]:
+    provider = FakeProvider(issuer=issuer)
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+async def history(db_url: str, jwks: FakeProvider, amqp_url: str) -> AsyncIterator[History]:
+    settings = history_settings(
+        amqp_url, db_url, jwks_url=jwks.jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, consumer=False
+    )
+    history = bootstrap(settings, store=SqlHistoryStore(make_engine(db_url)), publisher=FakePublisher())
+    yield history
+    await history.close()
+
+
+@pytest.fixture
+async def client(history: History) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(history.settings, history=history)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://history") as client:
+        yield client
+
+
+def auth(issuer: TestIssuer, user: str, role: str = "user") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issuer.token(user, role=role)}"}

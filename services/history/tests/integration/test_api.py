@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import orjson
 import pytest
 
 from parley_contracts import DomainEvent
-from parley_history.adapters.database import make_engine
-from parley_history.adapters.repository import SqlHistoryStore
-from parley_history.bootstrap import History, bootstrap
-from parley_history.entrypoints.app import create_app
-from parley_testkit import FakeProvider, TestIssuer
+from parley_history.bootstrap import History
+from parley_testkit import TestIssuer
 from parley_testkit.attacks import ATTACKS
 from tests.events import finished, prompt
 from tests.fakes import FakePublisher
-from tests.integration.conftest import history_settings
-
-ISSUER, AUDIENCE = "parley-test-auth", "parley-test"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> TestIssuer:
-    return TestIssuer(issuer=ISSUER, audience=AUDIENCE)
-
-
-@pytest.fixture(scope="module")
-def jwks(issuer: TestIssuer) -> Iterator[FakeProvider]:
-    provider = FakeProvider(issuer=issuer)
-    provider.start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-async def history(db_url: str, jwks: FakeProvider, amqp_url: str) -> AsyncIterator[History]:
-    settings = history_settings(
-        amqp_url, db_url, jwks_url=jwks.jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, consumer=False
-    )
-    history = bootstrap(settings, store=SqlHistoryStore(make_engine(db_url)), publisher=FakePublisher())
-    yield history
-    await history.close()
-
-
-@pytest.fixture
-async def client(history: History) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(history.settings, history=history)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://history") as client:
-        yield client
-
-
-def auth(issuer: TestIssuer, user: str, role: str = "user") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issuer.token(user, role=role)}"}
+from tests.integration.conftest import AUDIENCE, ISSUER, auth
 
 
 async def _seed(history: History, *events: DomainEvent) -> None:

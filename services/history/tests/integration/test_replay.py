@@ -18,12 +18,20 @@ from sqlalchemy import text
 from parley_contracts import (
     CompletionCancelled,
     ConversationDeleted,
+    ConversationMoved,
     ConversationPinned,
     ConversationRenamed,
     DomainEvent,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    PromptDeleted,
+    PromptSaved,
+    PromptShared,
     PromptSubmitted,
     Usage,
     UserRegistered,
+    new_id,
 )
 from parley_history import services
 from parley_history.adapters.database import make_engine, migrate
@@ -38,8 +46,13 @@ CONVERSATIONS = 30
 
 def _script() -> list[DomainEvent]:
     """Conversations with follow-ups, regenerations, failures, stops, renames, pins,
-    deletes and outcomes that arrive before their prompts."""
-    events: list[DomainEvent] = []
+    deletes and outcomes that arrive before their prompts; projects, moves, and
+    saved prompts shared, unshared and deleted."""
+    projects = {
+        f"user{u}": ProjectCreated(user_id=f"user{u}", project_id=new_id(), name=f"Project {u}", model="m")
+        for u in range(4)
+    }
+    events: list[DomainEvent] = [*projects.values()]
     for i in range(CONVERSATIONS):
         user = f"user{i % 4}"
         p = prompt(user, f"Question {i} about topic{i}", system="Be brief" if i % 3 == 0 else None)
@@ -82,8 +95,39 @@ def _script() -> list[DomainEvent]:
             )
         if i % 5 == 1:
             events.append(ConversationPinned(user_id=user, conversation_id=p.conversation_id, pinned=True))
+        if i % 3 == 0:
+            project_id = projects[user].project_id
+            events.append(
+                ConversationMoved(user_id=user, conversation_id=p.conversation_id, project_id=project_id)
+            )
         if i % 10 == 9:
             events.append(ConversationDeleted(user_id=user, conversation_id=p.conversation_id))
+    events += _library_script(projects)
+    return events
+
+
+def _library_script(projects: dict[str, ProjectCreated]) -> list[DomainEvent]:
+    one, three = projects["user1"], projects["user3"]
+    events: list[DomainEvent] = [
+        ProjectUpdated(user_id="user1", project_id=one.project_id, name="Renamed", system_prompt="Be kind"),
+        ProjectDeleted(user_id="user3", project_id=three.project_id),
+    ]
+    for i in range(6):
+        user = f"user{i % 2}"
+        saved = PromptSaved(
+            user_id=user, prompt_id=new_id(), name=f"Prompt {i}", text=f"Text {i}", tags=("t",)
+        )
+        events.append(saved)
+        if i % 2 == 0:
+            events.append(PromptShared(user_id=user, prompt_id=saved.prompt_id, owner_id=user, shared=True))
+        if i == 2:
+            events.append(
+                PromptShared(user_id="admin", prompt_id=saved.prompt_id, owner_id=user, shared=False)
+            )
+        if i == 3:
+            events.append(saved.model_copy(update={"event_id": new_id(), "text": "Edited", "tags": ()}))
+        if i == 5:
+            events.append(PromptDeleted(user_id=user, prompt_id=saved.prompt_id))
     return events
 
 
@@ -95,6 +139,12 @@ async def _rows(store: SqlHistoryStore) -> dict[str, list[Any]]:
             ],
             "messages": [
                 tuple(r) for r in await connection.execute(text("SELECT * FROM messages ORDER BY id"))
+            ],
+            "projects": [
+                tuple(r) for r in await connection.execute(text("SELECT * FROM projects ORDER BY id"))
+            ],
+            "saved_prompts": [
+                tuple(r) for r in await connection.execute(text("SELECT * FROM saved_prompts ORDER BY id"))
             ],
             "audit_log": [
                 tuple(r)
@@ -149,6 +199,10 @@ async def test_replay_from_the_stream_and_from_the_log_reproduces_the_projection
     live = await _rows(running.store)
     assert len(live["conversations"]) == CONVERSATIONS
     assert any(row[1] is not None for row in live["conversations"])  # some titles
+    # the library is there too: 3 live projects (one deleted), conversations in them, 6 prompts
+    assert len(live["projects"]) == 4
+    assert sum(row[-1] is not None for row in live["conversations"]) > 0
+    assert len(live["saved_prompts"]) == 6
 
     from_stream_url = await databases.fresh(migrated=False)
     await asyncio.to_thread(migrate, from_stream_url)
@@ -159,6 +213,8 @@ async def test_replay_from_the_stream_and_from_the_log_reproduces_the_projection
     replayed = await _rows(target)
     assert replayed["conversations"] == live["conversations"]
     assert replayed["messages"] == live["messages"]
+    assert replayed["projects"] == live["projects"]
+    assert replayed["saved_prompts"] == live["saved_prompts"]
     # The same events; their order may differ where two publishers interleave (the
     # test's and history's title requests): RabbitMQ orders messages per channel,
     # and the quorum queue and the stream receive them independently.

@@ -18,11 +18,19 @@ from parley_contracts import (
     CompletionFailed,
     CompletionFinished,
     ConversationDeleted,
+    ConversationMoved,
     ConversationPinned,
     ConversationRenamed,
     DomainEvent,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    PromptDeleted,
+    PromptSaved,
+    PromptShared,
     PromptSubmitted,
 )
+from parley_history.adapters.library_projection import owned_project, project_library
 from parley_history.adapters.orm import Conversation, Message
 from parley_history.domain.conversations import TitleRequest, clean_title, fallback_title
 
@@ -49,6 +57,12 @@ async def project(session: AsyncSession, event: DomainEvent) -> TitleRequest | N
         await _pinned(session, event)
     elif isinstance(event, ConversationDeleted):
         await _deleted(session, event)
+    elif isinstance(event, ConversationMoved):
+        await _moved(session, event)
+    elif isinstance(
+        event, ProjectCreated | ProjectUpdated | ProjectDeleted | PromptSaved | PromptShared | PromptDeleted
+    ):
+        await project_library(session, event)
     return None
 
 
@@ -230,3 +244,18 @@ async def _deleted(session: AsyncSession, event: ConversationDeleted) -> None:
     conversation.deleted_at = event.occurred_at
     conversation.current_leaf_id = None
     await session.execute(delete(Message).where(Message.conversation_id == event.conversation_id))
+
+
+async def _moved(session: AsyncSession, event: ConversationMoved) -> None:
+    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    if conversation is None:
+        return
+    if event.project_id is None:
+        conversation.project_id = None
+        return
+    project = await owned_project(session, event.user_id, event.project_id)
+    if project is None:
+        return
+    # A move into a project deleted meanwhile leaves the conversation in none, as
+    # the delete would have had it come second: the same rows in either order.
+    conversation.project_id = None if project.deleted_at is not None else project.id

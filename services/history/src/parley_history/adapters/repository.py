@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from parley_contracts import DomainEvent, utcnow
+from parley_history.adapters.library_repository import LibraryQueries
 from parley_history.adapters.orm import AuditHead, AuditLog, Conversation, Message
 from parley_history.adapters.projection import project
 from parley_history.domain.audit import AuditRecord, BrokenLink, ChainVerifier, chain_hash
@@ -25,6 +26,7 @@ from parley_history.domain.conversations import (
     Cursor,
     MessageView,
     Page,
+    ProjectFilter,
     with_children,
 )
 from parley_history.domain.errors import ConversationNotFound, StoreUnavailable
@@ -34,7 +36,7 @@ T = TypeVar("T")
 _VERIFY_BATCH = 1000
 
 
-class SqlHistoryStore:
+class SqlHistoryStore(LibraryQueries):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -91,7 +93,13 @@ class SqlHistoryStore:
     # -- the read path ---------------------------------------------------------
 
     async def list_conversations(
-        self, user_id: str, *, query: str | None, limit: int, cursor: Cursor | None
+        self,
+        user_id: str,
+        *,
+        query: str | None,
+        limit: int,
+        cursor: Cursor | None,
+        project: ProjectFilter = None,
     ) -> Page:
         async def work(session: AsyncSession) -> Page:
             statement = select(Conversation).where(
@@ -99,6 +107,10 @@ class SqlHistoryStore:
                 Conversation.deleted_at.is_(None),
                 Conversation.fallback_title.is_not(None),
             )
+            if project == "none":
+                statement = statement.where(Conversation.project_id.is_(None))
+            elif project is not None:
+                statement = statement.where(Conversation.project_id == project)
             if query and query.strip():
                 statement = statement.where(self._matches(session, query.strip()))
             if cursor is not None:
@@ -287,6 +299,7 @@ def _summary(row: Conversation) -> ConversationSummary:
         model=row.model,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        project_id=row.project_id,
     )
 
 

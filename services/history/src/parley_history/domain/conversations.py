@@ -7,7 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import orjson
@@ -17,6 +17,9 @@ from parley_history.domain.errors import InvalidCursor
 FALLBACK_TITLE_WORDS = 8
 TITLE_MAX_CHARS = 80
 UNTITLED = "New chat"
+
+ProjectFilter = UUID | Literal["none"] | None
+"""Listing conversations: those of one project, those in no project (`"none"`), or all (None)."""
 
 TITLE_INSTRUCTION = (
     "Write a short title (at most six words) for the conversation below. "
@@ -77,6 +80,7 @@ class ConversationSummary:
     model: str | None
     created_at: datetime
     updated_at: datetime
+    project_id: UUID | None = None
 
 
 @dataclass(frozen=True)

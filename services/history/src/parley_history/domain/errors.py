@@ -25,3 +25,19 @@ class NotAuthenticated(HistoryError):
 
 class NotAllowed(HistoryError):
     """A valid token without the role the route needs."""
+
+
+class ProjectNotFound(HistoryError):
+    """No such project for this user (another user's project is not found either)."""
+
+
+class PromptNotFound(HistoryError):
+    """No saved prompt of this user nor shared with everyone has this id."""
+
+
+class InvalidInput(HistoryError):
+    """A request the domain refuses (a blank name, a bad tag); a 422 at the edge."""
+
+
+class LimitReached(HistoryError):
+    """A per-user limit (projects, saved prompts) is reached; a 409 at the edge."""

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
@@ -18,20 +18,26 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley_contracts.telemetry import instrument_app
-from parley_history import __version__, services
+from parley_history import __version__, library, services
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.bootstrap import History, bootstrap
 from parley_history.deps import Admin, CurrentUser, HistoryDep, Publisher, Store
 from parley_history.domain.audit import AuditRecord
-from parley_history.domain.conversations import Cursor
+from parley_history.domain.conversations import Cursor, ProjectFilter
 from parley_history.domain.errors import (
     ConversationNotFound,
-    HistoryError,
     InvalidCursor,
+    InvalidInput,
+    LimitReached,
     NotAllowed,
     NotAuthenticated,
+    ProjectNotFound,
+    PromptNotFound,
     StoreUnavailable,
 )
+from parley_history.domain.library import clean_query
+from parley_history.entrypoints.library_api import router as library_router
+from parley_history.entrypoints.publishing import publishing as _publishing
 from parley_history.entrypoints.schemas import (
     ConversationDetail,
     ConversationPage,
@@ -40,9 +46,8 @@ from parley_history.entrypoints.schemas import (
     conversation_out,
     summary_out,
 )
+from parley_history.ports import HistoryStore
 from parley_history.settings import Settings
-
-T = TypeVar("T")
 
 PREFIX = "/api/history"
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation for this user"}}
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None, *, history: History | None = No
     app.state.history = history
     _errors(app)
     _routes(app)
+    app.include_router(library_router)
     instrument_app(app, registry=history.metrics.registry)
     return app
 
@@ -75,6 +81,18 @@ def create_app(settings: Settings | None = None, *, history: History | None = No
 def _errors(app: FastAPI) -> None:
     async def not_found(_request: Request, _exc: Exception) -> Response:
         return JSONResponse({"detail": "conversation not found"}, status_code=404)
+
+    async def project_not_found(_request: Request, _exc: Exception) -> Response:
+        return JSONResponse({"detail": "project not found"}, status_code=404)
+
+    async def prompt_not_found(_request: Request, _exc: Exception) -> Response:
+        return JSONResponse({"detail": "saved prompt not found"}, status_code=404)
+
+    async def invalid(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    async def limit_reached(_request: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     async def bad_cursor(_request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -89,6 +107,10 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"detail": f"temporarily unavailable: {exc}"}, status_code=503)
 
     app.add_exception_handler(ConversationNotFound, not_found)
+    app.add_exception_handler(ProjectNotFound, project_not_found)
+    app.add_exception_handler(PromptNotFound, prompt_not_found)
+    app.add_exception_handler(InvalidInput, invalid)
+    app.add_exception_handler(LimitReached, limit_reached)
     app.add_exception_handler(InvalidCursor, bad_cursor)
     app.add_exception_handler(NotAuthenticated, unauthenticated)
     app.add_exception_handler(NotAllowed, forbidden)
@@ -117,13 +139,18 @@ def _routes(app: FastAPI) -> None:
         q: Annotated[str | None, Query(max_length=200, description="Search titles and message text")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+        project_id: Annotated[
+            str | None,
+            Query(description="A project's id: only its conversations; `none`: those in no project"),
+        ] = None,
     ) -> ConversationPage:
         """The user's conversations, newest first."""
         page = await store.list_conversations(
             user.user_id,
-            query=q,
+            query=clean_query(q),
             limit=min(limit, history.settings.page_size_max),
             cursor=Cursor.decode(cursor) if cursor else None,
+            project=await _project_filter(store, user.user_id, project_id),
         )
         return ConversationPage(
             items=[summary_out(item) for item in page.items], next_cursor=page.next_cursor
@@ -148,8 +175,15 @@ def _routes(app: FastAPI) -> None:
     async def patch_conversation(
         conversation_id: UUID, patch: ConversationPatch, user: CurrentUser, store: Store, publisher: Publisher
     ) -> ConversationDetail:
-        """Rename (published as `conversation.renamed`) and/or pin (`conversation.pinned`)."""
+        """Rename (published as `conversation.renamed`), pin (`conversation.pinned`) and/or move
+        into or out of a project (`conversation.moved`; an unknown project is a 404)."""
         view = await store.get_conversation(user.user_id, conversation_id)
+        if "project_id" in patch.model_fields_set:
+            view = await _publishing(
+                library.move_conversation(
+                    user.user_id, conversation_id, patch.project_id, store=store, publisher=publisher
+                )
+            )
         if patch.title is not None:
             view = await _publishing(
                 services.rename(user.user_id, conversation_id, patch.title, store=store, publisher=publisher)
@@ -237,14 +271,17 @@ def _routes(app: FastAPI) -> None:
         return Response(generate_latest(history.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _publishing(work: Awaitable[T]) -> T:
-    """A use case that publishes: a broker failure is a 503, not a 500."""
+async def _project_filter(store: HistoryStore, user_id: str, value: str | None) -> ProjectFilter:
+    if value is None:
+        return None
+    if value == "none":
+        return "none"
     try:
-        return await work
-    except HistoryError:
-        raise
-    except Exception as exc:
-        raise StoreUnavailable(f"the event could not be published: {type(exc).__name__}: {exc}") from exc
+        project_id = UUID(value)
+    except ValueError as exc:
+        raise InvalidInput("project_id must be a project's id or `none`") from exc
+    await store.get_project(user_id, project_id)  # another user's project: 404
+    return project_id
 
 
 def openapi_document(settings: Settings | None = None) -> str:

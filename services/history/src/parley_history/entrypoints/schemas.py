@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from parley_history.domain.conversations import ConversationSummary, ConversationView, MessageView
 
@@ -17,6 +17,7 @@ class ConversationOut(BaseModel):
     model: str | None
     created_at: datetime
     updated_at: datetime
+    project_id: UUID | None = Field(default=None, description="The project it is in, if any")
 
 
 class ConversationPage(BaseModel):
@@ -52,6 +53,20 @@ class ConversationDetail(ConversationOut):
 class ConversationPatch(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     pinned: bool | None = None
+    project_id: UUID | None = Field(
+        default=None,
+        description="Move it into this project of the user's (`conversation.moved`); `null` moves it out "
+        "of any. Absent: stays where it is.",
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL: such a rename, once published, would be
+        # an event that no store accepts and would hold the consumer's queue.
+        if value is not None and "\x00" in value:
+            raise ValueError("the title must not contain NUL characters")
+        return value
 
 
 class Health(BaseModel):

@@ -1,0 +1,128 @@
+"""The projection of projects and saved prompts on PostgreSQL and SQLite:
+duplicates change nothing, another user's events are audited but not applied,
+late events for deleted things change nothing, and the order of a move and a
+delete does not matter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from parley_contracts import (
+    ConversationMoved,
+    DomainEvent,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    PromptDeleted,
+    PromptSaved,
+    PromptShared,
+    new_id,
+)
+from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.errors import ProjectNotFound, PromptNotFound
+from tests.events import prompt
+
+
+async def _apply(store: SqlHistoryStore, *events: DomainEvent) -> list[bool]:
+    """Whether each was a duplicate."""
+    return [(await store.apply(event, event.to_json().decode())).duplicate for event in events]
+
+
+async def test_duplicates_and_other_users_events_change_nothing(store: SqlHistoryStore) -> None:
+    chat = prompt("alice", "hello")
+    created = ProjectCreated(user_id="alice", project_id=new_id(), name="P", model="m")
+    moved = ConversationMoved(
+        user_id="alice", conversation_id=chat.conversation_id, project_id=created.project_id
+    )
+    assert await _apply(store, chat, created, moved, created, moved) == [False, False, False, True, True]
+    assert (await store.get_project("alice", created.project_id)).conversation_count == 1
+
+    # mallory's events naming alice's things are audited, not applied
+    hijack = ProjectUpdated(user_id="mallory", project_id=created.project_id, name="Mine")
+    stolen = ProjectCreated(user_id="mallory", project_id=created.project_id, name="Mine too")
+    mine = ProjectCreated(user_id="mallory", project_id=new_id(), name="M")
+    sneak = ConversationMoved(
+        user_id="mallory", conversation_id=chat.conversation_id, project_id=mine.project_id
+    )
+    into_hers = ConversationMoved(
+        user_id="alice", conversation_id=chat.conversation_id, project_id=mine.project_id
+    )
+    wipe = ProjectDeleted(user_id="mallory", project_id=created.project_id)
+    assert await _apply(store, hijack, stolen, mine, sneak, into_hers, wipe) == [False] * 6
+    view = await store.get_project("alice", created.project_id)
+    assert (view.name, view.model, view.conversation_count) == ("P", "m", 1)
+    assert (
+        await store.get_conversation("alice", chat.conversation_id)
+    ).summary.project_id == created.project_id
+    with pytest.raises(ProjectNotFound):
+        await store.get_project("mallory", created.project_id)
+    assert await store.event_count() == 9
+
+
+@pytest.mark.parametrize("move_first", [True, False])
+async def test_a_move_and_a_delete_give_the_same_rows_in_either_order(
+    store: SqlHistoryStore, move_first: bool
+) -> None:
+    chat = prompt("alice", "hello")
+    old, new = (ProjectCreated(user_id="alice", project_id=new_id(), name=n) for n in ("old", "new"))
+    first_move = ConversationMoved(
+        user_id="alice", conversation_id=chat.conversation_id, project_id=old.project_id
+    )
+    move = ConversationMoved(user_id="alice", conversation_id=chat.conversation_id, project_id=new.project_id)
+    delete = ProjectDeleted(user_id="alice", project_id=new.project_id)
+    await _apply(store, chat, old, new, first_move, *((move, delete) if move_first else (delete, move)))
+    assert (await store.get_conversation("alice", chat.conversation_id)).summary.project_id is None
+    assert [p.name for p in await store.list_projects("alice")] == ["old"]
+    late = ProjectUpdated(user_id="alice", project_id=new.project_id, name="back")
+    await _apply(store, late)
+    assert [p.name for p in await store.list_projects("alice")] == ["old"]
+
+
+async def test_saved_prompts_from_events(store: SqlHistoryStore) -> None:
+    saved = PromptSaved(user_id="alice", prompt_id=new_id(), name="N", text="T", tags=("a", "b"))
+    edit = PromptSaved(
+        user_id="alice",
+        prompt_id=saved.prompt_id,
+        name="N2",
+        text="T2",
+        tags=("b", "c"),
+        occurred_at=saved.occurred_at + timedelta(seconds=1),
+    )
+    # one transaction (as replay does), the same prompt saved twice
+    applied = await store.apply_batch([(e, e.to_json().decode()) for e in (saved, edit, edit)])
+    assert [a.duplicate for a in applied] == [False, False, True]
+    view = await store.get_prompt("alice", saved.prompt_id)
+    assert (view.name, view.text, view.tags, view.shared) == ("N2", "T2", ("b", "c"), False)
+    assert view.updated_at == edit.occurred_at
+    assert [p.id for p in (await store.list_prompts("alice", tag="c")).items] == [saved.prompt_id]
+    assert (await store.list_prompts("alice", tag="a")).items == ()
+
+    # only the owner shares; an admin's unshare names the owner
+    await _apply(
+        store,
+        PromptShared(user_id="bob", prompt_id=saved.prompt_id, owner_id="alice", shared=True),
+        PromptSaved(user_id="bob", prompt_id=saved.prompt_id, name="bob's now", text="x"),
+    )
+    with pytest.raises(PromptNotFound):
+        await store.get_prompt("bob", saved.prompt_id)
+    await _apply(
+        store, PromptShared(user_id="alice", prompt_id=saved.prompt_id, owner_id="alice", shared=True)
+    )
+    assert (await store.get_prompt("bob", saved.prompt_id)).name == "N2"
+    await _apply(
+        store, PromptShared(user_id="root", prompt_id=saved.prompt_id, owner_id="alice", shared=False)
+    )
+    with pytest.raises(PromptNotFound):
+        await store.get_prompt("bob", saved.prompt_id)
+
+    # deleted stays deleted, whatever comes late
+    await _apply(
+        store,
+        PromptDeleted(user_id="alice", prompt_id=saved.prompt_id),
+        edit.model_copy(update={"event_id": new_id()}),
+    )
+    with pytest.raises(PromptNotFound):
+        await store.get_prompt("alice", saved.prompt_id)
+    assert await store.count_prompts("alice") == 0
