@@ -126,3 +126,9 @@ def test_completion_carries_what_history_and_auth_need() -> None:
     raw = orjson.loads(event.to_json())
     assert raw["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "source": "provider"}
     assert UUID(raw["event_id"]).version == 7
+
+
+def test_a_message_with_a_nul_character_is_refused() -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        ChatMessage(role="user", content="a\x00b")
+    assert ChatMessage(role="user", content="tab\tok").content == "tab\tok"

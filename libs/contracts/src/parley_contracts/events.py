@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parley_contracts.envelope import Event
 
@@ -23,6 +23,14 @@ class _Value(BaseModel):
 class ChatMessage(_Value):
     role: Role
     content: str
+
+    @field_validator("content")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL: one such message would stall history's queue.
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character")
+        return value
 
 
 class GenerationParams(_Value):

@@ -60,6 +60,7 @@ def test_a_request_becomes_messages_and_params() -> None:
         (_body(messages=[]), "messages", "at least 1"),
         (_body(messages=[{"role": "tool", "content": "x"}]), "messages.0.role", "Input should be"),
         (b'{"messages": [{"role": "user", "content": "Hi"}]}', "model", "Field required"),
+        (_body(messages=[{"role": "user", "content": "a\u0000b"}]), "messages.0.content", "NUL"),
     ],
 )
 def test_bad_requests_are_400_naming_the_field(body: bytes, where: str | None, says: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley_contracts import ChatMessage, GenerationParams
 from parley_gateway.domain.errors import ErrorCode, GatewayError
@@ -47,9 +47,17 @@ class _Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[_TextPart]
 
+    @property
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        ChatMessage(role="user", content=self.text)  # the contract's own checks (no NUL)
+        return self
+
     def to_chat(self) -> ChatMessage:
-        text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
-        return ChatMessage(role="system" if self.role == "developer" else self.role, content=text)
+        return ChatMessage(role="system" if self.role == "developer" else self.role, content=self.text)
 
 
 class _StreamOptions(BaseModel):
