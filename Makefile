@@ -8,7 +8,12 @@ PACKAGES := $(patsubst %/pyproject.toml,%,$(wildcard libs/*/pyproject.toml servi
 IMPORT_NAMES := $(foreach p,$(PACKAGES),parley_$(notdir $(p)))
 STAMP := $(VENV)/.parley-installed
 
-.PHONY: install local-model dev test test-e2e test-deploy lint format asyncapi bench migrate clean
+FRONTEND_SOURCES := $(shell find frontend/app frontend/components frontend/lib -type f 2>/dev/null) \
+	$(wildcard frontend/*.ts frontend/*.mjs frontend/*.json)
+FRONTEND_BUILT := frontend/out/index.html
+export NEXT_TELEMETRY_DISABLED := 1
+
+.PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser lint format asyncapi bench migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +29,23 @@ install: $(STAMP)
 local-model: install
 	@$(PY) -m parley_localmodel install --constraints constraints.txt
 
-dev: install local-model
+# The browser app: node_modules from the lock file, then the static export the gateway serves.
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	@echo "installing the frontend's packages (npm ci)"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+
+$(FRONTEND_BUILT): frontend/node_modules/.package-lock.json $(FRONTEND_SOURCES)
+	@echo "building the frontend (next build)"
+	@cd frontend && npx next build > ../.frontend-build.log 2>&1 || { cat ../.frontend-build.log; exit 1; }
+
+frontend: $(FRONTEND_BUILT)
+
+# Debian's Chromium for the browser tests (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+dev: install local-model frontend
 	@$(PY) scripts/dev.py
 
 # Every test, against the real RabbitMQ named by AMQP_URL (default: the local server).
@@ -34,6 +55,16 @@ test: install local-model
 	done
 	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-e2e
+	@$(MAKE) --no-print-directory test-frontend
+	@$(MAKE) --no-print-directory test-browser
+
+# The frontend's logic and components (Vitest, jsdom).
+test-frontend: frontend/node_modules/.package-lock.json
+	@echo "=== frontend (vitest)"; cd frontend && npm test --silent
+
+# The app in a real headless Chromium against the whole stack.
+test-browser: install frontend browser
+	@echo "=== tests/browser"; $(PY) -m pytest -q tests/browser
 
 # The deployment files: Dockerfiles, compose and the Helm chart, rendered and validated.
 test-deploy: install
@@ -45,7 +76,7 @@ test-e2e: install local-model
 lint: install
 	@$(PY) -m ruff check .
 	@$(PY) -m mypy $(foreach n,$(IMPORT_NAMES),-p $(n))
-	@$(PY) -m mypy scripts bench tests/e2e tests/deploy tools deploy/docker
+	@$(PY) -m mypy scripts bench tests/e2e tests/deploy tests/browser tools deploy/docker
 	@$(PY) tools/check_deploy.py
 
 format: install

@@ -40,6 +40,8 @@ DEFAULT_LOCAL_MODEL_PORT = 8081
 DEV_EMAIL = "dev@parley.dev"
 DEV_ACCESS_TTL_S = 12 * 3600
 """The printed token is meant for a terminal session; browsers refresh theirs."""
+FRONTEND_OUT = Path(__file__).resolve().parents[1] / "frontend" / "out"
+"""The browser app's static export (`make frontend`), served by the gateway at `/`."""
 
 
 def _check_broker(url: str) -> None:
@@ -212,6 +214,7 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         "PARLEY_HISTORY_PORT": str(history_port),
         "PARLEY_HISTORY_JWKS_URL": f"{auth_url}/api/auth/jwks.json",
         "PARLEY_GATEWAY_HISTORY_URL": f"http://127.0.0.1:{history_port}",
+        **({"PARLEY_GATEWAY_STATIC_DIR": str(FRONTEND_OUT)} if FRONTEND_OUT.is_dir() else {}),
     }
 
 
@@ -247,6 +250,15 @@ def _run(procs: list[subprocess.Popen[bytes]], env: dict[str, str], state: Path)
     log.info("auth: %s (database %s)", auth_url, env["PARLEY_AUTH_DATABASE_URL"])
     log.info("history: %s (database %s)", history_url, env["PARLEY_HISTORY_DATABASE_URL"])
     log.info("Parley is running at http://127.0.0.1:%d (WebSocket ws://127.0.0.1:%d/ws)", port, port)
+    if "PARLEY_GATEWAY_STATIC_DIR" in env:
+        log.info(
+            "open http://127.0.0.1:%d in a browser: register, or log in as the admin %s (password in %s)",
+            port,
+            DEV_EMAIL,
+            state / "dev-account.json",
+        )
+    else:
+        log.warning("the browser app is not built (make frontend): the gateway serves the API only")
     log.info("development access token (%g h, user %s): %s", ttl_h, DEV_EMAIL, token)
     log.info(
         "try: %s -m parley_cli --url http://127.0.0.1:%d chat --token <token> 'Hello'",

@@ -1,0 +1,23 @@
+"use client";
+import { useSearchParams } from "next/navigation";
+import { Suspense } from "react";
+import { AppShell } from "@/components/app-shell";
+import { ChatView } from "@/components/chat-view";
+import { RequireAuth } from "@/components/require-auth";
+
+function ChatPage() {
+  const id = useSearchParams().get("id");
+  return (
+    <RequireAuth>
+      <AppShell currentId={id}>{(header) => <ChatView conversationId={id} header={header} />}</AppShell>
+    </RequireAuth>
+  );
+}
+
+export default function Page() {
+  return (
+    <Suspense>
+      <ChatPage />
+    </Suspense>
+  );
+}

@@ -1,0 +1,28 @@
+"use client";
+import { useEffect, useState } from "react";
+import type { ModelInfo } from "@/lib/types";
+import { useApp } from "./providers";
+
+/** The models live workers serve, refreshed every 15 s. */
+export function useModels(): ModelInfo[] {
+  const { api } = useApp();
+  const [models, setModels] = useState<ModelInfo[]>([]);
+  useEffect(() => {
+    let cancelled = false;
+    const load = async () => {
+      try {
+        const out = await api.request<{ models: ModelInfo[] }>("GET", "/api/models", undefined, { auth: false });
+        if (!cancelled) setModels(out.models);
+      } catch {
+        // keep the last list; the connection status shows the outage
+      }
+    };
+    void load();
+    const timer = window.setInterval(load, 15_000);
+    return () => {
+      cancelled = true;
+      window.clearInterval(timer);
+    };
+  }, [api]);
+  return models;
+}

@@ -1,0 +1,59 @@
+"""Regenerate, edit and resend: each makes a branch, and the arrows move between them."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from .conftest import last_answer, register_in_browser, send
+
+
+def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(page: Page) -> None:
+    register_in_browser(page)
+    send(page, "Give me an answer [regen]")
+    answer = last_answer(page)
+    expect(answer).to_have_attribute("data-status", "done")
+    first = answer.inner_text().split("\n")[0]
+    answer.get_by_role("button", name="Regenerate").click()
+    answer = last_answer(page)
+    expect(answer.get_by_test_id("branch-switcher")).to_contain_text("2 / 2")
+    expect(answer).to_have_attribute("data-status", "done")
+    expect(answer).not_to_contain_text(first)
+    second = answer.inner_text().split("\n")[0]
+
+    answer.get_by_role("button", name="Previous version").click()
+    expect(last_answer(page)).to_contain_text(first)
+    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("1 / 2")
+    last_answer(page).get_by_role("button", name="Next version").click()
+    expect(last_answer(page)).to_contain_text(second)
+
+    # Both versions come back from history after a reload.
+    page.reload()
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("/ 2")
+
+
+def test_edit_a_sent_message_and_resend(page: Page) -> None:
+    register_in_browser(page)
+    send(page, "What is the capital of France?")
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    send(page, "And of Spain?")
+    expect(page.locator('[data-role="assistant"]')).to_have_count(2)
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+
+    first_prompt = page.locator('[data-role="user"]').first
+    first_prompt.hover()
+    first_prompt.get_by_role("button", name="Edit message").click()
+    editor = page.get_by_role("textbox", name="Edit message")
+    editor.fill("What is the capital of Italy?")
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    # The edit starts a new branch from that point: one prompt and its new answer.
+    expect(page.locator('[data-role="user"]')).to_have_count(1)
+    expect(page.locator('[data-role="user"]').first).to_contain_text("capital of Italy")
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
+    switcher = page.locator('[data-role="user"]').first.get_by_test_id("branch-switcher")
+    expect(switcher).to_contain_text("2 / 2")
+    switcher.get_by_role("button", name="Previous version").click()
+    expect(page.locator('[data-role="user"]')).to_have_count(2)
+    expect(page.locator('[data-role="user"]').first).to_contain_text("capital of France")
+    expect(page.locator('[data-role="user"]').last).to_contain_text("And of Spain?")
