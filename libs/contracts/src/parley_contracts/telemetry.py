@@ -209,3 +209,16 @@ def context_from_headers(headers: Mapping[str, Any] | None) -> Context:
     """The trace context a publisher put in a message's AMQP headers (aio-pika
     hands string headers over as bytes), for consumers outside FastStream."""
     return propagate.extract(headers or {}, getter=_AmqpHeaderGetter())
+
+
+@contextlib.contextmanager
+def service_telemetry(service_name: str, log_level: str) -> Iterator[None]:
+    """Logs and traces for one service process; the last spans are flushed on the way
+    out. Raises `TelemetryConfigError` (before the block runs) for bad settings."""
+    configure_logging(log_level)
+    provider = configure_tracing(service_name)
+    try:
+        yield
+    finally:
+        if provider is not None:
+            provider.shutdown()

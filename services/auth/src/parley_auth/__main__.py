@@ -25,7 +25,7 @@ from parley_auth.adapters.repository import Database
 from parley_auth.bootstrap import utc_now
 from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings
-from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
+from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_auth")
 
@@ -93,16 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"parley-auth: invalid settings:\n{exc}\n")
         return 2
     try:
-        configure_logging(settings.log_level)
-        tracing = configure_tracing("parley-auth")
+        with service_telemetry("parley-auth", settings.log_level):
+            return _run(args, settings)
     except TelemetryConfigError as exc:
         sys.stderr.write(f"parley-auth: {exc}\n")
         return 2
-    try:
-        return _run(args, settings)
-    finally:
-        if tracing is not None:
-            tracing.shutdown()
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

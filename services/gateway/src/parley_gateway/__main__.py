@@ -11,7 +11,7 @@ import aio_pika
 import uvicorn
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
+from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_gateway.entrypoints.app import create_app
 from parley_gateway.settings import Settings
 
@@ -41,11 +41,14 @@ def main() -> int:
         sys.stderr.write(f"parley-gateway: invalid settings:\n{exc}\n")
         return 2
     try:
-        configure_logging(settings.log_level)
-        tracing = configure_tracing("parley-gateway")
+        with service_telemetry("parley-gateway", settings.log_level):
+            return _serve(settings)
     except TelemetryConfigError as exc:
         sys.stderr.write(f"parley-gateway: {exc}\n")
         return 2
+
+
+def _serve(settings: Settings) -> int:
     problem = asyncio.run(_broker_answers(settings.amqp_url))
     if problem is not None:
         log.error("RabbitMQ does not answer at AMQP_URL=%s (%s)", _masked(settings.amqp_url), problem)
@@ -70,8 +73,6 @@ def main() -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
-    if tracing is not None:
-        tracing.shutdown()
     return 0
 
 

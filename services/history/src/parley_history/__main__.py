@@ -16,7 +16,7 @@ import uvicorn
 import uvloop
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
+from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_history import services
 from parley_history.adapters.database import make_engine, migrate
 from parley_history.adapters.rabbit import read_stream
@@ -63,16 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"parley-history: invalid settings:\n{exc}\n")
         return 2
     try:
-        configure_logging(settings.log_level)
-        tracing = configure_tracing("parley-history")
+        with service_telemetry("parley-history", settings.log_level):
+            return _run(args, settings)
     except TelemetryConfigError as exc:
         sys.stderr.write(f"parley-history: {exc}\n")
         return 2
-    try:
-        return _run(args, settings)
-    finally:
-        if tracing is not None:
-            tracing.shutdown()
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,7 +12,7 @@ import uvloop
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, configure_logging, configure_tracing
+from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_inference.bootstrap import bootstrap
 from parley_inference.domain.catalog import ModelsFileError
 from parley_inference.entrypoints.worker import BrokerUnavailable, StartupError
@@ -79,18 +79,13 @@ def main() -> int:
         log.error("invalid settings: %s", _settings_problem(exc))
         return EXIT_CONFIG
     try:
-        configure_logging(settings.log_level)
-        tracing = configure_tracing("parley-inference")
+        with service_telemetry("parley-inference", settings.log_level):
+            # Before any aiohttp session exists: the provider calls become client spans.
+            AioHttpClientInstrumentor().instrument()
+            return uvloop.run(serve(settings))
     except TelemetryConfigError as exc:
         log.error("%s", exc)
         return EXIT_CONFIG
-    # Before any aiohttp session exists: the provider calls become client spans.
-    AioHttpClientInstrumentor().instrument()
-    try:
-        return uvloop.run(serve(settings))
-    finally:
-        if tracing is not None:
-            tracing.shutdown()
 
 
 if __name__ == "__main__":
