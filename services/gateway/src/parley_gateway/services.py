@@ -57,6 +57,7 @@ class Accepted:
     request_id: str
     conversation_id: UUID
     message_id: UUID
+    prompt_message_id: UUID
 
 
 async def submit_prompt(
@@ -102,7 +103,7 @@ async def submit_prompt(
         request_id=request_id,
         conversation_id=prompt.conversation_id or new_id(),
         message_id=message_id,
-        prompt_message_id=new_id(),
+        prompt_message_id=prompt.prompt_message_id or new_id(),
         parent_id=prompt.parent_id,
         model=prompt.model,
         messages=prompt.messages,
@@ -127,7 +128,7 @@ async def submit_prompt(
         prompt.model,
         len(prompt.messages),
     )
-    return Accepted(request_id, event.conversation_id, message_id)
+    return Accepted(request_id, event.conversation_id, message_id, event.prompt_message_id)
 
 
 async def stop_generation(

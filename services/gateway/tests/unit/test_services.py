@@ -78,6 +78,17 @@ async def test_a_prompt_is_published_with_its_reply_queue(world: World) -> None:
     assert world.generations.active("alice") == 1
 
 
+async def test_accepted_names_the_user_message_and_a_regenerate_answers_it_again(world: World) -> None:
+    first = await world.submit()
+    assert first.prompt_message_id == world.publisher.prompts[0].prompt_message_id
+    again = await world.submit(
+        conversation_id=str(first.conversation_id), prompt_message_id=str(first.prompt_message_id)
+    )
+    second = world.publisher.prompts[1]
+    assert second.prompt_message_id == first.prompt_message_id == again.prompt_message_id
+    assert again.message_id != first.message_id  # a new answer beside the first
+
+
 async def test_an_existing_conversation_is_kept(world: World) -> None:
     conversation = uuid4()
     accepted = await world.submit(conversation_id=str(conversation))

@@ -102,6 +102,36 @@ async def test_regenerate_and_edit_branch(store: SqlHistoryStore) -> None:
     assert view.current_path == (p1.prompt_message_id, p1.message_id, p3.prompt_message_id, p3.message_id)
 
 
+async def test_a_regenerate_answers_the_same_user_message_again(store: SqlHistoryStore) -> None:
+    p1 = prompt("alice", "Tell a joke")
+    await _apply(store, p1)
+    await _apply(store, finished(p1, "Joke A"))
+    again = prompt(
+        "alice", "Tell a joke", conversation_id=p1.conversation_id, at=p1.occurred_at + timedelta(seconds=5)
+    ).model_copy(update={"prompt_message_id": p1.prompt_message_id})
+    await _apply(store, again)
+    await _apply(store, finished(again, "Joke B"))
+    view = await store.get_conversation("alice", p1.conversation_id)
+    by_id = {m.id: m for m in view.messages}
+    assert [m.role for m in view.messages].count("user") == 1  # no copy of the question
+    assert set(by_id[p1.prompt_message_id].children) == {p1.message_id, again.message_id}
+    assert view.current_path == (p1.prompt_message_id, again.message_id)
+
+
+async def test_a_regenerate_naming_another_conversations_message_does_not_link_to_it(
+    store: SqlHistoryStore,
+) -> None:
+    theirs = prompt("bob", "Secret question")
+    await _apply(store, theirs)
+    mine = prompt("alice", "Hello").model_copy(update={"prompt_message_id": theirs.prompt_message_id})
+    await _apply(store, mine)
+    await _apply(store, finished(mine, "Hi"))
+    view = await store.get_conversation("alice", mine.conversation_id)
+    assert [(m.role, m.parent_id) for m in view.messages] == [("assistant", None)]
+    bobs = await store.get_conversation("bob", theirs.conversation_id)
+    assert [m.content for m in bobs.messages if m.role == "user"] == ["Secret question"]
+
+
 async def test_model_title_then_user_rename_wins(store: SqlHistoryStore) -> None:
     publisher = FakePublisher()
     p = prompt("alice", "Explain Rust ownership please in detail")

@@ -49,6 +49,9 @@ class Prompt(_Frame):
     request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID_CHARS)
     conversation_id: UUID | None = None
     parent_id: UUID | None = None
+    prompt_message_id: UUID | None = None
+    """Regenerate: the id of the user message (from `accepted`) to answer again, as a new
+    answer beside the earlier ones; unset, the prompt is a new user message."""
     model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS)
     messages: tuple[ChatMessage, ...] = Field(min_length=1, max_length=MAX_MESSAGES)
     params: GenerationParams = GenerationParams()
@@ -159,12 +162,15 @@ def ready_frame(session_id: UUID) -> dict[str, Any]:
     return {"type": "ready", "session_id": str(session_id)}
 
 
-def accepted_frame(request_id: str, conversation_id: UUID, message_id: UUID) -> dict[str, Any]:
+def accepted_frame(
+    request_id: str, conversation_id: UUID, message_id: UUID, prompt_message_id: UUID
+) -> dict[str, Any]:
     return {
         "type": "accepted",
         "request_id": request_id,
         "conversation_id": str(conversation_id),
         "message_id": str(message_id),
+        "prompt_message_id": str(prompt_message_id),
     }
 
 

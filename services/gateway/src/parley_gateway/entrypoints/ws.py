@@ -374,7 +374,11 @@ class ClientConnection:
         self._slots.add(accepted.message_id)
         self._accepted_at[accepted.message_id] = self._gw.clock()
         self._metrics.prompts.labels(outcome="accepted").inc()
-        await self._send(accepted_frame(accepted.request_id, accepted.conversation_id, accepted.message_id))
+        await self._send(
+            accepted_frame(
+                accepted.request_id, accepted.conversation_id, accepted.message_id, accepted.prompt_message_id
+            )
+        )
         relay.accepted(accepted.message_id)
 
     async def _stop(self, stop: Stop) -> None:

@@ -106,7 +106,12 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
                 _model_title(conversation, answer.content)
         return None
     prompt = next((m.content for m in reversed(event.messages) if m.role == "user"), "")
-    if await session.get(Message, event.prompt_message_id) is None:
+    asked = await session.get(Message, event.prompt_message_id)
+    answer_parent: uuid.UUID | None = event.prompt_message_id
+    if asked is not None and (asked.conversation_id != event.conversation_id or asked.role != "user"):
+        # A regenerate naming a message outside this conversation: never link to it.
+        answer_parent = event.parent_id
+    elif asked is None:
         session.add(
             Message(
                 id=event.prompt_message_id,
@@ -128,10 +133,10 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
     conversation.current_leaf_id = event.message_id
     _touch(conversation, event.occurred_at)
     if answer is None:
-        session.add(_pending(event, purpose="chat", parent_id=event.prompt_message_id))
+        session.add(_pending(event, purpose="chat", parent_id=answer_parent))
         return None
     # The outcome came first: attach it to its prompt now.
-    answer.purpose, answer.parent_id, answer.model = "chat", event.prompt_message_id, event.model
+    answer.purpose, answer.parent_id, answer.model = "chat", answer_parent, event.model
     answer.created_at = event.occurred_at
     if answer.completed_at is not None:
         _touch(conversation, answer.completed_at)
