@@ -54,8 +54,8 @@ test: install local-model
 		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
 	done
 	@$(MAKE) --no-print-directory test-deploy
-	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-frontend
+	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-browser
 
 # The frontend's logic and components (Vitest, jsdom).
@@ -70,7 +70,7 @@ test-browser: install frontend browser
 test-deploy: install
 	@echo "=== tests/deploy"; $(PY) -m pytest -q tests/deploy
 
-test-e2e: install local-model
+test-e2e: install local-model frontend
 	@if [ -d tests/e2e ]; then echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e; fi
 
 lint: install

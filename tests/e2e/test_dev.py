@@ -45,11 +45,18 @@ def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str, tmp_p
             check=False,
         )
         conversations = _history(url, token)
+        built = (ROOT / "frontend" / "out" / "index.html").exists()  # `make test` builds it first
+        home = ""
+        if built:
+            with urllib.request.urlopen(f"{url}/", timeout=5) as response:
+                home = response.read().decode()
     assert chat.returncode == 0, chat.stderr
     answer, _, summary = chat.stdout.rpartition("\n[")
     assert answer.strip(), chat.stdout
     assert summary.startswith(("stop; ", "length; ")), chat.stdout
     assert conversations, "the chat never appeared in history"
+    if built:
+        assert "<title>Parley</title>" in home, home[:500]
 
 
 def _history(url: str, token: str, timeout: float = 15) -> list[dict[str, Any]]:
