@@ -4,6 +4,7 @@ from parley_contracts.codec import EventDecoder, UnsupportedEvent
 from parley_contracts.envelope import Event, new_id, utcnow
 from parley_contracts.events import (
     DOMAIN_EVENTS,
+    BranchSelected,
     ChatMessage,
     CompletionCancelled,
     CompletionFailed,
@@ -52,6 +53,7 @@ __all__ = [
     "DOMAIN_EVENTS",
     "LIBRARY_EVENTS",
     "SESSION_STREAM_EVENTS",
+    "BranchSelected",
     "CancelGeneration",
     "ChatMessage",
     "CompletionCancelled",

@@ -122,6 +122,15 @@ class ConversationPinned(DomainEvent):
     pinned: bool
 
 
+class BranchSelected(DomainEvent):
+    """The user moved to another branch of the conversation's tree (another version of an
+    answer, or an edited question): `leaf_id` is the message at the end of the path shown."""
+
+    type: Literal["conversation.branch_selected"] = "conversation.branch_selected"
+    conversation_id: UUID
+    leaf_id: UUID
+
+
 class ConversationDeleted(DomainEvent):
     type: Literal["conversation.deleted"] = "conversation.deleted"
     conversation_id: UUID
@@ -163,6 +172,7 @@ DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     ConversationRenamed,
     ConversationPinned,
     ConversationDeleted,
+    BranchSelected,
     UserRegistered,
     QuotaExceeded,
     QuotaRestored,

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from parley_contracts import (
     DOMAIN_EVENTS,
+    BranchSelected,
     ChatMessage,
     ConversationDeleted,
     ConversationPinned,
@@ -28,6 +29,7 @@ from parley_history.domain.conversations import (
     render_markdown,
     title_conversation_text,
 )
+from parley_history.domain.errors import InvalidInput
 from parley_history.ports import EventPublisher, HistoryStore
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,20 @@ async def set_pinned(
     """Publish `conversation.pinned` (so replay sees it) and apply it now."""
     await store.get_conversation(user_id, conversation_id)
     event = ConversationPinned(user_id=user_id, conversation_id=conversation_id, pinned=pinned)
+    await publisher.publish(event)
+    await store.apply(event, event.to_json().decode())
+    return await store.get_conversation(user_id, conversation_id)
+
+
+async def select_branch(
+    user_id: str, conversation_id: UUID, leaf_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+) -> ConversationView:
+    """Publish `conversation.branch_selected` and apply it now; the leaf must be a message of
+    this conversation (`InvalidInput` otherwise)."""
+    view = await store.get_conversation(user_id, conversation_id)
+    if all(m.id != leaf_id for m in view.messages):
+        raise InvalidInput("current_leaf_id is not a message of this conversation")
+    event = BranchSelected(user_id=user_id, conversation_id=conversation_id, leaf_id=leaf_id)
     await publisher.publish(event)
     await store.apply(event, event.to_json().decode())
     return await store.get_conversation(user_id, conversation_id)

@@ -164,3 +164,39 @@ async def test_health_readiness_metrics(client: httpx.AsyncClient) -> None:
     metrics = await client.get("/metrics")
     assert "history_events_handled_total" in metrics.text
     assert "history_consumer_lag_seconds" in metrics.text
+
+
+async def test_the_branch_shown_is_kept_and_only_within_the_conversation(
+    client: httpx.AsyncClient, history: History, issuer: TestIssuer
+) -> None:
+    first = prompt("alice", "A joke, please")
+    again = prompt("alice", "A joke, please", conversation_id=first.conversation_id).model_copy(
+        update={"prompt_message_id": first.prompt_message_id}
+    )
+    elsewhere = prompt("alice", "Other chat")
+    await _seed(history, first, finished(first, "Joke A"), again, finished(again, "Joke B"), elsewhere)
+    alice, cid = auth(issuer, "alice"), str(first.conversation_id)
+    shown = (await client.get(f"/api/history/conversations/{cid}", headers=alice)).json()
+    assert shown["current_path"] == [str(first.prompt_message_id), str(again.message_id)]
+
+    picked = await client.patch(
+        f"/api/history/conversations/{cid}", json={"current_leaf_id": str(first.message_id)}, headers=alice
+    )
+    assert picked.status_code == 200, picked.text
+    assert picked.json()["current_path"] == [str(first.prompt_message_id), str(first.message_id)]
+    publisher = history.publisher
+    assert isinstance(publisher, FakePublisher)
+    assert publisher.published[-1].type == "conversation.branch_selected"
+
+    foreign = await client.patch(
+        f"/api/history/conversations/{cid}",
+        json={"current_leaf_id": str(elsewhere.message_id)},
+        headers=alice,
+    )
+    assert foreign.status_code == 422
+    bob = await client.patch(
+        f"/api/history/conversations/{cid}",
+        json={"current_leaf_id": str(first.message_id)},
+        headers=auth(issuer, "bob"),
+    )
+    assert bob.status_code == 404

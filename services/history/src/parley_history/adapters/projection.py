@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_contracts import (
+    BranchSelected,
     CompletionCancelled,
     CompletionFailed,
     CompletionFinished,
@@ -59,6 +60,8 @@ async def project(session: AsyncSession, event: DomainEvent) -> TitleRequest | N
         await _deleted(session, event)
     elif isinstance(event, ConversationMoved):
         await _moved(session, event)
+    elif isinstance(event, BranchSelected):
+        await _branch_selected(session, event)
     elif isinstance(
         event, ProjectCreated | ProjectUpdated | ProjectDeleted | PromptSaved | PromptShared | PromptDeleted
     ):
@@ -238,6 +241,13 @@ async def _pinned(session: AsyncSession, event: ConversationPinned) -> None:
     conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
     if conversation is not None:
         conversation.pinned = event.pinned
+
+
+async def _branch_selected(session: AsyncSession, event: BranchSelected) -> None:
+    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    leaf = await session.get(Message, event.leaf_id)
+    if conversation is not None and leaf is not None and leaf.conversation_id == conversation.id:
+        conversation.current_leaf_id = leaf.id
 
 
 async def _deleted(session: AsyncSession, event: ConversationDeleted) -> None:

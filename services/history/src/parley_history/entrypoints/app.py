@@ -175,8 +175,9 @@ def _routes(app: FastAPI) -> None:
     async def patch_conversation(
         conversation_id: UUID, patch: ConversationPatch, user: CurrentUser, store: Store, publisher: Publisher
     ) -> ConversationDetail:
-        """Rename (published as `conversation.renamed`), pin (`conversation.pinned`) and/or move
-        into or out of a project (`conversation.moved`; an unknown project is a 404)."""
+        """Rename (published as `conversation.renamed`), pin (`conversation.pinned`), move into or
+        out of a project (`conversation.moved`; an unknown project is a 404) and/or show another
+        branch (`conversation.branch_selected`; a leaf outside the conversation is a 422)."""
         view = await store.get_conversation(user.user_id, conversation_id)
         if "project_id" in patch.model_fields_set:
             view = await _publishing(
@@ -192,6 +193,12 @@ def _routes(app: FastAPI) -> None:
             view = await _publishing(
                 services.set_pinned(
                     user.user_id, conversation_id, patch.pinned, store=store, publisher=publisher
+                )
+            )
+        if patch.current_leaf_id is not None:
+            view = await _publishing(
+                services.select_branch(
+                    user.user_id, conversation_id, patch.current_leaf_id, store=store, publisher=publisher
                 )
             )
         return conversation_out(view)

@@ -58,6 +58,11 @@ class ConversationPatch(BaseModel):
         description="Move it into this project of the user's (`conversation.moved`); `null` moves it out "
         "of any. Absent: stays where it is.",
     )
+    current_leaf_id: UUID | None = Field(
+        default=None,
+        description="Show the branch that ends at this message of the conversation "
+        "(`conversation.branch_selected`); the path `current_path` follows it.",
+    )
 
     @field_validator("title")
     @classmethod
