@@ -9,6 +9,8 @@ older than the one they run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import uuid
@@ -99,6 +101,7 @@ async def announce(*, auth: Auth) -> CatalogUpdated:
 async def _change(user_id: str, change: Callable[[CatalogRepository], Awaitable[T]], *, auth: Auth) -> T:
     async with auth.db.transaction() as repo:
         revision = await repo.catalog.bump(auth.now())
+        await repo.catalog.set_seed_digest(None)  # an admin's catalogue no longer follows the file
         result = await change(repo.catalog)
         event = await _snapshot(repo.catalog, revision, user_id)
     await _publish(event, auth=auth)
@@ -227,19 +230,28 @@ async def delete_model(user_id: str, model_id: uuid.UUID, *, auth: Auth) -> None
 
 
 async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
-    """Import the models file into a catalogue nobody has changed yet (revision 0 and empty);
-    True when it did. A catalogue that admins emptied stays empty."""
+    """Import the models file into a catalogue nobody has changed yet: a fresh one (revision 0
+    and empty), or one that is still an earlier seed of another models file (no admin changed
+    it since: it follows the file). True when it did. A catalogue that admins changed, or
+    emptied, stays as they left it."""
     entries = auth.settings.models_file_entries()
     if not entries:
         return False
+    digest = hashlib.sha256(json.dumps(entries, sort_keys=True, default=str).encode()).hexdigest()
     plan = plan_seed(entries, os.environ if environ is None else environ, can_seal=auth.sealer is not None)
     for reason in plan.skipped:
         log.warning("models file entry not imported into the catalogue: %s", reason)
     async with auth.db.transaction() as repo:
         catalog = repo.catalog
-        if await catalog.lock() != 0 or not await catalog.is_empty():
+        fresh = await catalog.lock() == 0 and await catalog.is_empty()
+        earlier_seed = await catalog.seed_digest()
+        if not fresh and (earlier_seed is None or earlier_seed == digest):
             return False
+        if not fresh:
+            log.info("the models file changed and no admin changed the catalogue: seeding it again")
+            await catalog.clear()
         revision = await catalog.bump(auth.now())
+        await catalog.set_seed_digest(digest)
         now = auth.now()
         rows: dict[int, ProviderRow] = {}
         for provider in plan.providers:

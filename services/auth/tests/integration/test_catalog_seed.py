@@ -91,3 +91,36 @@ async def test_a_fresh_install_is_seeded_from_the_models_file(
     [sealed] = [p.sealed_key for p in seeded.providers if p.name == "127.0.0.1:8000"]
     assert sealed is not None
     assert Sealer(SECRET).open(sealed) == "vllm-key-0123456789"
+
+
+async def test_an_untouched_catalogue_follows_its_models_file_and_an_admins_does_not(
+    tmp_path: Path, amqp_url: str, hasher: Argon2Hasher
+) -> None:
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text("models:\n  - {name: first, base_url: 'http://127.0.0.1:8081/v1', model: a}\n")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    in_thread(migrate, url)
+    settings = make_settings(url, amqp_url, dev=True, models_file=models_file, catalog_secret=SECRET)
+    async for events in bind_events(amqp_url):
+        async for _api in start_api(settings, hasher):
+            assert [m.name for m in (await events.next(user_id=SYSTEM_USER)).models] == ["first"]
+        # The user plugs in another models file: nobody changed the catalogue, so it follows.
+        models_file.write_text(
+            "models:\n  - {name: second, base_url: 'http://127.0.0.1:9000/v1', model: b}\n"
+        )
+        async for api in start_api(settings, hasher):
+            followed = await events.next(user_id=SYSTEM_USER, after=1)
+            assert (followed.revision, [m.name for m in followed.models]) == (2, ["second"])
+            email = settings.admin_email
+            assert email is not None
+            admin = await login(api, await api.register(email=email))
+            changed = await admin.http.patch(
+                f"{CATALOG}/models/{followed.models[0].id}", headers=admin.headers, json={"max_tokens": 64}
+            )
+            assert changed.status_code == 200, changed.text
+            await admin.http.aclose()
+        # Now an admin's catalogue: another models file no longer replaces it.
+        models_file.write_text("models:\n  - {name: third, base_url: 'http://127.0.0.1:9001/v1', model: c}\n")
+        async for _api in start_api(settings, hasher):
+            kept = await events.next(user_id=SYSTEM_USER, after=0)
+            assert [m.name for m in kept.models] == ["second"]

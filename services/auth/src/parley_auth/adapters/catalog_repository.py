@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,25 @@ class CatalogRepository:
             select(CatalogStateRow.revision).where(CatalogStateRow.id == _STATE_ID).with_for_update()
         )
         return int(value or 0)
+
+    async def seed_digest(self) -> str | None:
+        value = await self.session.scalar(
+            select(CatalogStateRow.seed_digest).where(CatalogStateRow.id == _STATE_ID)
+        )
+        return str(value) if value is not None else None
+
+    async def set_seed_digest(self, digest: str | None) -> None:
+        await self.session.execute(
+            update(CatalogStateRow)
+            .where(CatalogStateRow.id == _STATE_ID)
+            .values(seed_digest=digest)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def clear(self) -> None:
+        """Every model and provider gone (a seeded catalogue replaced by a new seed)."""
+        await self.session.execute(delete(ModelRow))
+        await self.session.execute(delete(ProviderRow))
 
     async def is_empty(self) -> bool:
         count = await self.session.scalar(select(func.count()).select_from(ProviderRow))

@@ -180,3 +180,5 @@ class CatalogStateRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    seed_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The models file this catalogue is a copy of; None once an admin changed it."""
