@@ -5,6 +5,7 @@ Tests pass their own catalog, chat model or sink; everything else is real.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -28,14 +29,33 @@ from parley_inference.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class _CancelledHandlers(logging.Filter):
+    """FastStream logs each request handler cancelled by a lost broker connection as an
+    ERROR with a traceback; the request goes back to its queue and is generated again,
+    so one WARNING line says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = (
+                "request handler cancelled (%s); the request returns to its queue",
+                (record.exc_info[1],),
+            )
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def make_broker(amqp_url: str, *, metrics_registry: CollectorRegistry) -> RabbitBroker:
     # FastStream's per-message lines go to DEBUG; graceful_timeout=None makes a
     # subscriber's stop cancel its consumer at once: the worker drains itself.
+    logger = logging.getLogger("parley_inference.broker")
+    if not any(isinstance(f, _CancelledHandlers) for f in logger.filters):
+        logger.addFilter(_CancelledHandlers())
     return RabbitBroker(
         amqp_url,
         middlewares=broker_middlewares(metrics_registry, app_name="parley-inference"),
         graceful_timeout=None,
-        logger=logging.getLogger("parley_inference.broker"),
+        logger=logger,
         log_level=logging.DEBUG,
         app_id="parley-inference",
     )
