@@ -79,6 +79,8 @@ class PromptSubmitted(DomainEvent):
     reply_to: str
     """The session queue that receives the token stream."""
     purpose: Literal["chat", "title"] = "chat"
+    project_id: UUID | None = None
+    """A new conversation started inside this project of the user's (history files it there)."""
 
 
 class _Outcome(DomainEvent):

@@ -105,6 +105,7 @@ async def submit_prompt(
         message_id=message_id,
         prompt_message_id=prompt.prompt_message_id or new_id(),
         parent_id=prompt.parent_id,
+        project_id=prompt.project_id if prompt.conversation_id is None else None,
         model=prompt.model,
         messages=prompt.messages,
         params=prompt.params,

@@ -89,6 +89,13 @@ async def test_accepted_names_the_user_message_and_a_regenerate_answers_it_again
     assert again.message_id != first.message_id  # a new answer beside the first
 
 
+async def test_a_project_files_only_a_new_conversation(world: World) -> None:
+    project = uuid4()
+    await world.submit(project_id=str(project))
+    await world.submit(project_id=str(project), conversation_id=str(uuid4()))
+    assert [e.project_id for e in world.publisher.prompts] == [project, None]
+
+
 async def test_an_existing_conversation_is_kept(world: World) -> None:
     conversation = uuid4()
     accepted = await world.submit(conversation_id=str(conversation))

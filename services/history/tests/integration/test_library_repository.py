@@ -126,3 +126,19 @@ async def test_saved_prompts_from_events(store: SqlHistoryStore) -> None:
     with pytest.raises(PromptNotFound):
         await store.get_prompt("alice", saved.prompt_id)
     assert await store.count_prompts("alice") == 0
+
+
+async def test_a_chat_started_in_a_project_is_filed_there_only_if_the_project_is_the_users(
+    store: SqlHistoryStore,
+) -> None:
+    mine = ProjectCreated(user_id="alice", project_id=new_id(), name="Mine")
+    theirs = ProjectCreated(user_id="bob", project_id=new_id(), name="Bob's")
+    inside = prompt("alice", "in my project").model_copy(update={"project_id": mine.project_id})
+    sneaky = prompt("alice", "in bob's project").model_copy(update={"project_id": theirs.project_id})
+    await _apply(store, mine, theirs, inside, sneaky)
+    assert (
+        await store.get_conversation("alice", inside.conversation_id)
+    ).summary.project_id == mine.project_id
+    assert (await store.get_conversation("alice", sneaky.conversation_id)).summary.project_id is None
+    assert (await store.get_project("alice", mine.project_id)).conversation_count == 1
+    assert (await store.get_project("bob", theirs.project_id)).conversation_count == 0

@@ -52,6 +52,8 @@ class Prompt(_Frame):
     prompt_message_id: UUID | None = None
     """Regenerate: the id of the user message (from `accepted`) to answer again, as a new
     answer beside the earlier ones; unset, the prompt is a new user message."""
+    project_id: UUID | None = None
+    """A new conversation started inside this project (history files it there at once)."""
     model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS)
     messages: tuple[ChatMessage, ...] = Field(min_length=1, max_length=MAX_MESSAGES)
     params: GenerationParams = GenerationParams()

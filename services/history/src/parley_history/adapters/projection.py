@@ -91,6 +91,15 @@ async def _conversation(
     return None if conversation.deleted_at is not None else conversation
 
 
+async def _file_in_project(session: AsyncSession, conversation: Conversation, event: PromptSubmitted) -> None:
+    """A conversation started inside a project (of its user's, not deleted) is filed there."""
+    if event.project_id is None or conversation.project_id is not None:
+        return
+    project = await owned_project(session, event.user_id, event.project_id)
+    if project is not None and project.deleted_at is None:
+        conversation.project_id = project.id
+
+
 def _touch(conversation: Conversation, at: datetime) -> None:
     conversation.updated_at = max(conversation.updated_at, at)
 
@@ -130,8 +139,9 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
     system = next((m.content for m in event.messages if m.role == "system"), None)
     if system is not None:
         conversation.system_prompt = system
-    if conversation.fallback_title is None:
+    if conversation.fallback_title is None:  # the conversation's first prompt
         conversation.fallback_title = fallback_title(prompt)
+        await _file_in_project(session, conversation, event)
     conversation.model = event.model
     conversation.current_leaf_id = event.message_id
     _touch(conversation, event.occurred_at)
