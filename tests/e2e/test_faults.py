@@ -121,3 +121,75 @@ async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
         f"\nbroker cut: {len(finished)}/{STREAMS} answers done, {len(errors)} ended with an error "
         f"({sorted({e['code'] for e in errors})}), all outcomes known {recovered_in:.1f} s after the cut"
     )
+
+
+def _rabbitmqctl(*args: str) -> None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not on PATH: cannot stop the broker")
+    subprocess.run([ctl, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_the_broker_down_for_ten_seconds_loses_no_answer(
+    fault_stack: Stack, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(tokens=TOKENS, delay_s=0.05))
+    gateway = fault_stack.gateways[0]
+    token = fault_stack.token("outage-user")
+    clients = [await Client.connect(gateway, token) for _ in range(10)]
+    try:
+        tasks = [asyncio.create_task(_stream(client, i)) for i, client in enumerate(clients)]
+        await asyncio.sleep(0.8)
+        await asyncio.to_thread(_rabbitmqctl, "stop_app")
+        try:
+            stopped = time.monotonic()
+            while await asyncio.to_thread(_ready, gateway.http):
+                assert time.monotonic() - stopped < 8, "/readyz kept saying ready with the broker down"
+                await asyncio.sleep(0.2)
+            unready_after = time.monotonic() - stopped
+            await asyncio.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
+        finally:
+            await asyncio.to_thread(_rabbitmqctl, "start_app")
+        restarted = time.monotonic()
+        while not await asyncio.to_thread(_ready, gateway.http):
+            assert time.monotonic() - restarted < 60, "the gateway never became ready again"
+            await asyncio.sleep(0.2)
+        ready_again = time.monotonic() - restarted
+        outcomes = await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+    finally:
+        for client in clients:
+            await client.close()
+
+    ends = [o["end"] for o in outcomes]
+    assert all(e["type"] in {"done", "error"} for e in ends), ends
+    finished = [o for o in outcomes if o["end"]["type"] == "done"]
+    for outcome in finished:
+        assert outcome["end"]["text"] == "".join(TOKENS)
+    again = await Client.connect(gateway, token)
+    try:
+        assert (await _stream(again, 99))["end"]["type"] == "done"
+    finally:
+        await again.close()
+    assert fault_stack.history is not None
+    deadline = time.monotonic() + 30
+    for outcome in finished:
+        conversation_id = outcome["accepted"]["conversation_id"]
+        while True:
+            stored = await _stored(fault_stack.history.http, token, conversation_id)
+            done = [m for m in stored if m["status"] == "finished"]
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(done) == 1, stored
+    errors = sorted({e["code"] for e in ends if e["type"] == "error"})
+    print(  # noqa: T201
+        f"\nbroker down 10 s: /readyz unready after {unready_after:.1f} s, ready again "
+        f"{ready_again:.1f} s after the restart; {len(finished)}/10 done, errors {errors}"
+    )
