@@ -1,9 +1,11 @@
 "use client";
 import { SlidersHorizontal, X } from "lucide-react";
 import { useEffect, useState } from "react";
+import { type SavedPrompt, promptsQuery } from "@/lib/library";
+import { useApp } from "./providers";
 import { Button } from "./ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "./ui/dialog";
-import { Input, Textarea } from "./ui/input";
+import { Input, Select, Textarea } from "./ui/input";
 import { Label } from "./ui/label";
 
 export interface ChatParams {
@@ -14,9 +16,27 @@ export interface ChatParams {
 
 const WIDE = "(min-width: 1280px)";
 
+/** Saved prompts the user may use (own and shared), loaded when the settings open. */
+function useSavedPrompts(): SavedPrompt[] {
+  const { api } = useApp();
+  const [prompts, setPrompts] = useState<SavedPrompt[]>([]);
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .request<{ items: SavedPrompt[] }>("GET", promptsQuery("all", "", ""))
+      .then((page) => !cancelled && setPrompts(page.items))
+      .catch(() => undefined);
+    return () => {
+      cancelled = true;
+    };
+  }, [api]);
+  return prompts;
+}
+
 function ChatSettingsForm({ value, onSubmit, idPrefix }: { value: ChatParams; onSubmit: (value: ChatParams) => void; idPrefix: string }) {
   const [draft, setDraft] = useState(value);
   useEffect(() => setDraft(value), [value]);
+  const saved = useSavedPrompts();
   return (
     <form
       className="space-y-4"
@@ -25,6 +45,25 @@ function ChatSettingsForm({ value, onSubmit, idPrefix }: { value: ChatParams; on
         onSubmit(draft);
       }}
     >
+      <div className="space-y-1.5">
+        <Label htmlFor={`${idPrefix}-library`}>Prompt library</Label>
+        <Select
+          id={`${idPrefix}-library`}
+          value=""
+          onChange={(e) => {
+            const picked = saved.find((p) => p.id === e.target.value);
+            if (picked) setDraft({ ...draft, systemPrompt: picked.text });
+          }}
+        >
+          <option value="">{saved.length ? "Fill the system prompt from…" : "No saved prompts yet"}</option>
+          {saved.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name}
+              {p.mine ? "" : " (shared)"}
+            </option>
+          ))}
+        </Select>
+      </div>
       <div className="space-y-1.5">
         <Label htmlFor={`${idPrefix}-system-prompt`}>System prompt</Label>
         <Textarea

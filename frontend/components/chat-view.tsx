@@ -10,6 +10,7 @@ import {
 } from "@/lib/conversation";
 import type { ChatMessage } from "@/lib/protocol";
 import { type TreeMessage, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
+import { type Project, announceChange, moveConversation } from "@/lib/library";
 import type { ConversationDetail } from "@/lib/types";
 import { newId } from "@/lib/utils";
 import { type ChatParams, useChatSettings } from "./chat-settings";
@@ -29,6 +30,8 @@ const PAGE_SIZE = 100;
 interface ChatViewProps {
   /** The conversation in the URL; null for a new chat. */
   conversationId: string | null;
+  /** A new chat started in this project: its defaults apply, and the chat moves there once stored. */
+  projectId?: string | null;
   header: React.ReactNode;
 }
 
@@ -49,7 +52,7 @@ function branchFor(tree: Map<string, TreeMessage>, path: TreeMessage[], message:
   return { branchIndex: siblings.findIndex((s) => s.id === prompt.id), branchCount: siblings.length };
 }
 
-export function ChatView({ conversationId, header }: ChatViewProps) {
+export function ChatView({ conversationId, projectId = null, header }: ChatViewProps) {
   const { api, controller, user } = useApp();
   const models = useModels();
   const [state, dispatch] = useReducer(conversationReducer, conversationId, emptyConversation);
@@ -98,8 +101,30 @@ export function ChatView({ conversationId, header }: ChatViewProps) {
         if (detail?.model) setModel(detail.model);
       });
     }
-    // Only a new conversation resets the chat's settings, not a changed profile.
-  }, [conversationId, load]);
+    // Only a new conversation (or a new chat in another project) resets the chat's settings, not a changed profile.
+  }, [conversationId, projectId, load]);
+
+  // A new chat in a project: the project's defaults (system prompt, model) fill the chat's settings.
+  const [project, setProject] = useState<Project | null>(null);
+  const projectRef = useRef<string | null>(null);
+  projectRef.current = conversationId ? null : projectId;
+  useEffect(() => {
+    setProject(null);
+    if (conversationId || !projectId) return;
+    let cancelled = false;
+    api
+      .request<Project>("GET", `/api/history/projects/${encodeURIComponent(projectId)}`)
+      .then((found) => {
+        if (cancelled) return;
+        setProject(found);
+        if (found.system_prompt) setParams((p) => ({ ...p, systemPrompt: found.system_prompt ?? "" }));
+        if (found.model) setModel(found.model);
+      })
+      .catch((error) => !cancelled && setNotice(error instanceof ApiError ? `Project: ${error.message}` : "Could not load the project."));
+    return () => {
+      cancelled = true;
+    };
+  }, [api, conversationId, projectId]);
 
   // The model: the chat's own, else the last one picked, else the profile's default, else the first live one.
   useEffect(() => {
@@ -121,6 +146,13 @@ export function ChatView({ conversationId, header }: ChatViewProps) {
       const current = stateRef.current;
       if (event.type === "accepted" && myRequests.current.has(event.requestId)) {
         dispatch({ type: "accepted", requestId: event.requestId, conversationId: event.conversationId, messageId: event.messageId });
+        const inProject = projectRef.current;
+        if (!current.conversationId && inProject) {
+          // History stores the conversation a moment after the prompt: the move retries until it does.
+          moveConversation(api, event.conversationId, inProject)
+            .then(announceChange)
+            .catch((error) => setNotice(error instanceof ApiError ? `Could not add the chat to the project: ${error.message}` : "Could not add the chat to the project."));
+        }
         if (!current.conversationId) {
           window.history.replaceState(null, "", `/c/?id=${encodeURIComponent(event.conversationId)}`);
         }
@@ -134,7 +166,7 @@ export function ChatView({ conversationId, header }: ChatViewProps) {
         setNotice(event.message);
       }
     });
-  }, [controller, load]);
+  }, [api, controller, load]);
 
   const path = useMemo(() => pathTo(state.tree, state.leafId), [state.tree, state.leafId]);
   // History stores an outcome a moment after the stream ends: while it still shows an answer
@@ -277,6 +309,11 @@ export function ChatView({ conversationId, header }: ChatViewProps) {
               <div className="flex flex-col items-center gap-3 pt-[20vh] text-center">
                 <MessagesSquare className="size-10 text-muted-foreground" aria-hidden />
                 <h1 className="text-2xl font-semibold">How can I help you today?</h1>
+                {project && (
+                  <p className="text-sm text-muted-foreground" data-testid="chat-project">
+                    New chat in project <span className="font-medium text-foreground">{project.name}</span>
+                  </p>
+                )}
               </div>
             )}
             {hidden > 0 && (

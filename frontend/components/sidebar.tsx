@@ -1,10 +1,11 @@
 "use client";
-import { Download, LogOut, MoreHorizontal, Pencil, Pin, PinOff, Plus, Search, Settings, Shield, Trash2 } from "lucide-react";
+import { BookText, Download, FolderInput, LogOut, MoreHorizontal, Pencil, Pin, PinOff, Plus, Search, Settings, Shield, Trash2 } from "lucide-react";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError } from "@/lib/api";
 import { groupByDate } from "@/lib/dates";
+import { CHANGED_EVENT, outsideProjects } from "@/lib/library";
 import { saveResponse } from "@/lib/download";
 import type { ConversationPage, ConversationSummary } from "@/lib/types";
 import { cn } from "@/lib/utils";
@@ -12,6 +13,7 @@ import { Button } from "./ui/button";
 import { Dialog, DialogContent, DialogDescription, DialogTitle } from "./ui/dialog";
 import { DropdownMenu, DropdownMenuContent, DropdownMenuItem, DropdownMenuTrigger } from "./ui/dropdown-menu";
 import { Input } from "./ui/input";
+import { DRAG_TYPE, MoveDialog, ProjectsSection } from "./projects";
 import { useApp } from "./providers";
 import { ThemeToggle } from "./theme-toggle";
 
@@ -45,13 +47,21 @@ function useConversations(query: string) {
     return () => window.clearTimeout(timer);
   }, [query, load]);
 
+  // Moves and project deletions elsewhere on the page.
+  useEffect(() => {
+    const reload = () => void load();
+    window.addEventListener(CHANGED_EVENT, reload);
+    return () => window.removeEventListener(CHANGED_EVENT, reload);
+  }, [load]);
+
   // New chats and fresh titles: history learns them from events, a moment after the stream.
   useEffect(() => {
     if (!controller) return;
     const timers: number[] = [];
     const off = controller.onEvent((event) => {
       if (event.type === "accepted" || event.type === "finished") {
-        for (const delay of [400, 2500]) timers.push(window.setTimeout(() => void load(), delay));
+        // A busy history may take seconds: ask a few more times, further apart.
+        for (const delay of [400, 1500, 3500, 7000]) timers.push(window.setTimeout(() => void load(), delay));
       }
     });
     return () => {
@@ -76,8 +86,10 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
   const [renaming, setRenaming] = useState<string | null>(null);
   const [renameText, setRenameText] = useState("");
   const [deleting, setDeleting] = useState<ConversationSummary | null>(null);
+  const [moving, setMoving] = useState<ConversationSummary | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
-  const groups = useMemo(() => groupByDate(items), [items]);
+  // Chats in a project are listed under it; a search finds them all.
+  const groups = useMemo(() => groupByDate(query ? items : outsideProjects(items)), [items, query]);
 
   async function patch(id: string, body: { title?: string; pinned?: boolean }) {
     try {
@@ -133,6 +145,7 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
       <div className="flex-1 overflow-y-auto px-2 pb-2" data-testid="conversation-list">
         {error && <p role="alert" className="px-2 text-sm text-destructive">{error}</p>}
         {actionError && <p role="alert" className="px-2 text-sm text-destructive">{actionError}</p>}
+        {!query && <ProjectsSection currentId={currentId} onNavigate={onNavigate} />}
         {!items.length && !error && <p className="px-2 py-4 text-sm text-muted-foreground">{query ? "No matches." : "No conversations yet."}</p>}
         {groups.map((group) => (
           <section key={group.label} className="mt-3">
@@ -157,6 +170,11 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
                       <Link
                         href={`/c/?id=${encodeURIComponent(conversation.id)}`}
                         onClick={onNavigate}
+                        draggable
+                        onDragStart={(event) => {
+                          event.dataTransfer.setData(DRAG_TYPE, conversation.id);
+                          event.dataTransfer.effectAllowed = "move";
+                        }}
                         aria-current={conversation.id === currentId ? "page" : undefined}
                         className={cn(
                           "block truncate rounded-lg py-2 pl-2 pr-8 text-sm hover:bg-accent focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-ring",
@@ -187,6 +205,9 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
                           </DropdownMenuItem>
                           <DropdownMenuItem onSelect={() => void patch(conversation.id, { pinned: !conversation.pinned })}>
                             {conversation.pinned ? <PinOff aria-hidden /> : <Pin aria-hidden />} {conversation.pinned ? "Unpin" : "Pin"}
+                          </DropdownMenuItem>
+                          <DropdownMenuItem onSelect={() => setMoving(conversation)}>
+                            <FolderInput aria-hidden /> Move to project…
                           </DropdownMenuItem>
                           <DropdownMenuItem onSelect={() => void exportAs(conversation, "md")}>
                             <Download aria-hidden /> Export Markdown
@@ -221,6 +242,11 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
           </Button>
         )}
         <Button asChild variant="ghost" className="w-full justify-start">
+          <Link href="/library/" onClick={onNavigate}>
+            <BookText aria-hidden /> Prompt library
+          </Link>
+        </Button>
+        <Button asChild variant="ghost" className="w-full justify-start">
           <Link href="/settings/" onClick={onNavigate}>
             <Settings aria-hidden /> Settings
           </Link>
@@ -232,6 +258,7 @@ export function Sidebar({ currentId, onNavigate }: SidebarProps) {
           {user?.display_name} · {user?.email}
         </p>
       </div>
+      <MoveDialog conversation={moving} onClose={() => setMoving(null)} />
       <Dialog open={deleting !== null} onOpenChange={(open) => !open && setDeleting(null)}>
         <DialogContent>
           <DialogTitle>Delete this chat?</DialogTitle>

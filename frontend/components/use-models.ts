@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import type { ModelInfo } from "@/lib/types";
 import { useApp } from "./providers";
 
-/** The models live workers serve, refreshed every 15 s. */
+/** The models live workers serve, refreshed every 15 s and when the window gets the focus. */
 export function useModels(): ModelInfo[] {
   const { api } = useApp();
   const [models, setModels] = useState<ModelInfo[]>([]);
@@ -19,9 +19,12 @@ export function useModels(): ModelInfo[] {
     };
     void load();
     const timer = window.setInterval(load, 15_000);
+    // Admins change the catalogue at run time: coming back to the tab shows the current list at once.
+    window.addEventListener("focus", load);
     return () => {
       cancelled = true;
       window.clearInterval(timer);
+      window.removeEventListener("focus", load);
     };
   }, [api]);
   return models;

@@ -26,6 +26,7 @@ export interface ConversationSummary {
   title: string;
   model: string | null;
   pinned: boolean;
+  project_id?: string | null;
   created_at: string;
   updated_at: string;
 }

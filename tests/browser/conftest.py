@@ -35,6 +35,8 @@ from parley_testkit import (
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = ROOT / "frontend" / "out"
 ADMIN_EMAIL = "admin@browser.parley.dev"
+# Auth seals provider keys with it and the worker opens them: both need the same value.
+CATALOG_SECRET = "browser-catalogue-secret"
 PASSWORD = "correct horse battery staple"
 CHROMIUM_ARGS = [
     "--headless",
@@ -139,9 +141,9 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserS
         models_file = write_models_file(tmp_path_factory.mktemp("models") / "models.yaml", provider.base_url)
         stack = Stack(amqp_url=vhost_url, provider=provider, issuer=TestIssuer(), models_file=models_file)
         try:
-            stack.start_auth(auth_db, PARLEY_ADMIN_EMAIL=ADMIN_EMAIL)
+            stack.start_auth(auth_db, PARLEY_ADMIN_EMAIL=ADMIN_EMAIL, PARLEY_CATALOG_SECRET=CATALOG_SECRET)
             history_url = _start_history(stack, history_db)
-            stack.start_worker()
+            stack.start_worker(PARLEY_CATALOG_SECRET=CATALOG_SECRET)
             gateway = stack.start_gateway(
                 PARLEY_GATEWAY_STATIC_DIR=str(STATIC_DIR),
                 PARLEY_GATEWAY_HISTORY_URL=history_url,

@@ -33,6 +33,8 @@ def test_a_model_nobody_can_reach_shows_a_clear_error(page: Page) -> None:
 
 def test_admin_pages_are_for_admins_only(page: Page) -> None:
     email = register_in_browser(page)
+    send(page, "Something for the statistics")
+    expect(last_answer(page)).to_have_attribute("data-status", "done")
     expect(page.get_by_role("link", name="Admin")).to_have_count(0)
     page.goto("/admin/")
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
@@ -43,7 +45,16 @@ def test_admin_pages_are_for_admins_only(page: Page) -> None:
     login_in_browser(page, ADMIN_EMAIL)
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
+    # The statistics: live workers and queues, latency percentiles, usage per day, model and user.
     expect(page.get_by_role("table", name="Live workers")).to_contain_text("test-model")
+    expect(page.get_by_role("table", name="Queue depth")).to_contain_text("test-model")
+    expect(page.get_by_test_id("figure-generations-in-flight")).to_be_visible()
+    latency = page.get_by_role("table", name="Latency")
+    expect(latency.get_by_role("row").filter(has_text="test-model")).to_contain_text(re.compile(r"\d+ ms"))
+    expect(page.get_by_role("img", name="Tokens per day")).to_be_visible()
+    expect(page.get_by_role("img", name="Cost per day")).to_be_visible()
+    expect(page.get_by_role("table", name="Model")).to_contain_text("test-model")
+    expect(page.get_by_role("table", name="User", exact=True)).to_contain_text(email)
     users = page.get_by_role("table", name="Users")
     expect(users).to_contain_text(ADMIN_EMAIL)
     page.get_by_label("Search users").fill("admin@")

@@ -6,10 +6,12 @@ import { ChatView } from "@/components/chat-view";
 import { RequireAuth } from "@/components/require-auth";
 
 function ChatPage() {
-  const id = useSearchParams().get("id");
+  const params = useSearchParams();
+  const id = params.get("id");
+  const project = params.get("project");
   return (
     <RequireAuth>
-      <AppShell currentId={id}>{(header) => <ChatView conversationId={id} header={header} />}</AppShell>
+      <AppShell currentId={id}>{(header) => <ChatView conversationId={id} projectId={id ? null : project} header={header} />}</AppShell>
     </RequireAuth>
   );
 }
