@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,13 @@ def register_in_browser(page: Page, email: str | None = None) -> str:
     # The fake provider's model (the picker remembers it for this browser context).
     page.get_by_label("Model").select_option(MODEL)
     return email
+
+
+def log_out(page: Page) -> None:
+    """Log out and wait for the app's own redirect to the login page, so that a later
+    navigation does not race it."""
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login/"))
 
 
 def login_in_browser(page: Page, email: str) -> None:

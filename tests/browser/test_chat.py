@@ -6,13 +6,12 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from .conftest import PASSWORD, last_answer, login_in_browser, new_email, register_in_browser, send
+from .conftest import PASSWORD, last_answer, log_out, login_in_browser, new_email, register_in_browser, send
 
 
 def test_register_then_log_out_and_log_in_again(page: Page) -> None:
     email = register_in_browser(page)
-    page.get_by_role("button", name="Log out").click()
-    expect(page).to_have_url(re.compile(r"/login/"))
+    log_out(page)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("wrong password!")
     page.get_by_role("button", name="Log in").click()
@@ -23,7 +22,7 @@ def test_register_then_log_out_and_log_in_again(page: Page) -> None:
 
 def test_register_refuses_a_taken_email_with_a_message(page: Page) -> None:
     email = register_in_browser(page)
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     page.goto("/register/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)

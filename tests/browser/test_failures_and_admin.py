@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from .conftest import ADMIN_EMAIL, PASSWORD, last_answer, login_in_browser, register_in_browser, send
+from .conftest import ADMIN_EMAIL, PASSWORD, last_answer, log_out, login_in_browser, register_in_browser, send
 
 
 def test_a_provider_failure_shows_an_error_and_retry_answers(page: Page) -> None:
@@ -41,7 +41,7 @@ def test_admin_pages_are_for_admins_only(page: Page) -> None:
     expect(page.get_by_role("table", name="Users")).to_have_count(0)
 
     page.get_by_role("link", name="Back to chat").click()
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     login_in_browser(page, ADMIN_EMAIL)
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
@@ -67,7 +67,7 @@ def test_admin_pages_are_for_admins_only(page: Page) -> None:
     users.get_by_role("button", name=f"Disable {email}").click()
     expect(users).to_contain_text("disabled")
     page.get_by_role("link", name="Chat").click()
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()

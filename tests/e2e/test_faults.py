@@ -71,6 +71,22 @@ async def _stored(history: str, token: str, conversation_id: str) -> list[dict[s
         return [m for m in got.json()["messages"] if m["role"] == "assistant"]
 
 
+async def _stored_once(stack: Stack, token: str, finished: list[dict[str, Any]], *, within_s: float) -> None:
+    """History holds each finished answer exactly once, whole (it may take a moment to catch up)."""
+    assert stack.history is not None
+    deadline = time.monotonic() + within_s
+    for outcome in finished:
+        conversation_id = outcome["accepted"]["conversation_id"]
+        while True:
+            stored = await _stored(stack.history.http, token, conversation_id)
+            done = [m for m in stored if m["status"] == "finished"]
+            if done or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert len(done) == 1, stored
+        assert done[0]["content"] == "".join(TOKENS)
+
+
 async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
     fault_stack: Stack, provider: FakeProvider
 ) -> None:
@@ -104,19 +120,7 @@ async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
     finally:
         await again.close()
 
-    # History stored each finished answer exactly once (it may take a moment to catch up).
-    assert fault_stack.history is not None
-    deadline = time.monotonic() + 20
-    for outcome in finished:
-        conversation_id = outcome["accepted"]["conversation_id"]
-        while True:
-            stored = await _stored(fault_stack.history.http, token, conversation_id)
-            done = [m for m in stored if m["status"] == "finished"]
-            if done or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        assert len(done) == 1, stored
-        assert done[0]["content"] == "".join(TOKENS)
+    await _stored_once(fault_stack, token, finished, within_s=20)
     print(  # noqa: T201
         f"\nbroker cut: {len(finished)}/{STREAMS} answers done, {len(errors)} ended with an error "
         f"({sorted({e['code'] for e in errors})}), all outcomes known {recovered_in:.1f} s after the cut"
@@ -177,17 +181,7 @@ async def test_the_broker_down_for_ten_seconds_loses_no_answer(
         assert (await _stream(again, 99))["end"]["type"] == "done"
     finally:
         await again.close()
-    assert fault_stack.history is not None
-    deadline = time.monotonic() + 30
-    for outcome in finished:
-        conversation_id = outcome["accepted"]["conversation_id"]
-        while True:
-            stored = await _stored(fault_stack.history.http, token, conversation_id)
-            done = [m for m in stored if m["status"] == "finished"]
-            if done or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        assert len(done) == 1, stored
+    await _stored_once(fault_stack, token, finished, within_s=30)
     errors = sorted({e["code"] for e in ends if e["type"] == "error"})
     print(  # noqa: T201
         f"\nbroker down 10 s: /readyz unready after {unready_after:.1f} s, ready again "
