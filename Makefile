@@ -78,6 +78,7 @@ lint: install
 	@$(PY) -m mypy $(foreach n,$(IMPORT_NAMES),-p $(n))
 	@$(PY) -m mypy scripts bench tests/e2e tests/deploy tests/browser tools deploy/docker
 	@$(PY) tools/check_deploy.py
+	@$(PY) tools/lockfile_urls.py
 
 format: install
 	@$(PY) -m ruff check --fix .
