@@ -6,11 +6,12 @@ import {
   PENDING_ANSWER,
   conversationReducer,
   emptyConversation,
+  isStored,
   serverParent,
 } from "@/lib/conversation";
 import type { ChatMessage } from "@/lib/protocol";
 import { type TreeMessage, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
-import { type Project, announceChange, moveConversation } from "@/lib/library";
+import type { Project } from "@/lib/library";
 import type { ConversationDetail } from "@/lib/types";
 import { newId } from "@/lib/utils";
 import { type ChatParams, useChatSettings } from "./chat-settings";
@@ -30,7 +31,7 @@ const PAGE_SIZE = 100;
 interface ChatViewProps {
   /** The conversation in the URL; null for a new chat. */
   conversationId: string | null;
-  /** A new chat started in this project: its defaults apply, and the chat moves there once stored. */
+  /** A new chat started in this project: its defaults apply, and its first prompt files it there. */
   projectId?: string | null;
   header: React.ReactNode;
 }
@@ -40,8 +41,15 @@ function messageKey(message: TreeMessage, next: TreeMessage | undefined): string
   return message.role === "user" && next ? `prompt-of:${next.id}` : message.id;
 }
 
+/** Regenerations are answers of one prompt; chats stored before they were could repeat the prompt instead. */
+function answerSiblings(tree: Map<string, TreeMessage>, message: TreeMessage): TreeMessage[] {
+  return message.role === "assistant" ? siblingsOf(tree, message) : [];
+}
+
 function branchFor(tree: Map<string, TreeMessage>, path: TreeMessage[], message: TreeMessage): BranchInfo {
-  // Regenerations branch at the prompt with the same text: show their arrows on the answer, like edits on the prompt.
+  const answers = answerSiblings(tree, message);
+  if (answers.length > 1) return { branchIndex: answers.findIndex((a) => a.id === message.id), branchCount: answers.length };
+  // Older regenerations branch at a prompt with the same text: their arrows go on the answer, like edits on the prompt.
   const prompt = message.role === "assistant" ? (message.parent_id ? tree.get(message.parent_id) : undefined) : message;
   const none = { branchIndex: 0, branchCount: 1 };
   if (!prompt || !path.includes(prompt)) return none;
@@ -145,14 +153,13 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
     return controller.onEvent((event) => {
       const current = stateRef.current;
       if (event.type === "accepted" && myRequests.current.has(event.requestId)) {
-        dispatch({ type: "accepted", requestId: event.requestId, conversationId: event.conversationId, messageId: event.messageId });
-        const inProject = projectRef.current;
-        if (!current.conversationId && inProject) {
-          // History stores the conversation a moment after the prompt: the move retries until it does.
-          moveConversation(api, event.conversationId, inProject)
-            .then(announceChange)
-            .catch((error) => setNotice(error instanceof ApiError ? `Could not add the chat to the project: ${error.message}` : "Could not add the chat to the project."));
-        }
+        dispatch({
+          type: "accepted",
+          requestId: event.requestId,
+          conversationId: event.conversationId,
+          messageId: event.messageId,
+          promptMessageId: event.promptMessageId,
+        });
         if (!current.conversationId) {
           window.history.replaceState(null, "", `/c/?id=${encodeURIComponent(event.conversationId)}`);
         }
@@ -166,7 +173,7 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
         setNotice(event.message);
       }
     });
-  }, [api, controller, load]);
+  }, [controller, load]);
 
   const path = useMemo(() => pathTo(state.tree, state.leafId), [state.tree, state.leafId]);
   // History stores an outcome a moment after the stream ends: while it still shows an answer
@@ -223,8 +230,9 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
   const modelRef = useRef(model);
   modelRef.current = model;
 
+  /** Sends `text` after `parentId`; with `promptId` (a stored user message) it answers that prompt again. */
   const submit = useCallback(
-    (text: string, parentId: string | null) => {
+    (text: string, parentId: string | null, promptId: string | null = null) => {
       if (!controller) return;
       const current = stateRef.current;
       const { systemPrompt, temperature, maxTokens } = paramsRef.current;
@@ -236,11 +244,15 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
       const requestId = newId();
       myRequests.current.add(requestId);
       setNotice(null);
-      dispatch({ type: "sent", requestId, parentId, text, model: modelRef.current, at: new Date().toISOString() });
+      const at = new Date().toISOString();
+      if (promptId) dispatch({ type: "regenerated", requestId, promptId, model: modelRef.current, at });
+      else dispatch({ type: "sent", requestId, parentId, text, model: modelRef.current, at });
       controller.prompt(
         {
           conversationId: current.conversationId,
           parentId,
+          promptMessageId: promptId,
+          projectId: current.conversationId ? null : projectRef.current,
           model: modelRef.current,
           messages,
           params: { temperature, ...(maxTokens ? { max_tokens: maxTokens } : {}) },
@@ -266,20 +278,30 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
   const onRegenerate = useCallback(
     (answer: TreeMessage) => {
       const prompt = answer.parent_id ? stateRef.current.tree.get(answer.parent_id) : undefined;
-      if (prompt) submit(prompt.content, prompt.parent_id);
+      if (prompt) submit(prompt.content, prompt.parent_id, isStored(prompt.id) ? prompt.id : null);
     },
     [submit],
   );
 
   const onEdit = useCallback((prompt: TreeMessage, text: string) => submit(text, prompt.parent_id), [submit]);
 
-  const onSwitch = useCallback((message: TreeMessage, step: number) => {
-    const { tree } = stateRef.current;
-    const prompt = message.role === "assistant" && message.parent_id ? tree.get(message.parent_id) : message;
-    if (!prompt) return;
-    const leafId = switchBranch(tree, prompt, step);
-    if (leafId) dispatch({ type: "showLeaf", leafId });
-  }, []);
+  const onSwitch = useCallback(
+    (message: TreeMessage, step: number) => {
+      const { tree, conversationId: id } = stateRef.current;
+      const prompt = message.role === "assistant" && message.parent_id ? tree.get(message.parent_id) : message;
+      const from = answerSiblings(tree, message).length > 1 ? message : prompt;
+      const leafId = from ? switchBranch(tree, from, step) : null;
+      if (!leafId) return;
+      dispatch({ type: "showLeaf", leafId });
+      // History remembers the branch shown, for the next visit and other devices.
+      if (id && isStored(leafId)) {
+        api
+          .request("PATCH", `/api/history/conversations/${encodeURIComponent(id)}`, { current_leaf_id: leafId })
+          .catch(() => undefined); // the branch stays shown here; only the next visit would differ
+      }
+    },
+    [api],
+  );
 
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);

@@ -42,9 +42,24 @@ describe("ChatController", () => {
     deliver({ type: "done", message_id: "a1", seq: 2, text: "Hello", finish_reason: "stop" });
     expect(controller.streams.get("a1")).toMatchObject({ text: "Hello", status: "done", startedAt: 1000, firstTokenAt: 1120 });
     expect(events).toEqual([
-      { type: "accepted", requestId: "r1", conversationId: "c1", messageId: "a1" },
+      { type: "accepted", requestId: "r1", conversationId: "c1", messageId: "a1", promptMessageId: null },
       { type: "finished", messageId: "a1", conversationId: "c1" },
     ]);
+  });
+
+  it("regenerates by naming the stored prompt, and files a new chat in its project", () => {
+    const { controller, sent, events, deliver } = setup();
+    const base = { model: "m", messages: [{ role: "user" as const, content: "hi" }], params: {} };
+    controller.prompt({ ...base, conversationId: "c1", parentId: null, promptMessageId: "u1" }, "r1");
+    controller.prompt({ ...base, conversationId: null, parentId: null, projectId: "p1" }, "r2");
+    controller.prompt({ ...base, conversationId: "c1", parentId: "a1", promptMessageId: null, projectId: null }, "r3");
+    expect(sent[0]).toMatchObject({ prompt_message_id: "u1", conversation_id: "c1" });
+    expect(sent[0]).not.toHaveProperty("project_id");
+    expect(sent[1]).toMatchObject({ project_id: "p1", conversation_id: null });
+    expect(sent[1]).not.toHaveProperty("prompt_message_id");
+    expect(Object.keys(sent[2]!)).not.toContain("prompt_message_id");
+    deliver({ type: "accepted", request_id: "r1", conversation_id: "c1", message_id: "a2", prompt_message_id: "u1" });
+    expect(events[0]).toEqual({ type: "accepted", requestId: "r1", conversationId: "c1", messageId: "a2", promptMessageId: "u1" });
   });
 
   it("tells a refused prompt from a failed answer and from a notice", () => {

@@ -6,7 +6,7 @@ import { StreamStore } from "./stream";
 import { newId } from "./utils";
 
 export type ControllerEvent =
-  | { type: "accepted"; requestId: string; conversationId: string; messageId: string }
+  | { type: "accepted"; requestId: string; conversationId: string; messageId: string; promptMessageId: string | null }
   | { type: "refused"; requestId: string; code: string; message: string }
   | { type: "finished"; messageId: string; conversationId: string | null }
   | { type: "notice"; code: string; message: string };
@@ -14,6 +14,10 @@ export type ControllerEvent =
 export interface PromptInput {
   conversationId: string | null;
   parentId: string | null;
+  /** Regenerate: the user message to answer again (history stores no copy of the question). */
+  promptMessageId?: string | null;
+  /** A new chat started in this project: history files it there at once. */
+  projectId?: string | null;
   model: string;
   messages: ChatMessage[];
   params: GenerationParams;
@@ -49,6 +53,8 @@ export class ChatController {
       request_id: requestId,
       conversation_id: input.conversationId,
       parent_id: input.parentId,
+      ...(input.promptMessageId ? { prompt_message_id: input.promptMessageId } : {}),
+      ...(input.projectId ? { project_id: input.projectId } : {}),
       model: input.model,
       messages: input.messages,
       params: input.params,
@@ -72,6 +78,7 @@ export class ChatController {
           requestId: frame.request_id,
           conversationId: frame.conversation_id,
           messageId: frame.message_id,
+          promptMessageId: frame.prompt_message_id ?? null,
         });
         return;
       }

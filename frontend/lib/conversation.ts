@@ -22,7 +22,8 @@ export type ConversationAction =
   | { type: "loaded"; detail: ConversationDetail }
   | { type: "loadFailed"; error: string }
   | { type: "sent"; requestId: string; parentId: string | null; text: string; model: string; at: string }
-  | { type: "accepted"; requestId: string; conversationId: string; messageId: string }
+  | { type: "regenerated"; requestId: string; promptId: string; model: string; at: string }
+  | { type: "accepted"; requestId: string; conversationId: string; messageId: string; promptMessageId?: string | null }
   | { type: "requestFailed"; requestId: string; code: string; message: string }
   | { type: "showLeaf"; leafId: string }
   | { type: "renamed"; title: string };
@@ -44,17 +45,24 @@ function isLocal(id: string): boolean {
   return id.startsWith(LOCAL_USER) || id.startsWith(PENDING_ANSWER);
 }
 
-/** History's tree, plus the local prompts whose answer history does not have yet. */
+/** History's tree, plus the local prompts and regenerations whose answer history does not have yet. */
 export function mergeServerTree(local: Tree, server: TreeMessage[]): Tree {
   const merged = buildTree(server);
   for (const message of local.values()) {
     if (message.role !== "assistant" || merged.has(message.id)) continue;
     const parent = message.parent_id ? local.get(message.parent_id) : undefined;
-    if (!parent || !parent.id.startsWith(LOCAL_USER)) continue;
-    merged.set(parent.id, parent);
+    if (!parent) continue;
+    // In flight: a prompt of this page, or an answer (a regeneration too) history has not stored yet.
+    const inFlight = isLocal(parent.id) || isLocal(message.id) || message.status === "pending";
+    if (!inFlight) continue;
+    if (!merged.has(parent.id)) merged.set(parent.id, parent);
     merged.set(message.id, message);
   }
   return merged;
+}
+
+function pendingAnswer(requestId: string, parentId: string, model: string, at: string): TreeMessage {
+  return { id: PENDING_ANSWER + requestId, parent_id: parentId, role: "assistant", content: "", status: "pending", created_at: at, model };
 }
 
 export function conversationReducer(state: ConversationState, action: ConversationAction): ConversationState {
@@ -91,16 +99,15 @@ export function conversationReducer(state: ConversationState, action: Conversati
         status: "finished",
         created_at: action.at,
       });
-      tree.set(answerId, {
-        id: answerId,
-        parent_id: userId,
-        role: "assistant",
-        content: "",
-        status: "pending",
-        created_at: action.at,
-        model: action.model,
-      });
+      tree.set(answerId, pendingAnswer(action.requestId, userId, action.model, action.at));
       return { ...state, tree, leafId: answerId };
+    }
+    case "regenerated": {
+      if (!state.tree.has(action.promptId)) return state;
+      const tree = new Map(state.tree);
+      const answer = pendingAnswer(action.requestId, action.promptId, action.model, action.at);
+      tree.set(answer.id, answer);
+      return { ...state, tree, leafId: answer.id };
     }
     case "accepted": {
       const pendingId = PENDING_ANSWER + action.requestId;
@@ -108,7 +115,15 @@ export function conversationReducer(state: ConversationState, action: Conversati
       if (!pending) return state;
       const tree = new Map(state.tree);
       tree.delete(pendingId);
-      tree.set(action.messageId, { ...pending, id: action.messageId });
+      let parentId = pending.parent_id;
+      const prompt = parentId ? tree.get(parentId) : undefined;
+      if (prompt && isLocal(prompt.id) && action.promptMessageId) {
+        // The prompt takes the id history gives it, so that it can be answered again at once.
+        tree.delete(prompt.id);
+        tree.set(action.promptMessageId, { ...prompt, id: action.promptMessageId });
+        parentId = action.promptMessageId;
+      }
+      tree.set(action.messageId, { ...pending, id: action.messageId, parent_id: parentId });
       return {
         ...state,
         conversationId: state.conversationId ?? action.conversationId,
@@ -135,4 +150,9 @@ export function conversationReducer(state: ConversationState, action: Conversati
 export function serverParent(message: TreeMessage | undefined): string | null {
   if (!message) return null;
   return isLocal(message.id) ? null : message.id;
+}
+
+/** Whether history knows this message by this id (not a prompt or answer of this page in flight). */
+export function isStored(id: string | null): id is string {
+  return id !== null && !isLocal(id);
 }

@@ -24,6 +24,10 @@ export interface PromptFrame {
   request_id: string;
   conversation_id: string | null;
   parent_id: string | null;
+  /** Regenerate: answer this user message again, as a new answer beside the earlier ones. */
+  prompt_message_id?: string;
+  /** A new conversation started inside this project. */
+  project_id?: string;
   model: string;
   messages: ChatMessage[];
   params: GenerationParams;
@@ -59,6 +63,8 @@ export interface AcceptedFrame {
   request_id: string;
   conversation_id: string;
   message_id: string;
+  /** The id history gives the user message (an extension of DESIGN 7; older gateways omit it). */
+  prompt_message_id?: string;
 }
 export interface DeltaFrame {
   type: "delta";

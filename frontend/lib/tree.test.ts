@@ -71,6 +71,28 @@ describe("conversationReducer", () => {
     expect(state.tree.has("local:r2")).toBe(false);
   });
 
+  it("gives an accepted prompt history's id, so it can be answered again before a reload", () => {
+    let state = conversationReducer(emptyConversation(null), { type: "sent", requestId: "r1", parentId: null, text: "hi", model: "m", at: "t0" });
+    state = conversationReducer(state, { type: "accepted", requestId: "r1", conversationId: "c1", messageId: "A", promptMessageId: "U" });
+    expect(pathTo(state.tree, state.leafId).map((m) => m.id)).toEqual(["U", "A"]);
+    // History has not stored them yet: a reload of the tree keeps both.
+    state = conversationReducer(state, { type: "loaded", detail: detail([], null) });
+    expect(pathTo(state.tree, state.leafId).map((m) => m.id)).toEqual(["U", "A"]);
+  });
+
+  it("regenerates as another answer of the same prompt, kept until history stores it", () => {
+    let state = conversationReducer(emptyConversation("c1"), { type: "loaded", detail: detail(server.slice(0, 2), "a1") });
+    state = conversationReducer(state, { type: "regenerated", requestId: "r2", promptId: "u1", model: "m", at: "2026-01-01T00:00:09Z" });
+    expect(pathTo(state.tree, state.leafId).map((m) => m.id)).toEqual(["u1", "pending:r2"]);
+    state = conversationReducer(state, { type: "accepted", requestId: "r2", conversationId: "c1", messageId: "a2", promptMessageId: "u1" });
+    expect(siblingsOf(state.tree, state.tree.get("a2")!).map((m) => m.id)).toEqual(["a1", "a2"]);
+    state = conversationReducer(state, { type: "loaded", detail: detail(server.slice(0, 2), "a1") });
+    expect(state.leafId).toBe("a2");
+    expect(pathTo(state.tree, state.leafId).map((m) => m.id)).toEqual(["u1", "a2"]);
+    // A prompt this page does not know cannot be answered again.
+    expect(conversationReducer(state, { type: "regenerated", requestId: "r3", promptId: "nope", model: "m", at: "" })).toBe(state);
+  });
+
   it("marks a refused prompt failed with the server's message", () => {
     let state = conversationReducer(emptyConversation(null), { type: "sent", requestId: "r1", parentId: null, text: "hi", model: "m", at: "" });
     state = conversationReducer(state, { type: "requestFailed", requestId: "r1", code: "model_unavailable", message: "No worker serves that model." });

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import httpx
 from playwright.sync_api import Page, expect
 
-from .conftest import last_answer, register_in_browser, send
+from .conftest import PASSWORD, BrowserStack, last_answer, register_in_browser, send
 
 
-def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(page: Page) -> None:
-    register_in_browser(page)
+def _stored_conversation(base_url: str, email: str) -> dict[str, Any]:
+    """The user's only conversation as history stores it (read through the gateway, as that user)."""
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        login = http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        [item] = http.get("/api/history/conversations", headers=auth).json()["items"]
+        got = http.get(f"/api/history/conversations/{item['id']}", headers=auth)
+        assert got.status_code == 200, got.text
+        detail: dict[str, Any] = got.json()
+        return detail
+
+
+def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(
+    page: Page, browser_stack: BrowserStack
+) -> None:
+    email = register_in_browser(page)
     send(page, "Give me an answer [regen]")
     answer = last_answer(page)
     expect(answer).to_have_attribute("data-status", "done")
@@ -26,10 +45,26 @@ def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(page: Page) -
     last_answer(page).get_by_role("button", name="Next version").click()
     expect(last_answer(page)).to_contain_text(second)
 
-    # Both versions come back from history after a reload.
+    # Both versions come back from history after a reload, as two answers of one stored prompt.
     page.reload()
     expect(last_answer(page)).to_have_attribute("data-status", "done")
-    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("/ 2")
+    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("2 / 2")
+    stored = _stored_conversation(browser_stack.url, email)
+    [prompt] = [m for m in stored["messages"] if m["role"] == "user"]
+    answers = [m for m in stored["messages"] if m["role"] == "assistant"]
+    assert [a["parent_id"] for a in answers] == [prompt["id"], prompt["id"]], stored["messages"]
+
+    # History remembers the version shown: the first one, after another reload.
+    last_answer(page).get_by_role("button", name="Previous version").click()
+    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("1 / 2")
+    first_id = min(answers, key=lambda a: a["created_at"])["id"]
+    deadline = time.monotonic() + 15
+    while _stored_conversation(browser_stack.url, email)["current_leaf_id"] != first_id:
+        assert time.monotonic() < deadline, "history never recorded the version shown"
+        time.sleep(0.2)
+    page.reload()
+    expect(last_answer(page)).to_contain_text(first)
+    expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("1 / 2")
 
 
 def test_edit_a_sent_message_and_resend(page: Page) -> None:
