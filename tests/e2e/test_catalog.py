@@ -95,6 +95,7 @@ async def test_an_admin_adds_a_model_users_chat_with_it_and_disabling_it_refuses
         listed_after = await _until_served(gateway, True)
 
         client = await Client.connect(gateway, user.access_token)
+        tabs = [client]
         try:
             done = await chat_with(client, NEW_MODEL)
             assert done["text"] == "Second provider here."
@@ -102,10 +103,14 @@ async def test_an_admin_adds_a_model_users_chat_with_it_and_disabling_it_refuses
             assert request.body["model"] == "second-upstream"
             assert request.headers["authorization"] == "Bearer sk-second-0000-abcd"
 
-            # A long answer is running when the admin disables the model.
-            second_provider.set_script(Script(tokens=[f"w{i} " for i in range(20)], delay_s=0.05))
-            running = await client.prompt("long", model=NEW_MODEL)
-            assert running["type"] == "accepted", running
+            # Two long answers run (the model's concurrency) and a third waits in its queue
+            # when the admin disables the model.
+            long_text = "".join(f"w{i} " for i in range(40))
+            second_provider.set_script(Script(tokens=[f"w{i} " for i in range(40)], delay_s=0.05))
+            tabs = [client, *[await Client.connect(gateway, user.access_token) for _ in range(2)]]
+            running = [await tab.prompt(f"long {i}", model=NEW_MODEL) for i, tab in enumerate(tabs)]
+            assert all(r["type"] == "accepted" for r in running), running
+            await _until_requests(second_provider, 3)  # the first chat, then two of the three
             disabled = await http.patch(
                 f"/api/auth/catalog/models/{model.json()['id']}", headers=as_admin, json={"enabled": False}
             )
@@ -113,14 +118,28 @@ async def test_an_admin_adds_a_model_users_chat_with_it_and_disabling_it_refuses
             await _until_served(gateway, False)
             refused = await client.prompt("again", model=NEW_MODEL)
             assert (refused["type"], refused["code"]) == ("error", "model_unavailable")
-            frames = await client.until(running["message_id"], timeout=20)
-            assert frames[-1]["type"] == "done"
-            assert frames[-1]["text"] == "".join(f"w{i} " for i in range(20))
+            ends = [
+                (await tab.until(r["message_id"], timeout=20))[-1] for tab, r in zip(tabs, running, strict=True)
+            ]
+            # The running ones finish; the waiting one is told at once, not left waiting.
+            assert sorted(e["type"] for e in ends) == ["done", "done", "error"], ends
+            assert all(e["text"] == long_text for e in ends if e["type"] == "done"), ends
+            [waiting] = [e for e in ends if e["type"] == "error"]
+            assert waiting["code"] == "model_unavailable" and NEW_MODEL in waiting["message"], waiting
+            assert len(second_provider.requests) == 3  # the waiting prompt never reached the provider
             await chat(client)  # the models file's model is served as before
         finally:
-            await client.close()
+            for tab in tabs:
+                await tab.close()
     sys_note = f"catalogue: {NEW_MODEL} listed {listed_after * 1000:.0f} ms after the admin added it"
     print(sys_note)  # noqa: T201
+
+
+async def _until_requests(provider: FakeProvider, count: int, within_s: float = 10) -> None:
+    deadline = time.monotonic() + within_s
+    while len(provider.requests) < count:
+        assert time.monotonic() < deadline, f"{len(provider.requests)} provider requests, not {count}"
+        await asyncio.sleep(0.05)
 
 
 async def chat_with(client: Client, model: str) -> dict[str, Any]:

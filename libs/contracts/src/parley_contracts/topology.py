@@ -207,6 +207,17 @@ async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQu
     return queue
 
 
+async def unbind_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    """Take `spec` off its exchanges: no new message reaches it (a model's
+    requests then go to the routing exchange's alternate: `model_unavailable`).
+    What it holds stays, for the caller to drain."""
+    queue = await channel.get_queue(spec.name, ensure=True)
+    for binding in spec.bindings:
+        exchange = await declare_exchange(channel, binding.exchange)
+        await queue.unbind(exchange, routing_key=binding.routing_key, arguments=dict(binding.arguments))
+    return queue
+
+
 async def declare(channel: AbstractChannel, *queues: QueueSpec) -> None:
     """Declare every exchange and the given queues with their bindings."""
     for exchange in EXCHANGES:

@@ -9,7 +9,9 @@
 - a private queue bound to `chat.control`: `generation.cancel` and
   `snapshot.request`.
 - a private queue bound to `chat.events` `catalog.updated`: the runtime
-  model catalogue -> the worker applies it (new lanes, stopped lanes).
+  model catalogue -> the worker applies it (new lanes, stopped lanes; a
+  retired model's queue is unbound and its waiting prompts fail with
+  `model_unavailable`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aio_pika.abc import AbstractQueue
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
@@ -245,6 +248,29 @@ def register(
             answer_snapshot(command, ports=ports)
 
     return Subscribers(requests=requests, dead=dead, control=control, catalog=catalog)
+
+
+async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports) -> int:
+    """Answer every prompt still waiting in a retired model's queue with
+    `model_unavailable` (its clients would wait for ever otherwise): the
+    number failed. Workers retiring the same model share the work."""
+    failed = 0
+    while (message := await queue.get(no_ack=False, fail=False)) is not None:
+        try:
+            request = _requests.decode(message.body)
+        except UnsupportedEvent as exc:
+            log.warning("rejected message %s on %s: %s", message.message_id, queue.name, exc.reason)
+            await message.reject(requeue=False)
+            continue
+        assert isinstance(request, PromptSubmitted)
+        try:
+            await fail_dead_request(request, code=ErrorCode.MODEL_UNAVAILABLE, attempt=1, ports=ports)
+        except Exception:
+            await message.nack(requeue=True)
+            raise
+        await message.ack()
+        failed += 1
+    return failed
 
 
 def request_subscriber(

@@ -12,7 +12,7 @@ from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
-from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, declare_queue
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, declare_queue, unbind_queue
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
@@ -21,6 +21,7 @@ from parley_inference.entrypoints.consumers import (
     InFlight,
     RequestLane,
     Subscribers,
+    fail_waiting_requests,
     register,
     request_lanes,
     request_subscriber,
@@ -182,6 +183,7 @@ class Worker:
                 for lane in request_lanes(catalog, default_concurrency=self.config.concurrency)
             }
             current = {lane.model: lane for lane in self.lanes}
+            retired: list[RequestLane] = []
             for model, lane in current.items():
                 if model in wanted:
                     if wanted[model] != lane:
@@ -198,6 +200,7 @@ class Worker:
                 subscriber = self.subscribers.requests.pop(model, None)
                 if subscriber is not None:
                     await subscriber.stop()
+                retired.append(lane)
             self.ports.catalog = catalog
             if self.chat_model is not None:
                 self.chat_model.warm_up(catalog)
@@ -205,6 +208,27 @@ class Worker:
             await self._start_lanes(started)
             self.lanes = list(wanted.values())
         await self._beat()
+        await self._retire_lanes(retired)
+
+    async def _retire_lanes(self, lanes: list[RequestLane]) -> None:
+        """The models no longer served: their queues take no new prompt, and the
+        prompts waiting in them end with `model_unavailable` (running ones finish)."""
+        if not lanes:
+            return
+        try:
+            channel = await (await self.broker.connect()).channel()
+            try:
+                for lane in lanes:
+                    queue = await unbind_queue(channel, lane.queue)
+                    failed = await fail_waiting_requests(queue, ports=self.ports)
+                    log.info(
+                        "model %s retired: %d waiting prompt(s) failed", lane.model, failed
+                    )
+            finally:
+                await channel.close()
+        except Exception:
+            # Its prompts wait on: another worker retiring the model, or the model served again, ends them.
+            log.exception("could not retire the queues of %s", [lane.model for lane in lanes])
 
     async def _start_lanes(self, lanes: list[RequestLane]) -> None:
         if not lanes:
