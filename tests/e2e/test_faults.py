@@ -1,7 +1,7 @@
 """Faults under load (issue 9): the broker cuts every connection of this
 stack while 20 answers stream. Every service reconnects by itself, every
-client learns each answer's outcome (`done` or a clear `error`), and history
-stores every finished answer exactly once."""
+client learns each answer's outcome (`done` or a clear `error`), and the clients,
+history and `audit.events` agree on every answer (`agreement.check_agreement`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -19,6 +18,7 @@ import pytest
 
 from parley_testkit import FakeProvider, Script, TestIssuer
 
+from .agreement import Seen, check_agreement
 from .stack import Client, Stack, postgres_database
 
 STREAMS = 20
@@ -55,36 +55,19 @@ def _close_connections(amqp_url: str) -> None:
     )
 
 
-async def _stream(client: Client, index: int) -> dict[str, Any]:
+async def _stream(client: Client, index: int) -> Seen:
     accepted = await client.prompt(f"fault {index}")
     assert accepted["type"] == "accepted", accepted
     frames = await client.until(accepted["message_id"], timeout=60)
-    return {"accepted": accepted, "end": frames[-1]}
+    return Seen(accepted, frames[-1])
 
 
-async def _stored(history: str, token: str, conversation_id: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=history, timeout=10) as http:
-        got = await http.get(
-            f"/api/history/conversations/{conversation_id}", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert got.status_code == 200, got.text
-        return [m for m in got.json()["messages"] if m["role"] == "assistant"]
-
-
-async def _stored_once(stack: Stack, token: str, finished: list[dict[str, Any]], *, within_s: float) -> None:
-    """History holds each finished answer exactly once, whole (it may take a moment to catch up)."""
+async def _agree(stack: Stack, token: str, seen: list[Seen]) -> str:
     assert stack.history is not None
-    deadline = time.monotonic() + within_s
-    for outcome in finished:
-        conversation_id = outcome["accepted"]["conversation_id"]
-        while True:
-            stored = await _stored(stack.history.http, token, conversation_id)
-            done = [m for m in stored if m["status"] == "finished"]
-            if done or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        assert len(done) == 1, stored
-        assert done[0]["content"] == "".join(TOKENS)
+    agreement = await check_agreement(
+        seen, history_url=stack.history.http, token=token, amqp_url=stack.amqp_url, within_s=60
+    )
+    return str(agreement)
 
 
 async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
@@ -105,25 +88,27 @@ async def test_cutting_every_broker_connection_mid_stream_loses_no_answer(
         for client in clients:
             await client.close()
 
-    ends = [o["end"] for o in outcomes]
+    ends = [o.end for o in outcomes]
     assert all(e["type"] in {"done", "error"} for e in ends), ends
     errors = [e for e in ends if e["type"] == "error"]
     assert all(e["code"] and e["message"] for e in errors), errors
-    finished = [o for o in outcomes if o["end"]["type"] == "done"]
+    finished = [o for o in outcomes if o.done]
     for outcome in finished:
-        assert outcome["end"]["text"] == "".join(TOKENS)
+        assert outcome.end["text"] == "".join(TOKENS)
 
     # Every service is back: a new answer streams end to end.
     again = await Client.connect(gateway, token)
     try:
-        assert (await _stream(again, 99))["end"]["type"] == "done"
+        last = await _stream(again, 99)
+        assert last.done
     finally:
         await again.close()
 
-    await _stored_once(fault_stack, token, finished, within_s=20)
+    agreement = await _agree(fault_stack, token, [*outcomes, last])
     print(  # noqa: T201
         f"\nbroker cut: {len(finished)}/{STREAMS} answers done, {len(errors)} ended with an error "
-        f"({sorted({e['code'] for e in errors})}), all outcomes known {recovered_in:.1f} s after the cut"
+        f"({sorted({e['code'] for e in errors})}), all outcomes known {recovered_in:.1f} s after the cut; "
+        f"{agreement}"
     )
 
 
@@ -171,19 +156,20 @@ async def test_the_broker_down_for_ten_seconds_loses_no_answer(
         for client in clients:
             await client.close()
 
-    ends = [o["end"] for o in outcomes]
+    ends = [o.end for o in outcomes]
     assert all(e["type"] in {"done", "error"} for e in ends), ends
-    finished = [o for o in outcomes if o["end"]["type"] == "done"]
+    finished = [o for o in outcomes if o.done]
     for outcome in finished:
-        assert outcome["end"]["text"] == "".join(TOKENS)
+        assert outcome.end["text"] == "".join(TOKENS)
     again = await Client.connect(gateway, token)
     try:
-        assert (await _stream(again, 99))["end"]["type"] == "done"
+        last = await _stream(again, 99)
+        assert last.done
     finally:
         await again.close()
-    await _stored_once(fault_stack, token, finished, within_s=30)
+    agreement = await _agree(fault_stack, token, [*outcomes, last])
     errors = sorted({e["code"] for e in ends if e["type"] == "error"})
     print(  # noqa: T201
         f"\nbroker down 10 s: /readyz unready after {unready_after:.1f} s, ready again "
-        f"{ready_again:.1f} s after the restart; {len(finished)}/10 done, errors {errors}"
+        f"{ready_again:.1f} s after the restart; {len(finished)}/10 done, errors {errors}; {agreement}"
     )

@@ -1,0 +1,254 @@
+"""The three-way agreement check that ends every fault test (issue 9): what the clients
+saw, what history stored and what the `audit.events` stream holds must tell one story.
+
+- Every `done` a client saw is stored once in history (same message id, same text,
+  status `finished`, or `cancelled` for a stopped answer) and is in the stream as exactly
+  one `completion.finished` (or `completion.cancelled`) event: same message id, same text
+  and usage.
+- Every `error` frame is a failed or cancelled answer in history and a
+  `completion.failed|cancelled` event in the stream, never a finished one.
+- Nothing more: no other finished answer in history or in the stream for those
+  conversations, and each accepted prompt is one `prompt.submitted` event.
+
+The same event may sit in the stream more than once (a publish retried after a lost
+confirm repeats its `event_id`, which every consumer dedupes): such copies are counted,
+not refused. Two *different* outcome events for one message are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import httpx
+
+from parley_contracts.topology import AUDIT_EVENTS, declare_queue
+
+from .stack import Frame
+
+FINISHED = "completion.finished"
+FAILED = "completion.failed"
+CANCELLED = "completion.cancelled"
+OUTCOMES = frozenset({FINISHED, FAILED, CANCELLED})
+_TERMINAL = frozenset({"finished", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one client saw of one prompt: its `accepted` frame and the `done` or `error` that ended it."""
+
+    accepted: Frame
+    end: Frame
+
+    @property
+    def message_id(self) -> str:
+        return str(self.accepted["message_id"])
+
+    @property
+    def conversation_id(self) -> str:
+        return str(self.accepted["conversation_id"])
+
+    @property
+    def done(self) -> bool:
+        return bool(self.end["type"] == "done")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What the check counted, for the test's printout."""
+
+    done: int
+    errors: int
+    stored: int
+    """Answers of these conversations in history, in a final state."""
+    outcome_events: int
+    """Distinct outcome events of these answers in `audit.events`."""
+    copies: int
+    """Repeated copies of an outcome or prompt event (same `event_id`) in the stream."""
+    history_caught_up_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"agreement: {self.done} done + {self.errors} errors seen = {self.stored} stored in history "
+            f"= {self.outcome_events} outcome events in audit.events ({self.copies} repeated copies); "
+            f"history caught up in {self.history_caught_up_s:.1f} s"
+        )
+
+
+async def check_agreement(
+    seen: Sequence[Seen], *, history_url: str, token: str, amqp_url: str, within_s: float = 60
+) -> Agreement:
+    """Assert that clients, history and `audit.events` agree on `seen` (all of one user,
+    whose access `token` history accepts); wait up to `within_s` for them to catch up."""
+    assert seen, "nothing to compare"
+    for one in seen:
+        assert one.accepted["type"] == "accepted", one.accepted
+        assert one.end["type"] in {"done", "error"}, one.end
+        assert one.end.get("message_id") == one.message_id, (one.accepted, one.end)
+    started = time.monotonic()
+    deadline = started + within_s
+    stored = await _history_caught_up(seen, history_url, token, deadline)
+    caught_up = time.monotonic() - started
+    events = await _audit_events(amqp_url, {s.message_id for s in seen}, deadline)
+
+    audit = _index(events, _conversations(seen))
+    problems = _compare(seen, stored, audit)
+    assert not problems, "clients, history and audit.events disagree:\n" + "\n".join(problems)
+    answers = [
+        m
+        for ms in stored.values()
+        for m in ms
+        if m["role"] == "assistant" and m["status"] in _TERMINAL and m["id"] not in audit.titles
+    ]
+    done = sum(1 for s in seen if s.done)
+    outcome_events = sum(len(by_id) for by_id in audit.outcomes.values())
+    return Agreement(done, len(seen) - done, len(answers), outcome_events, audit.copies, caught_up)
+
+
+@dataclass
+class _Audit:
+    """The stream's events of some conversations, title requests left out."""
+
+    outcomes: dict[str, dict[str, dict[str, Any]]]
+    """Message id -> event id -> outcome event."""
+    prompts: dict[str, dict[str, dict[str, Any]]]
+    """Message id -> event id -> its `prompt.submitted` event."""
+    titles: set[str]
+    """Message ids of history's title requests (their answers are titles, not messages)."""
+    copies: int
+
+
+def _index(events: list[dict[str, Any]], conversations: set[str]) -> _Audit:
+    titles = {
+        e["message_id"] for e in events if e["type"] == "prompt.submitted" and e.get("purpose") == "title"
+    }
+    audit = _Audit(defaultdict(dict), defaultdict(dict), titles, 0)
+    for event in events:
+        if event.get("conversation_id") not in conversations or event.get("message_id") in titles:
+            continue
+        if event["type"] in OUTCOMES:
+            by_id = audit.outcomes[event["message_id"]]
+        elif event["type"] == "prompt.submitted":
+            by_id = audit.prompts[event["message_id"]]
+        else:
+            continue
+        audit.copies += event["event_id"] in by_id
+        by_id[event["event_id"]] = event
+    return audit
+
+
+def _conversations(seen: Sequence[Seen]) -> set[str]:
+    return {s.conversation_id for s in seen}
+
+
+def _messages(seen: Sequence[Seen]) -> set[str]:
+    return {s.message_id for s in seen}
+
+
+async def _history_caught_up(
+    seen: Sequence[Seen], history_url: str, token: str, deadline: float
+) -> dict[str, list[dict[str, Any]]]:
+    """Each conversation's messages once every answer of `seen` is in a final state
+    there (or the deadline passed: the comparison then names what is missing)."""
+    stored: dict[str, list[dict[str, Any]]] = {}
+    async with httpx.AsyncClient(
+        base_url=history_url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        while True:
+            for conversation_id in _conversations(seen):
+                got = await http.get(f"/api/history/conversations/{conversation_id}")
+                stored[conversation_id] = got.json()["messages"] if got.status_code == 200 else []
+            final = {m["id"] for ms in stored.values() for m in ms if m["status"] in _TERMINAL}
+            if _messages(seen) <= final or time.monotonic() > deadline:
+                return stored
+            await asyncio.sleep(0.3)
+
+
+async def _audit_events(amqp_url: str, wanted: set[str], deadline: float) -> list[dict[str, Any]]:
+    """Every event of `audit.events` from its first offset, read until each message of
+    `wanted` has an outcome event and the stream has been quiet for a moment."""
+    quiet_s = 1.5
+    events: list[dict[str, Any]] = []
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        channel = await connection.channel()  # a fresh channel: its prefetch is the stream's credit
+        await channel.set_qos(prefetch_count=500)
+        queue = await declare_queue(channel, AUDIT_EVENTS)
+        async with queue.iterator(arguments={"x-stream-offset": "first"}) as messages:
+            while True:
+                try:
+                    message = await asyncio.wait_for(messages.__anext__(), timeout=quiet_s)
+                except TimeoutError:
+                    ended = {e["message_id"] for e in events if e["type"] in OUTCOMES}
+                    if wanted <= ended or time.monotonic() > deadline:
+                        return events
+                    continue
+                events.append(json.loads(message.body))
+                await message.ack()
+    finally:
+        await connection.close()
+
+
+def _compare(seen: Sequence[Seen], stored: dict[str, list[dict[str, Any]]], audit: _Audit) -> list[str]:
+    answers = {
+        m["id"]: m
+        for ms in stored.values()
+        for m in ms
+        if m["role"] == "assistant" and m["id"] not in audit.titles
+    }
+    outcomes, prompts = audit.outcomes, audit.prompts
+
+    problems: list[str] = []
+    for one in seen:
+        problems += _compare_one(one, answers.get(one.message_id), list(outcomes[one.message_id].values()))
+        if len(prompts[one.message_id]) != 1:
+            problems.append(f"{one.message_id}: {len(prompts[one.message_id])} prompt.submitted events")
+    known = _messages(seen)
+    for message_id, message in answers.items():
+        if message_id not in known and message["status"] == "finished":
+            problems.append(f"{message_id}: a finished answer in history that no client saw")
+    for message_id, by_id in outcomes.items():
+        if message_id not in known and any(e["type"] == FINISHED for e in by_id.values()):
+            problems.append(f"{message_id}: a completion.finished in audit.events that no client saw")
+    return problems
+
+
+def _compare_one(one: Seen, stored: dict[str, Any] | None, outcomes: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with one answer: history's row and the stream's events against the client's view."""
+    who = f"{one.message_id} ({one.end['type']})"
+    if stored is None:
+        return [f"{who}: not in history"]
+    if len(outcomes) != 1:
+        kinds = sorted(e["type"] for e in outcomes)
+        return [f"{who}: {len(outcomes)} distinct outcome events in audit.events {kinds}"]
+    event = outcomes[0]
+    problems: list[str] = []
+    if one.done:
+        cancelled = one.end["finish_reason"] == "cancelled"
+        status, kind = ("cancelled", CANCELLED) if cancelled else ("finished", FINISHED)
+        text = one.end["text"]
+        if stored["status"] != status or stored["content"] != text:
+            problems.append(
+                f"{who}: history holds {stored['status']} {stored['content']!r}, client saw {text!r}"
+            )
+        if event["type"] != kind or event.get("text") != text:
+            problems.append(
+                f"{who}: audit.events holds {event['type']} {event.get('text')!r}, client saw {text!r}"
+            )
+        usage = {k: event["usage"].get(k) for k in one.end["usage"]}
+        if usage != one.end["usage"]:
+            problems.append(f"{who}: usage {event['usage']} in audit.events, {one.end['usage']} seen")
+    else:
+        if stored["status"] not in {"failed", "cancelled"}:
+            problems.append(f"{who}: the client saw {one.end.get('code')}, history holds {stored['status']}")
+        if event["type"] not in {FAILED, CANCELLED}:
+            problems.append(
+                f"{who}: the client saw {one.end.get('code')}, audit.events holds {event['type']}"
+            )
+    return problems
