@@ -276,8 +276,8 @@ def test_probes_hit_healthz_and_readyz(both: Rendered, svc: str) -> None:
     (container,) = _pod(both.get("Deployment", _name(svc)))["containers"]
     live, ready = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
     assert live["path"] == "/healthz"
-    # The worker's only HTTP server is its metrics port; the others report readiness on /readyz.
-    assert ready["path"] == ("/healthz" if svc == "inference" else "/readyz")
+    # The worker answers both on its metrics port, its only HTTP server.
+    assert ready["path"] == "/readyz"
     ports = {p["name"] for p in container["ports"]}
     assert {live["port"], ready["port"]} <= ports
 

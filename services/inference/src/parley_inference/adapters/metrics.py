@@ -1,12 +1,17 @@
 """Prometheus metrics of a worker (DESIGN section 6), in a registry of its own
-so that several workers can live in one process (tests)."""
+so that several workers can live in one process (tests), served with the
+worker's probes: `/healthz` (the process runs) and `/readyz` (it is connected
+and taking prompts)."""
 
 from __future__ import annotations
 
 import threading
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _RATE_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 200.0, 500.0)
@@ -90,9 +95,12 @@ class PrometheusMetrics:
     def delta_published(self) -> None:
         self.deltas.inc()
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        """Serve `/metrics` on `port` from a background thread until `close`."""
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "0.0.0.0", *, ready: Callable[[], bool] = lambda: True) -> None:
+        """Serve `/metrics` and the probes on `port` from a background thread until `close`."""
+        app = _probes_app(make_wsgi_app(self.registry), ready)
+        self._server = make_server(host, port, app, _ThreadingServer, handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
 
     @property
     def port(self) -> int | None:
@@ -106,3 +114,32 @@ class PrometheusMetrics:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+_Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _probes_app(metrics: _Wsgi, ready: Callable[[], bool]) -> _Wsgi:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path == "/readyz":
+            if ready():
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ready\n"]
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"not ready: starting, stopping or without a broker connection\n"]
+        return metrics(environ, start_response)
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds: not worth a log line each."""

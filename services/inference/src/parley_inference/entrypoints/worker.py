@@ -7,6 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from aio_pika.abc import AbstractRobustConnection
 from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 
@@ -80,6 +81,8 @@ class Worker:
         self._heartbeats = BrokerHeartbeatPublisher(broker)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._started = False
+        self._connection: AbstractRobustConnection | None = None
         self._sealer = sealer
         self._catalog_revision = -1
         self._lanes_lock = asyncio.Lock()
@@ -98,12 +101,18 @@ class Worker:
     def worker_id(self) -> str:
         return self.config.worker_id
 
+    def ready(self) -> bool:
+        """Taking prompts: started, not stopping, its broker connection open
+        (read from the metrics server's thread: plain attribute reads)."""
+        connection = self._connection
+        return self._started and not self._stopping and connection is not None and connection.connected.is_set()
+
     async def start(self) -> None:
         """Serve metrics, connect, declare the topology, consume, announce.
         Raises `StartupError` (one line for people) when it cannot."""
         if self.metrics is not None and self.config.metrics_port is not None:
             try:
-                self.metrics.serve(self.config.metrics_port)
+                self.metrics.serve(self.config.metrics_port, ready=self.ready)
             except OSError as exc:
                 raise StartupError(
                     f"cannot serve metrics on port {self.config.metrics_port}: {exc.strerror or exc}"
@@ -112,6 +121,7 @@ class Worker:
             connection = await self.broker.connect()
         except (OSError, ConnectionError) as exc:
             raise BrokerUnavailable(f"cannot connect to RabbitMQ: {exc}") from None
+        self._connection = connection
         channel = await connection.channel()
         try:
             await declare(channel, INFERENCE_DEAD, *(lane.queue for lane in self.lanes))
@@ -124,6 +134,7 @@ class Worker:
         await self._request_catalog()
         await self._beat()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
+        self._started = True
         log.info(
             "worker %s serving models %s",
             self.worker_id,

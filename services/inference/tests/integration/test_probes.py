@@ -1,0 +1,61 @@
+"""The worker's probes on its metrics port: `/healthz` while the process runs,
+`/readyz` only while it is connected and taking prompts."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from parley_inference.entrypoints.worker import Worker
+from parley_testkit import free_port
+
+StartWorker = Callable[..., Awaitable[Worker]]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def _until_status(url: str, wanted: int, within_s: float) -> float:
+    started = time.monotonic()
+    while (status := await asyncio.to_thread(_status, url)) != wanted:
+        assert time.monotonic() - started < within_s, f"{url} answered {status}, not {wanted}, for {within_s} s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_readyz_follows_the_broker_connection(start_worker: StartWorker, amqp_url: str) -> None:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.skip("rabbitmqctl is not on PATH: cannot cut the worker's connection")
+    port = free_port()
+    worker = await start_worker(metrics_port=port)
+    base = f"http://127.0.0.1:{port}"
+    assert await asyncio.to_thread(_status, f"{base}/healthz") == 200
+    assert await asyncio.to_thread(_status, f"{base}/readyz") == 200
+    assert await asyncio.to_thread(_status, f"{base}/metrics") == 200
+
+    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
+    await asyncio.to_thread(
+        subprocess.run,
+        [ctl, "-q", "close_all_connections", "--vhost", vhost, "probe test"],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    await _until_status(f"{base}/readyz", 503, within_s=5)
+    assert await asyncio.to_thread(_status, f"{base}/healthz") == 200  # alive: no restart wanted
+    await _until_status(f"{base}/readyz", 200, within_s=30)  # it reconnects by itself
+    assert worker.ready()
