@@ -143,6 +143,35 @@ def _index(events: list[dict[str, Any]], conversations: set[str]) -> _Audit:
     return audit
 
 
+async def seen_on_reload(accepted: Frame, *, base_url: str, token: str, within_s: float = 60) -> Seen:
+    """What a client that missed the end of an answer learns by reloading its conversation
+    (`GET /api/history/conversations/{id}` on `base_url`, the gateway or history): the
+    stored answer as the `done` (or `error`) frame it stands for, once it is final."""
+    message_id, deadline = str(accepted["message_id"]), time.monotonic() + within_s
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        while True:
+            got = await http.get(f"/api/history/conversations/{accepted['conversation_id']}")
+            stored = {m["id"]: m for m in got.json()["messages"]} if got.status_code == 200 else {}
+            answer = stored.get(message_id)
+            if answer is not None and answer["status"] in _TERMINAL:
+                break
+            assert time.monotonic() < deadline, f"{message_id} never final in history: {answer}"
+            await asyncio.sleep(0.3)
+    if answer["status"] == "failed":
+        return Seen(accepted, {"type": "error", "message_id": message_id, "code": answer["error_code"]})
+    usage = {"prompt_tokens": answer["prompt_tokens"], "completion_tokens": answer["completion_tokens"]}
+    end = {
+        "type": "done",
+        "message_id": message_id,
+        "text": answer["content"],
+        "finish_reason": answer["finish_reason"],
+        "usage": usage,
+    }
+    return Seen(accepted, end)
+
+
 def _conversations(seen: Sequence[Seen]) -> set[str]:
     return {s.conversation_id for s in seen}
 
