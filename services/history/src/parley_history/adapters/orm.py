@@ -148,3 +148,16 @@ class SavedPrompt(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FieldVersion(Base):
+    """Which event last set a field of a projected row (`entity_id`: a conversation, message,
+    project or saved prompt), as (`occurred_at`, `event_id`): so that "last write wins" is
+    decided by when things happened, never by the order their events arrived in."""
+
+    __tablename__ = "field_versions"
+
+    entity_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    field: Mapped[str] = mapped_column(String(32), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_id: Mapped[UUID] = mapped_column(Uuid)

@@ -1,7 +1,22 @@
 """Events -> conversations and messages, inside the caller's transaction.
 
-Every change is derived from event content only (never the clock), so that a
-replay of the same events in the same order reproduces the same rows.
+Every change is derived from event content only (never the clock), and the rows
+do not depend on the order the events arrive in (redeliveries, competing
+consumers, replay from the stream), only on the set of events:
+
+- a field that several events set goes to the latest by `(occurred_at,
+  event_id)` (`versions`): the title (renames), pinned, the project (moves),
+  the branch shown (prompts and branch selections), the model and system
+  prompt (prompts), an answer's outcome; the first-prompt title and filing go
+  to the earliest prompt;
+- `created_at` is the earliest event's time, `updated_at` the latest prompt's
+  or answer's;
+- an event may come before the one that creates its row: the row is created
+  then (an outcome before its prompt, a rename before the first prompt) and
+  completed when the rest arrives;
+- a delete is final: the conversation is reduced to a tombstone (id, owner,
+  times), its messages go, and every later-arriving event about it changes
+  nothing, whenever it happened.
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ import logging
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_contracts import (
@@ -31,7 +46,8 @@ from parley_contracts import (
     PromptShared,
     PromptSubmitted,
 )
-from parley_history.adapters.library_projection import owned_project, project_library
+from parley_history.adapters import versions
+from parley_history.adapters.library_projection import project_library, resolve_project
 from parley_history.adapters.orm import Conversation, Message
 from parley_history.domain.conversations import TitleRequest, clean_title, fallback_title
 
@@ -70,42 +86,37 @@ async def project(session: AsyncSession, event: DomainEvent) -> TitleRequest | N
 
 
 async def _conversation(
-    session: AsyncSession, user_id: str, conversation_id: uuid.UUID, at: datetime
+    session: AsyncSession, event: DomainEvent, conversation_id: uuid.UUID
 ) -> Conversation | None:
     """The live conversation this event may change: created when new; None when it
     belongs to another user or was deleted."""
+    at = event.occurred_at
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         conversation = Conversation(
-            id=conversation_id, user_id=user_id, pinned=False, created_at=at, updated_at=at
+            id=conversation_id, user_id=event.user_id, pinned=False, created_at=at, updated_at=at
         )
         session.add(conversation)
         return conversation
-    if conversation.user_id != user_id:
+    if conversation.user_id != event.user_id:
         log.warning(
             "ignoring an event of user %r for conversation %s, which belongs to another user",
-            user_id,
+            event.user_id,
             conversation_id,
         )
         return None
+    conversation.created_at = min(conversation.created_at, at)
     return None if conversation.deleted_at is not None else conversation
 
 
-async def _file_in_project(session: AsyncSession, conversation: Conversation, event: PromptSubmitted) -> None:
-    """A conversation started inside a project (of its user's, not deleted) is filed there."""
-    if event.project_id is None or conversation.project_id is not None:
-        return
-    project = await owned_project(session, event.user_id, event.project_id)
-    if project is not None and project.deleted_at is None:
-        conversation.project_id = project.id
-
-
-def _touch(conversation: Conversation, at: datetime) -> None:
-    conversation.updated_at = max(conversation.updated_at, at)
+def _touch(conversation: Conversation, at: datetime, *, first: bool = False) -> None:
+    """`updated_at`: the latest prompt or answer. `first`: the first prompt to arrive, which
+    replaces the time of whatever event created the row."""
+    conversation.updated_at = at if first else max(conversation.updated_at, at)
 
 
 async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest | None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    conversation = await _conversation(session, event, event.conversation_id)
     if conversation is None:
         return None
     answer = await session.get(Message, event.message_id)
@@ -113,7 +124,7 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
         if answer is None:
             session.add(_pending(event, purpose="title", parent_id=None))
         else:
-            answer.purpose = "title"
+            answer.purpose, answer.model, answer.created_at = "title", event.model, event.occurred_at
             if answer.status == "finished":
                 _model_title(conversation, answer.content)
         return None
@@ -123,7 +134,9 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
     if asked is not None and (asked.conversation_id != event.conversation_id or asked.role != "user"):
         # A regenerate naming a message outside this conversation: never link to it.
         answer_parent = event.parent_id
-    elif asked is None:
+    elif asked is not None:  # a regenerate (or the original, after its regenerate)
+        asked.created_at = min(asked.created_at, event.occurred_at)
+    else:
         session.add(
             Message(
                 id=event.prompt_message_id,
@@ -136,15 +149,7 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
                 created_at=event.occurred_at,
             )
         )
-    system = next((m.content for m in event.messages if m.role == "system"), None)
-    if system is not None:
-        conversation.system_prompt = system
-    if conversation.fallback_title is None:  # the conversation's first prompt
-        conversation.fallback_title = fallback_title(prompt)
-        await _file_in_project(session, conversation, event)
-    conversation.model = event.model
-    conversation.current_leaf_id = event.message_id
-    _touch(conversation, event.occurred_at)
+    await _conversation_settings(session, conversation, event, prompt)
     if answer is None:
         session.add(_pending(event, purpose="chat", parent_id=answer_parent))
         return None
@@ -154,6 +159,27 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
     if answer.completed_at is not None:
         _touch(conversation, answer.completed_at)
     return _title_request(conversation, answer, prompt)
+
+
+async def _conversation_settings(
+    session: AsyncSession, conversation: Conversation, event: PromptSubmitted, prompt: str
+) -> None:
+    """What a chat prompt sets on its conversation, each only if no later (or, for the first
+    prompt's, no earlier) event already did."""
+    first_arrival = conversation.fallback_title is None
+    if await versions.earliest(session, conversation.id, "first_prompt", event):
+        conversation.fallback_title = fallback_title(prompt)
+        if await versions.recorded(session, conversation.id, "project") is None:
+            # Not moved yet: a chat started inside a project is filed there.
+            _, conversation.project_id = await resolve_project(session, event.user_id, event.project_id)
+    if await versions.latest(session, conversation.id, "model", event):
+        conversation.model = event.model
+    system = next((m.content for m in event.messages if m.role == "system"), None)
+    if system is not None and await versions.latest(session, conversation.id, "system_prompt", event):
+        conversation.system_prompt = system
+    if await versions.latest(session, conversation.id, "leaf", event):
+        conversation.current_leaf_id = event.message_id
+    _touch(conversation, event.occurred_at, first=first_arrival)
 
 
 def _pending(event: PromptSubmitted, *, purpose: str, parent_id: uuid.UUID | None) -> Message:
@@ -171,7 +197,7 @@ def _pending(event: PromptSubmitted, *, purpose: str, parent_id: uuid.UUID | Non
 
 
 async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    conversation = await _conversation(session, event, event.conversation_id)
     if conversation is None:
         return None
     message = await session.get(Message, event.message_id)
@@ -190,20 +216,9 @@ async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None
     elif message.conversation_id != event.conversation_id:
         log.warning("ignoring %s for message %s of another conversation", event.type, event.message_id)
         return None
-    message.model = event.model
-    message.worker_id = event.worker_id
-    message.completed_at = event.occurred_at
-    if isinstance(event, CompletionFinished):
-        message.status, message.content, message.finish_reason = "finished", event.text, event.finish_reason
-        message.prompt_tokens = event.usage.prompt_tokens
-        message.completion_tokens = event.usage.completion_tokens
-        message.ttft_ms, message.tokens_per_s = event.ttft_ms, event.tokens_per_s
-    elif isinstance(event, CompletionCancelled):
-        message.status, message.content, message.finish_reason = "cancelled", event.text, "cancelled"
-        message.prompt_tokens = event.usage.prompt_tokens
-        message.completion_tokens = event.usage.completion_tokens
-    else:
-        message.status, message.error_code, message.error_message = "failed", event.code, event.message
+    if not await versions.latest(session, message.id, "outcome", event):
+        return None  # a later outcome of the same answer (a redelivered request) is already there
+    _set_outcome(message, event)
     if message.purpose == "title":
         if message.status == "finished":
             _model_title(conversation, message.content)
@@ -215,16 +230,35 @@ async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None
     return _title_request(conversation, message, prompt.content if prompt is not None else "")
 
 
+def _set_outcome(message: Message, event: Outcome) -> None:
+    """Every outcome field from this one event (an earlier outcome leaves nothing behind)."""
+    message.model, message.worker_id, message.completed_at = event.model, event.worker_id, event.occurred_at
+    message.finish_reason = message.error_code = message.error_message = None
+    message.prompt_tokens = message.completion_tokens = None
+    message.ttft_ms = message.tokens_per_s = None
+    if isinstance(event, CompletionFailed):
+        message.status, message.content = "failed", ""
+        message.error_code, message.error_message = event.code, event.message
+        return
+    message.prompt_tokens = event.usage.prompt_tokens
+    message.completion_tokens = event.usage.completion_tokens
+    if isinstance(event, CompletionFinished):
+        message.status, message.content, message.finish_reason = "finished", event.text, event.finish_reason
+        message.ttft_ms, message.tokens_per_s = event.ttft_ms, event.tokens_per_s
+    else:
+        message.status, message.content, message.finish_reason = "cancelled", event.text, "cancelled"
+
+
 def _title_request(conversation: Conversation, answer: Message, prompt: str) -> TitleRequest | None:
-    """Ask for a title once, after the first finished answer of an untitled conversation."""
-    if (
-        answer.status != "finished"
-        or conversation.title_source is not None
-        or conversation.title_message_id is not None
-        or not answer.content.strip()
-    ):
+    """Ask for a title once, after the first finished answer of an untitled conversation.
+    `title_message_id` marks the first finished answer whether or not a title is asked
+    for then (a rename or a title may have come first), so that it does not depend on
+    the order of arrival."""
+    if answer.status != "finished" or conversation.title_message_id is not None or not answer.content.strip():
         return None
     conversation.title_message_id = title_message_id(conversation.id)
+    if conversation.title_source is not None:
+        return None
     return TitleRequest(
         conversation_id=conversation.id,
         user_id=conversation.user_id,
@@ -242,45 +276,63 @@ def _model_title(conversation: Conversation, text: str) -> None:
 
 
 async def _renamed(session: AsyncSession, event: ConversationRenamed) -> None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
-    if conversation is not None:
+    conversation = await _conversation(session, event, event.conversation_id)
+    if conversation is not None and await versions.latest(session, conversation.id, "title", event):
         conversation.title, conversation.title_source = event.title, "user"
 
 
 async def _pinned(session: AsyncSession, event: ConversationPinned) -> None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
-    if conversation is not None:
+    conversation = await _conversation(session, event, event.conversation_id)
+    if conversation is not None and await versions.latest(session, conversation.id, "pinned", event):
         conversation.pinned = event.pinned
 
 
 async def _branch_selected(session: AsyncSession, event: BranchSelected) -> None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    conversation = await _conversation(session, event, event.conversation_id)
+    if conversation is None:
+        return
     leaf = await session.get(Message, event.leaf_id)
-    if conversation is not None and leaf is not None and leaf.conversation_id == conversation.id:
-        conversation.current_leaf_id = leaf.id
+    if leaf is not None and leaf.conversation_id != conversation.id:
+        log.warning("ignoring a branch selection of message %s of another conversation", event.leaf_id)
+        return
+    # An unknown leaf is kept: its prompt may still be on its way (the route checked it).
+    if await versions.latest(session, conversation.id, "leaf", event):
+        conversation.current_leaf_id = event.leaf_id
 
 
 async def _deleted(session: AsyncSession, event: ConversationDeleted) -> None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    conversation = await session.get(Conversation, event.conversation_id)
+    if conversation is not None and conversation.deleted_at is not None:
+        if conversation.user_id == event.user_id:  # deleted twice (two tabs): the first one counts
+            conversation.created_at = min(conversation.created_at, event.occurred_at)
+            conversation.deleted_at = conversation.updated_at = min(
+                conversation.deleted_at, event.occurred_at
+            )
+        return
+    conversation = await _conversation(session, event, event.conversation_id)
     if conversation is None:
         return
-    # The conversation stays as a tombstone (so late events for it change
-    # nothing); its messages go. The audit log keeps the events.
-    conversation.deleted_at = event.occurred_at
-    conversation.current_leaf_id = None
+    # A tombstone: the conversation's id, owner and times only (so late events for it
+    # change nothing, and it ends the same whichever came first); its messages go.
+    # The audit log keeps the events.
+    conversation.title = conversation.title_source = conversation.fallback_title = None
+    conversation.title_message_id = conversation.system_prompt = conversation.model = None
+    conversation.current_leaf_id = conversation.project_id = None
+    conversation.pinned = False
+    conversation.deleted_at = conversation.updated_at = event.occurred_at
+    messages = list(
+        await session.scalars(select(Message.id).where(Message.conversation_id == conversation.id))
+    )
+    await versions.forget(session, [conversation.id, *messages])
     await session.execute(delete(Message).where(Message.conversation_id == event.conversation_id))
 
 
 async def _moved(session: AsyncSession, event: ConversationMoved) -> None:
-    conversation = await _conversation(session, event.user_id, event.conversation_id, event.occurred_at)
+    conversation = await _conversation(session, event, event.conversation_id)
     if conversation is None:
         return
-    if event.project_id is None:
-        conversation.project_id = None
-        return
-    project = await owned_project(session, event.user_id, event.project_id)
-    if project is None:
-        return
-    # A move into a project deleted meanwhile leaves the conversation in none, as
-    # the delete would have had it come second: the same rows in either order.
-    conversation.project_id = None if project.deleted_at is not None else project.id
+    allowed, target = await resolve_project(session, event.user_id, event.project_id)
+    if allowed and await versions.latest(session, conversation.id, "project", event):
+        # A move into a project deleted meanwhile leaves the conversation in none, as
+        # the delete would have had it come second: the same rows in either order.
+        conversation.project_id = target
