@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -16,6 +17,7 @@ import orjson
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BeforeValidator
 
 from parley_contracts.telemetry import instrument_app
 from parley_history import __version__, library, services
@@ -38,6 +40,7 @@ from parley_history.domain.errors import (
 from parley_history.domain.library import clean_query
 from parley_history.entrypoints.library_api import router as library_router
 from parley_history.entrypoints.publishing import publishing as _publishing
+from parley_history.entrypoints.responses import BAD_REQUEST
 from parley_history.entrypoints.schemas import (
     ConversationDetail,
     ConversationPage,
@@ -89,7 +92,9 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"detail": "saved prompt not found"}, status_code=404)
 
     async def invalid(_request: Request, exc: Exception) -> Response:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        # The shape of every other 422 (FastAPI's validation list), as the OpenAPI document says.
+        detail = [{"loc": [], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     async def limit_reached(_request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=409)
@@ -117,6 +122,19 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(StoreUnavailable, unavailable)
 
 
+_ISO_DAY_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DAY_START.match(value):
+        raise ValueError("a time is ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+"""An ISO 8601 date-time only, as documented (pydantic alone would take a Unix timestamp too)."""
+
+
 def _audit_line(record: AuditRecord) -> bytes:
     line = {
         "seq": record.seq,
@@ -131,7 +149,12 @@ def _audit_line(record: AuditRecord) -> bytes:
 
 
 def _routes(app: FastAPI) -> None:
-    @app.get(f"{PREFIX}/conversations", response_model=ConversationPage, tags=["conversations"])
+    @app.get(
+        f"{PREFIX}/conversations",
+        response_model=ConversationPage,
+        responses={**BAD_REQUEST, 404: {"description": "`project_id` names no project of this user"}},
+        tags=["conversations"],
+    )
     async def list_conversations(
         user: CurrentUser,
         store: Store,
@@ -169,7 +192,7 @@ def _routes(app: FastAPI) -> None:
     @app.patch(
         f"{PREFIX}/conversations/{{conversation_id}}",
         response_model=ConversationDetail,
-        responses=NOT_FOUND,
+        responses={**NOT_FOUND, **BAD_REQUEST},
         tags=["conversations"],
     )
     async def patch_conversation(
@@ -249,7 +272,7 @@ def _routes(app: FastAPI) -> None:
         store: Store,
         conversation_id: UUID | None = None,
         user_id: str | None = None,
-        since: datetime | None = None,
+        since: IsoDateTime | None = None,
     ) -> StreamingResponse:
         """Admin: the consumed events of a conversation, a user or from a time on, in
         chain order, as NDJSON (each line: seq, hashes, and the event as received)."""
