@@ -104,7 +104,8 @@ class ChatCompletionRequest(BaseModel):
         return GenerationParams(
             temperature=self.temperature,
             top_p=self.top_p,
-            max_tokens=self.max_completion_tokens or self.max_tokens,
+            # `max_completion_tokens` wins when given at all: a 0 there is refused, not skipped.
+            max_tokens=self.max_tokens if self.max_completion_tokens is None else self.max_completion_tokens,
         )
 
 
