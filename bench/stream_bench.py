@@ -1,316 +1,227 @@
-"""`make bench`: N concurrent chat streams through Parley's broker path, and the
-same load through a direct relay (no broker), in one run, side by side.
+"""The streaming matrix of `make bench`: the direct relay (the baseline, no
+broker) and Parley with 1, 2 and 4 inference workers behind one gateway, at
+50, 200 and 1,000 concurrent streams, in one run.
 
 Everything runs on this machine: a provider emitting tokens at a fixed rate
-(`parley_testkit.provider`), the direct relay (`bench/direct_relay.py`), a
-gateway and `--workers` inference workers on a fresh RabbitMQ vhost. The load
-generator opens N WebSocket sessions, starts them evenly over a ramp, and each
-sends a few prompts one after another, so that about N streams run at once; it
-records every prompt's time to first text and the delivered tokens, and from
-each `done` frame the time to first token and the read rate that the worker
-(or the relay) saw at the provider ("provider TTFT", "slowest provider read"):
-the rest of the time to first text is transit through Parley.
+(`parley_testkit.provider`), the direct relay (`bench/direct_relay.py`), and
+for each worker count a gateway and its workers on a fresh RabbitMQ vhost,
+started once and run at every N. The load generator opens N WebSocket
+sessions (and measures the server's memory once they are idle), starts them
+over a ramp proportional to N, and each sends a few prompts one after
+another. Per cell: time to first text p50/p99, delivered tokens/s, the
+slowest stream's rate, errors, broker messages per token (the services' own
+counters), server RSS per idle and per streaming session, and CPU % of every
+process (100 % = one core). `report.py` turns the JSON into
+docs/benchmarks.md, with the ratio of each figure to the baseline's.
 
-    python bench/stream_bench.py [--streams 50 200] [--tokens 100] [--rate 50]
+    python bench/stream_bench.py [--streams 50 200 1000] [--workers 1 2 4] [--out bench/results/matrix.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import math
 import os
 import sys
 import time
-import urllib.request
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import orjson
 import uvloop
-import websockets
+from benchstack import BenchStack, Counters, Parley, bench_stack
+from procstat import CpuMeter, PeakRss, find_pid, loadavg, machine, raise_nofile, rss_kb
+from results import write_result
+from stats import ratio, rounded
+from wsload import RunResult, run_load
 
-from parley_testkit import (
-    FakeProvider,
-    ServiceProcess,
-    TestIssuer,
-    amqp_url_from_env,
-    free_port,
-    isolated_vhost,
-)
-
-ROOT = Path(__file__).resolve().parents[1]
-ISSUER, AUDIENCE, MODEL = "parley-bench", "parley", "bench-model"
+Cell = dict[str, Any]
 
 
-@dataclass
-class StreamResult:
-    ttft_ms: float
-    tokens: int
-    duration_s: float
-    ok: bool
-    error: str = ""
-    server_ttft_ms: float = math.nan
-    """`done.metrics.ttft_ms`: from the provider request to its first token,
-    as the worker (or the relay) saw it; the rest of the TTFT is transit."""
-    server_rate: float = math.nan
-    """`done.metrics.tokens_per_s`: the decode rate the worker (or relay) read."""
-
-    @property
-    def rate(self) -> float:
-        return self.tokens / self.duration_s if self.duration_s > 0 else 0.0
+def _rounds(n: int, rounds: int) -> int:
+    """Fewer rounds at 1,000 streams: each prompt there already costs seconds of wall time."""
+    return max(1, rounds - 1) if n >= 1000 else rounds
 
 
-def _quantile(values: list[float], q: float) -> float:
-    values = sorted(v for v in values if not math.isnan(v))
-    if not values:
-        return math.nan
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+def _ramp(n: int, per_stream_s: float) -> float:
+    return n * per_stream_s
 
 
-@dataclass
-class RunResult:
-    name: str
-    streams: list[StreamResult]
-    wall_s: float
+async def measure(
+    name: str,
+    ws_url: str,
+    stack: BenchStack,
+    n: int,
+    *,
+    server_pid: int,
+    pids: dict[str, int],
+    args: argparse.Namespace,
+    parley: Parley | None = None,
+) -> Cell:
+    """One cell: N sessions open, idle memory measured, then the streams."""
+    rss_before = rss_kb(server_pid)
+    meter = CpuMeter(pids)
+    peak = PeakRss(server_pid)
+    marks: dict[str, Any] = {}
 
-    def ttft(self, q: float) -> float:
-        return _quantile([s.ttft_ms for s in self.streams if s.ok], q)
+    async def on_open() -> None:
+        marks["rss_idle"] = rss_kb(server_pid)
+        marks["counters"] = parley.counters() if parley else None
+        meter.start()
+        peak.start()
 
-    def server_ttft(self, q: float) -> float:
-        return _quantile([s.server_ttft_ms for s in self.streams if s.ok], q)
+    rounds = _rounds(n, args.rounds)
+    run = await run_load(
+        name, ws_url, stack.issuer, n, ramp_s=_ramp(n, args.ramp_per_stream), rounds=rounds, on_open=on_open
+    )
+    cpu = meter.stop()
+    rss_peak = await peak.stop()
+    cell = _cell(name, n, rounds, run, cpu)
+    cell.update(
+        rss_before_kb=rss_before,
+        rss_idle_kb=marks.get("rss_idle"),
+        rss_peak_kb=rss_peak,
+        rss_per_idle_session_kb=rounded((marks.get("rss_idle", rss_before) - rss_before) / n),
+        rss_per_streaming_session_kb=rounded((rss_peak - rss_before) / n),
+    )
+    if parley is not None:
+        used: Counters = parley.counters() - marks["counters"]
+        tokens = max(run.tokens, 1)
+        cell.update(
+            broker_messages=used.broker_messages,
+            broker_messages_per_token=rounded(used.broker_messages / tokens, 3),
+            deltas_per_token=rounded(used.deltas_published / tokens, 3),
+            generations=used.generations,
+        )
+    return cell
 
-    @property
-    def slowest_server_rate(self) -> float:
-        return _quantile([s.server_rate for s in self.streams if s.ok], 0.0)
 
-    @property
-    def tokens_per_s(self) -> float:
-        return sum(s.tokens for s in self.streams if s.ok) / self.wall_s
+def _cell(name: str, n: int, rounds: int, run: RunResult, cpu: dict[str, float]) -> Cell:
+    busiest = max(cpu, key=lambda k: cpu[k] if cpu[k] == cpu[k] else -1.0)
+    return {
+        "config": name,
+        "streams": n,
+        "rounds": rounds,
+        "prompts": len(run.streams),
+        "peak_streams": run.peak_streams,
+        "ttft_p50_ms": rounded(run.ttft(0.5)),
+        "ttft_p99_ms": rounded(run.ttft(0.99)),
+        "accepted_p50_ms": rounded(run.accepted(0.5)),
+        "accepted_p99_ms": rounded(run.accepted(0.99)),
+        "provider_ttft_p50_ms": rounded(run.server_ttft(0.5)),
+        "provider_ttft_p99_ms": rounded(run.server_ttft(0.99)),
+        "tokens": run.tokens,
+        "tokens_per_s": rounded(run.tokens_per_s, 1),
+        "slowest_stream_rate": rounded(run.slowest_rate),
+        "slowest_provider_read": rounded(run.slowest_server_rate),
+        "errors": run.errors,
+        "error_samples": run.error_samples(),
+        "open_s": rounded(run.open_s),
+        "wall_s": rounded(run.wall_s),
+        "cpu_percent": cpu,
+        "busiest": busiest,
+        "loadavg": loadavg(),
+    }
 
-    @property
-    def errors(self) -> int:
-        return sum(not s.ok for s in self.streams)
 
-    @property
-    def slowest_rate(self) -> float:
-        rates = [s.rate for s in self.streams if s.ok]
-        return min(rates) if rates else 0.0
+def _line(cell: Cell, base: Cell | None) -> str:
+    def r(key: str) -> str:
+        if base is None or base is cell:
+            return ""
+        return f" (x{ratio(cell[key] or float('nan'), base[key] or float('nan')):.2f})"
 
-
-def _prompt_frame() -> bytes:
-    return orjson.dumps(
-        {
-            "type": "prompt",
-            "request_id": str(uuid.uuid4()),
-            "conversation_id": None,
-            "parent_id": None,
-            "model": MODEL,
-            "messages": [{"role": "user", "content": "benchmark"}],
-            "params": {},
-        }
+    msgs = cell.get("broker_messages_per_token")
+    return (
+        f"{cell['config']:<10} N={cell['streams']:<5} TTFT p50 {cell['ttft_p50_ms']} ms{r('ttft_p50_ms')}, "
+        f"p99 {cell['ttft_p99_ms']} ms{r('ttft_p99_ms')}; {cell['tokens_per_s']} tok/s{r('tokens_per_s')}; "
+        f"slowest {cell['slowest_stream_rate']} tok/s; errors {cell['errors']}; "
+        f"msgs/token {msgs}; RSS/idle {cell['rss_per_idle_session_kb']} KiB, "
+        f"/streaming {cell['rss_per_streaming_session_kb']} KiB; peak streams {cell['peak_streams']}; "
+        f"busiest {cell['busiest']} {cell['cpu_percent'][cell['busiest']]} %"
     )
 
 
-async def _one_prompt(ws: websockets.ClientConnection) -> StreamResult:
-    sent = time.perf_counter()
-    await ws.send(_prompt_frame(), text=True)
-    first: float | None = None
-    async for raw in ws:
-        frame = orjson.loads(raw)
-        kind = frame["type"]
-        if kind in {"delta", "snapshot"} and first is None:
-            first = time.perf_counter()
-        elif kind == "done":
-            end = time.perf_counter()
-            tokens = int(frame["usage"]["completion_tokens"])
-            metrics = frame.get("metrics") or {}
-            return StreamResult(
-                ((first or end) - sent) * 1000,
-                tokens,
-                end - (first or end),
-                ok=True,
-                server_ttft_ms=_number(metrics.get("ttft_ms")),
-                server_rate=_number(metrics.get("tokens_per_s")),
-            )
-        elif kind == "error":
-            return StreamResult(0, 0, 0, ok=False, error=f"{frame['code']}: {frame['message']}")
-    return StreamResult(0, 0, 0, ok=False, error="socket closed")
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else math.nan
-
-
-async def _one_session(
-    ws_url: str, token: str, start: asyncio.Event, delay: float, rounds: int
-) -> list[StreamResult]:
-    async with websockets.connect(ws_url, max_size=None, compression=None, open_timeout=30) as ws:
-        hello = {"type": "hello", "token": token, "session_id": None, "last_seq": None}
-        await ws.send(orjson.dumps(hello), text=True)
-        ready = orjson.loads(await ws.recv())
-        if ready.get("type") != "ready":
-            return [StreamResult(0, 0, 0, ok=False, error=str(ready))]
-        await start.wait()
-        await asyncio.sleep(delay)
-        return [await _one_prompt(ws) for _ in range(rounds)]
-
-
-async def run_load(
-    name: str, ws_url: str, issuer: TestIssuer, sessions: int, *, ramp_s: float, rounds: int
-) -> RunResult:
-    """`sessions` sockets, started evenly over `ramp_s`, each sending `rounds`
-    prompts one after another, so that about `sessions` streams run at once."""
-    start = asyncio.Event()
-    tasks = [
-        asyncio.create_task(
-            _one_session(
-                ws_url, issuer.token(f"bench-{i}", expires_in=600), start, i * ramp_s / sessions, rounds
-            )
-        )
-        for i in range(sessions)
-    ]
-    await asyncio.sleep(1.0 + sessions / 100)  # let every socket say hello first
-    began = time.perf_counter()
-    start.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    wall = time.perf_counter() - began
-    streams: list[StreamResult] = []
-    for result in results:
-        if isinstance(result, BaseException):
-            streams.append(StreamResult(0, 0, 0, ok=False, error=repr(result)))
-        else:
-            streams.extend(result)
-    return RunResult(name, streams, wall)
-
-
-def _wait_models(base: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/models", timeout=2) as response:
-            if any(m["name"] == MODEL for m in json.load(response)["models"]):
-                return
-        time.sleep(0.2)
-    raise RuntimeError("the gateway never listed the bench model")
-
-
-def _report(n: int, direct: RunResult, parley: RunResult, rate: float) -> str:
-    def row(label: str, d: float, p: float, unit: str) -> str:
-        ratio = p / d if d else float("nan")
-        return f"  {label:<22} direct {d:9.1f} {unit:<5} parley {p:9.1f} {unit:<5} ratio {ratio:5.2f}"
-
-    lines = [
-        f"N = {n} streams at {rate:g} tokens/s",
-        row("TTFT p50", direct.ttft(0.5), parley.ttft(0.5), "ms"),
-        row("TTFT p99", direct.ttft(0.99), parley.ttft(0.99), "ms"),
-        row("delivered tokens/s", direct.tokens_per_s, parley.tokens_per_s, "tok/s"),
-        row("slowest stream rate", direct.slowest_rate, parley.slowest_rate, "tok/s"),
-        row("provider TTFT p50", direct.server_ttft(0.5), parley.server_ttft(0.5), "ms"),
-        row("provider TTFT p99", direct.server_ttft(0.99), parley.server_ttft(0.99), "ms"),
-        row("slowest provider read", direct.slowest_server_rate, parley.slowest_server_rate, "tok/s"),
-        f"  added TTFT: p50 {parley.ttft(0.5) - direct.ttft(0.5):+.1f} ms, "
-        f"p99 {parley.ttft(0.99) - direct.ttft(0.99):+.1f} ms; "
-        f"errors: direct {direct.errors}, parley {parley.errors}",
-    ]
-    errors = [s.error for s in parley.streams + direct.streams if not s.ok][:3]
-    lines += [f"  error: {e}" for e in errors]
-    return "\n".join(lines)
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 async def bench(args: argparse.Namespace) -> None:
-    issuer = TestIssuer(issuer=ISSUER, audience=AUDIENCE)
-    provider_port, relay_port, gateway_port = free_port(), free_port(), free_port()
-    provider_url = f"http://127.0.0.1:{provider_port}/v1"
-    py = sys.executable
-    with (
-        isolated_vhost(amqp_url_from_env(), prefix="parley-bench") as amqp_url,
-        FakeProvider(issuer=issuer) as jwks,
-    ):
-        models = Path(os.environ.get("TMPDIR", "/tmp")) / f"parley-bench-models-{os.getpid()}.yaml"
-        models.write_text(
-            f"models:\n  - name: {MODEL}\n    base_url: {provider_url}\n    model: test-model\n"
-            "    max_tokens: 4096\n    context_window: 8192\n"
+    raise_nofile()
+    started = machine()
+    cells: list[Cell] = []
+    baseline: dict[int, Cell] = {}
+    with bench_stack(tokens=args.tokens, rate=args.rate) as stack:
+        stack.gateway_env.update(
+            PARLEY_GATEWAY_MAX_GENERATIONS_PER_USER="8", PARLEY_GATEWAY_PROMPTS_PER_MINUTE="100000"
         )
-        env = {
-            "AMQP_URL": amqp_url,
-            "PORT": str(gateway_port),
-            "PARLEY_MODELS_FILE": str(models),
-            "PARLEY_GATEWAY_JWKS_URL": jwks.jwks_url,
-            "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,
-            "PARLEY_GATEWAY_JWT_AUDIENCE": AUDIENCE,
-            "PARLEY_GATEWAY_MAX_GENERATIONS_PER_USER": "8",
-            "PARLEY_INFERENCE_CONCURRENCY": str(
-                args.concurrency or (2 * max(args.streams) + 16 + args.workers - 1) // args.workers
-            ),
-            "PARLEY_INFERENCE_COALESCE_WINDOW_MS": str(args.window_ms),
-            "PARLEY_INFERENCE_LOG_LEVEL": "WARNING",
-            "PARLEY_GATEWAY_LOG_LEVEL": "WARNING",
-        }
-        provider_args = ["--tokens", str(args.tokens), "--rate", str(args.rate)]
-        relay_args = ["--provider", provider_url]
-        procs = [
-            ServiceProcess(
-                [py, "-m", "parley_testkit.provider", "--port", str(provider_port), *provider_args],
-                {},
-                name="bench-provider",
-            ),
-            ServiceProcess(
-                [py, str(ROOT / "bench" / "direct_relay.py"), "--port", str(relay_port), *relay_args],
-                {},
-                name="bench-relay",
-            ),
-            ServiceProcess([py, "-m", "parley_gateway"], env, name="bench-gateway"),
-            *(
-                ServiceProcess([py, "-m", "parley_inference"], env, name=f"bench-worker-{k}")
-                for k in range(args.workers)
-            ),
-        ]
-        try:
-            for proc in procs:
-                proc.start()
-            procs[0].wait_log("http://", timeout=20)
-            procs[1].wait_log("relay ready", timeout=20)
-            procs[2].wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", timeout=30)
-            _wait_models(f"http://127.0.0.1:{gateway_port}")
-            # A short warm-up of both paths, not measured.
-            relay_url, gateway_url = f"ws://127.0.0.1:{relay_port}", f"ws://127.0.0.1:{gateway_port}/ws"
-            await run_load("warm-up", relay_url, issuer, 5, ramp_s=0.1, rounds=1)
-            await run_load("warm-up", gateway_url, issuer, 5, ramp_s=0.1, rounds=1)
-            for n in args.streams:
-                load = {"ramp_s": args.ramp, "rounds": args.rounds}
-                direct = await run_load("direct", relay_url, issuer, n, **load)
-                parley = await run_load("parley", gateway_url, issuer, n, **load)
-                sys.stdout.write(_report(n, direct, parley, args.rate) + "\n")
-                sys.stdout.flush()
-        finally:
-            for proc in reversed(procs):
-                proc.terminate(timeout=10)
-            models.unlink(missing_ok=True)
+        shared = {**stack.pids(), "loadgen": os.getpid()}
+        broker = find_pid("beam.smp")
+        if broker is not None:
+            shared["rabbitmq"] = broker
+        # Unmeasured warm-up of the relay.
+        await run_load("warm-up", stack.relay_url, stack.issuer, 5, ramp_s=0.1)
+        for n in args.streams:
+            cell = await measure(
+                "direct", stack.relay_url, stack, n, server_pid=stack.relay.pid, pids=shared, args=args
+            )
+            baseline[n] = cell
+            cells.append(cell)
+            _say(_line(cell, None))
+        for workers in args.workers:
+            concurrency = (2 * max(args.streams) + 16 + workers - 1) // workers
+            parley = stack.start_parley(workers, concurrency=concurrency)
+            try:
+                await run_load("warm-up", parley.ws_url, stack.issuer, 5, ramp_s=0.1)
+                for n in args.streams:
+                    cell = await measure(
+                        f"parley-{workers}w",
+                        parley.ws_url,
+                        stack,
+                        n,
+                        server_pid=parley.gateway.pid,
+                        pids={**shared, **parley.pids()},
+                        args=args,
+                        parley=parley,
+                    )
+                    cell["workers"] = workers
+                    cells.append(cell)
+                    _say(_line(cell, baseline.get(n)))
+            finally:
+                parley.stop()
+    write_result(
+        args.out,
+        "matrix",
+        {
+            "command": "python bench/stream_bench.py " + " ".join(sys.argv[1:]),
+            "machine": started,
+            "loadavg_end": loadavg(),
+            "settings": {
+                "tokens": args.tokens,
+                "rate": args.rate,
+                "ramp_per_stream_s": args.ramp_per_stream,
+                "rounds": args.rounds,
+                "window_ms": 50,
+            },
+            "cells": cells,
+        },
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--streams", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--streams", type=int, nargs="+", default=[50, 200, 1000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens/s of each provider stream")
-    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the sessions start")
-    parser.add_argument("--rounds", type=int, default=3, help="prompts each session sends, one after another")
-    parser.add_argument("--window-ms", type=float, default=50.0, help="the workers' coalescing window")
     parser.add_argument(
-        "--workers", type=int, default=1, help="inference worker processes (they share the cores)"
+        "--ramp-per-stream", type=float, default=0.004, help="seconds of ramp per session (N x this)"
     )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=0,
-        help="generations at once per worker (default (2 x streams + 16) / workers: a request holds "
-        "its slot until its outcome event is confirmed, after the client has `done` and may prompt again)",
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="prompts per session (one fewer at 1,000)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/matrix.json"))
+    started = time.monotonic()
     uvloop.run(bench(parser.parse_args()))
+    _say(f"matrix done in {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
