@@ -100,6 +100,10 @@ class Settings(BrokerSettings):
 
     publish_timeout_s: float = Field(default=5.0, gt=0.0)
     reconnect_interval_s: float = Field(default=2.0, gt=0.0)
+    store_retry_initial_s: float = Field(default=0.2, gt=0.0)
+    """While the database does not answer, the usage consumer holds its event and retries
+    after this long, doubling up to `store_retry_max_s`."""
+    store_retry_max_s: float = Field(default=5.0, gt=0.0)
 
     @field_validator("database_url")
     @classmethod

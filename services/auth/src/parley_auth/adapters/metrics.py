@@ -24,6 +24,11 @@ class AuthMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.store_retries = Counter(
+            "parley_auth_store_retries",
+            "Events held and retried because the database did not answer",
+            registry=self.registry,
+        )
         self.lag = Gauge(
             "parley_auth_consumer_lag_seconds",
             "Age of the last completion.finished counted (now - occurred_at)",

@@ -11,6 +11,7 @@ from faststream.rabbit import QueueType, RabbitQueue, RabbitResponse
 from parley_auth import catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
 from parley_auth.bootstrap import Auth
+from parley_auth.outage import retry_while_unavailable
 from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent, utcnow
 from parley_contracts.catalog import CATALOG_REQUESTS
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS, rabbit_exchange, rabbit_queue
@@ -42,7 +43,13 @@ def register_consumers(auth: Auth) -> None:
             auth.metrics.events.labels("unsupported").inc()
             return
         assert isinstance(event, CompletionFinished)
-        counted = await usage.record_completion(event, auth=auth)
+        counted = await retry_while_unavailable(
+            lambda: usage.record_completion(event, auth=auth),
+            what=f"completion {event.event_id}",
+            initial_s=auth.settings.store_retry_initial_s,
+            max_s=auth.settings.store_retry_max_s,
+            on_retry=auth.metrics.store_retries.inc,
+        )
         auth.metrics.events.labels("counted" if counted else "duplicate").inc()
         auth.metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
         log.debug(
