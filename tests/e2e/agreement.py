@@ -95,7 +95,7 @@ async def check_agreement(
     deadline = started + within_s
     stored = await _history_caught_up(seen, history_url, token, deadline)
     caught_up = time.monotonic() - started
-    events = await _audit_events(amqp_url, {s.message_id for s in seen}, deadline)
+    events = await audit_events(amqp_url, wanted={s.message_id for s in seen}, deadline=deadline)
 
     audit = _index(events, _conversations(seen))
     problems = _compare(seen, stored, audit)
@@ -199,9 +199,14 @@ async def _history_caught_up(
             await asyncio.sleep(0.3)
 
 
-async def _audit_events(amqp_url: str, wanted: set[str], deadline: float) -> list[dict[str, Any]]:
+async def audit_events(
+    amqp_url: str, *, wanted: set[str] | None = None, deadline: float | None = None
+) -> list[dict[str, Any]]:
     """Every event of `audit.events` from its first offset, read until each message of
-    `wanted` has an outcome event and the stream has been quiet for a moment."""
+    `wanted` has an outcome event (or `deadline`, a `time.monotonic()`, passed) and the
+    stream has been quiet for a moment."""
+    wanted = wanted or set()
+    deadline = deadline if deadline is not None else time.monotonic() + 60
     quiet_s = 1.5
     events: list[dict[str, Any]] = []
     connection = await aio_pika.connect(amqp_url, timeout=10)
