@@ -37,6 +37,7 @@ async def _evaluate(
     repo: Repository, user_id: str, *, auth: Auth, reason: Literal["period_rolled", "budget_raised"]
 ) -> None:
     """Block or unblock one user for the current period, publishing what changed."""
+    await repo.lock_quota(user_id)
     settings = auth.settings
     current = period_start(auth.now(), settings.budget_period)
     budget = effective_budget(await _override(repo, user_id), settings.default_budget_tokens)
@@ -53,7 +54,9 @@ async def _evaluate(
         )
         auth.metrics.quota.labels("quota.restored").inc()
         block = None
-    if block is None and budget.exceeded(used):
+    if block is not None:
+        block.used = used  # the period's total so far, whichever completion crossed the budget
+    elif budget.exceeded(used):
         await repo.add_block(
             QuotaBlockRow(user_id=user_id, period_start=current, quota=name, limit=budget.limit, used=used)
         )
@@ -77,7 +80,7 @@ async def record_completion(event: CompletionFinished, *, auth: Auth) -> bool:
             day=event.occurred_at.date(),
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
-            cost=price.cost(usage.prompt_tokens, usage.completion_tokens),
+            cost_nanos=price.cost_nanos(usage.prompt_tokens, usage.completion_tokens),
         )
         await _evaluate(repo, event.user_id, auth=auth, reason="budget_raised")
     return True

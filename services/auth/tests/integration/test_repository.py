@@ -53,11 +53,16 @@ async def test_usage_upsert_and_idempotency(database: Database) -> None:
                     day=date(2026, 1, 2),
                     prompt_tokens=3,
                     completion_tokens=4,
-                    cost=0.5,
+                    cost_nanos=500_000_000,
                 )
     async with database.transaction() as repo:
         await repo.add_usage(
-            user_id=user, model="m", day=date(2026, 1, 2), prompt_tokens=1, completion_tokens=1, cost=0.25
+            user_id=user,
+            model="m",
+            day=date(2026, 1, 2),
+            prompt_tokens=1,
+            completion_tokens=1,
+            cost_nanos=250_000_000,
         )
     async with database.transaction() as repo:
         rows = await repo.usage(user_id=user, since=None, until=None, limit=10)

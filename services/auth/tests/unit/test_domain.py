@@ -56,6 +56,9 @@ def test_budgets_and_prices() -> None:
     assert effective_budget(None, 50).limit == 50
     assert effective_budget(0, 50).limit == 0
     assert Price(1.0, 2.0).cost(1_000_000, 500_000) == pytest.approx(2.0)
+    # nano-units, rounded once per completion: integer sums do not depend on their order
+    assert Price(1.0, 2.0).cost_nanos(1_000_000, 500_000) == 2_000_000_000
+    assert Price(0.15, 0.6).cost_nanos(916, 529) == 454_800
     assert period_start(datetime(2026, 3, 17, 23, 59), "month") == date(2026, 3, 1)
     assert period_start(date(2026, 3, 17), "day") == date(2026, 3, 17)
 

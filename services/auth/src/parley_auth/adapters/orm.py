@@ -105,6 +105,10 @@ class SigningKeyRow(Base):
     """No longer signs from then; still served in the JWKS for one access-token lifetime."""
 
 
+NANOS = 1_000_000_000
+"""Costs are stored in nano-units (billionths of the prices' currency)."""
+
+
 class UsageRow(Base):
     __tablename__ = "usage"
 
@@ -114,7 +118,12 @@ class UsageRow(Base):
     requests: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Exact: an integer sum is the same whatever order the events were counted in."""
+
+    @property
+    def cost(self) -> float:
+        return self.cost_nanos / NANOS
 
 
 class ProcessedEventRow(Base):
@@ -125,7 +134,8 @@ class ProcessedEventRow(Base):
 
 
 class QuotaBlockRow(Base):
-    """A user over budget in the period starting `period_start`."""
+    """A user over budget in the period starting `period_start`; `used`: their tokens in
+    that period so far (kept current, so it does not depend on which completion crossed)."""
 
     __tablename__ = "quota_blocks"
 

@@ -159,11 +159,18 @@ class Repository:
         return bool(getattr(result, "rowcount", 0))
 
     async def add_usage(
-        self, *, user_id: str, model: str, day: date, prompt_tokens: int, completion_tokens: int, cost: float
+        self,
+        *,
+        user_id: str,
+        model: str,
+        day: date,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_nanos: int,
     ) -> None:
         statement = self._insert(UsageRow).values(
             user_id=user_id, model=model, day=day, requests=1,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=cost,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_nanos=cost_nanos,
         )  # fmt: skip
         excluded = statement.excluded
         await self.session.execute(
@@ -173,7 +180,7 @@ class Repository:
                     "requests": UsageRow.requests + 1,
                     "prompt_tokens": UsageRow.prompt_tokens + excluded.prompt_tokens,
                     "completion_tokens": UsageRow.completion_tokens + excluded.completion_tokens,
-                    "cost": UsageRow.cost + excluded.cost,
+                    "cost_nanos": UsageRow.cost_nanos + excluded.cost_nanos,
                 },
             )
         )
@@ -202,6 +209,13 @@ class Repository:
         return rows.all()
 
     # quota blocks
+    async def lock_quota(self, user_id: str) -> None:
+        """Until the transaction ends, this user's quota decisions wait for each other (replicas
+        consume `auth.usage` side by side): the later one then sees the earlier's usage, so no
+        crossing of the budget is missed. PostgreSQL: an advisory lock; SQLite has one writer."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(user_id, 0))))
+
     async def block(self, user_id: str) -> QuotaBlockRow | None:
         return await self.session.get(QuotaBlockRow, user_id)
 

@@ -17,6 +17,10 @@ class Price:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1_000_000
 
+    def cost_nanos(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The cost in billionths of the price's currency, rounded once per completion."""
+        return round((prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) * 1_000)
+
 
 def period_start(moment: datetime | date, period: Period) -> date:
     day = moment.date() if isinstance(moment, datetime) else moment
