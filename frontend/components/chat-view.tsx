@@ -9,14 +9,15 @@ import {
   isStored,
   serverParent,
 } from "@/lib/conversation";
+import { fitContext } from "@/lib/context";
 import type { ChatMessage } from "@/lib/protocol";
-import { type TreeMessage, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
+import { type ChildIndex, type TreeMessage, indexChildren, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
 import type { Project } from "@/lib/library";
 import type { ConversationDetail } from "@/lib/types";
 import { newId } from "@/lib/utils";
 import { type ChatParams, useChatSettings } from "./chat-settings";
 import { Composer } from "./composer";
-import { type BranchInfo, MessageItem } from "./message-item";
+import { type BranchInfo, BusyContext, MessageItem } from "./message-item";
 import { ModelPicker } from "./model-picker";
 import { useApp } from "./providers";
 import { useAutoscroll } from "./use-autoscroll";
@@ -42,18 +43,25 @@ function messageKey(message: TreeMessage, next: TreeMessage | undefined): string
 }
 
 /** Regenerations are answers of one prompt; chats stored before they were could repeat the prompt instead. */
-function answerSiblings(tree: Map<string, TreeMessage>, message: TreeMessage): TreeMessage[] {
-  return message.role === "assistant" ? siblingsOf(tree, message) : [];
+function answerSiblings(tree: Map<string, TreeMessage>, message: TreeMessage, index?: ChildIndex): TreeMessage[] {
+  return message.role === "assistant" ? siblingsOf(tree, message, index) : [];
 }
 
-function branchFor(tree: Map<string, TreeMessage>, path: TreeMessage[], message: TreeMessage): BranchInfo {
-  const answers = answerSiblings(tree, message);
+/** The shown path, with what `branchFor` needs to look up in constant time. */
+interface PathView {
+  tree: Map<string, TreeMessage>;
+  children: ChildIndex;
+  onPath: Set<string>;
+}
+
+function branchFor({ tree, children, onPath }: PathView, message: TreeMessage): BranchInfo {
+  const answers = answerSiblings(tree, message, children);
   if (answers.length > 1) return { branchIndex: answers.findIndex((a) => a.id === message.id), branchCount: answers.length };
   // Older regenerations branch at a prompt with the same text: their arrows go on the answer, like edits on the prompt.
   const prompt = message.role === "assistant" ? (message.parent_id ? tree.get(message.parent_id) : undefined) : message;
   const none = { branchIndex: 0, branchCount: 1 };
-  if (!prompt || !path.includes(prompt)) return none;
-  const siblings = siblingsOf(tree, prompt);
+  if (!prompt || !onPath.has(prompt.id)) return none;
+  const siblings = siblingsOf(tree, prompt, children);
   if (siblings.length < 2) return none;
   const sameText = siblings.every((s) => s.content === prompt.content);
   if ((message.role === "assistant") !== sameText) return none;
@@ -176,6 +184,10 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
   }, [controller, load]);
 
   const path = useMemo(() => pathTo(state.tree, state.leafId), [state.tree, state.leafId]);
+  const pathView = useMemo<PathView>(
+    () => ({ tree: state.tree, children: indexChildren(state.tree), onPath: new Set(path.map((m) => m.id)) }),
+    [state.tree, path],
+  );
   // History stores an outcome a moment after the stream ends: while it still shows an answer
   // as pending that no live stream covers (a reload right after the end), ask again.
   const stalePending = useMemo(
@@ -236,11 +248,11 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
       if (!controller) return;
       const current = stateRef.current;
       const { systemPrompt, temperature, maxTokens } = paramsRef.current;
-      const messages: ChatMessage[] = [
+      const messages = fitContext([
         ...(systemPrompt.trim() ? [{ role: "system" as const, content: systemPrompt.trim() }] : []),
         ...contextBefore(parentId),
         { role: "user", content: text },
-      ];
+      ]);
       const requestId = newId();
       myRequests.current.add(requestId);
       setNotice(null);
@@ -343,17 +355,18 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
                 Show {Math.min(hidden, PAGE_SIZE)} earlier messages
               </Button>
             )}
-            {shown.map((message, index) => (
-              <MessageItem
-                key={messageKey(message, shown[index + 1])}
-                message={message}
-                {...branchFor(state.tree, path, message)}
-                busy={running}
-                onSwitch={onSwitch}
-                onRegenerate={onRegenerate}
-                onEdit={onEdit}
-              />
-            ))}
+            <BusyContext.Provider value={running}>
+              {shown.map((message, index) => (
+                <MessageItem
+                  key={messageKey(message, shown[index + 1])}
+                  message={message}
+                  {...branchFor(pathView, message)}
+                  onSwitch={onSwitch}
+                  onRegenerate={onRegenerate}
+                  onEdit={onEdit}
+                />
+              ))}
+            </BusyContext.Provider>
           </div>
         </div>
         <div className="relative shrink-0 px-3 pb-3 pt-1">

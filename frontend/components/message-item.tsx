@@ -1,6 +1,6 @@
 "use client";
 import { AlertCircle, ChevronLeft, ChevronRight, Loader2, Pencil, RefreshCw } from "lucide-react";
-import { memo, useState } from "react";
+import { type ComponentProps, createContext, memo, useContext, useState } from "react";
 import { liveMetrics, type StreamState } from "@/lib/stream";
 import type { TreeMessage } from "@/lib/tree";
 import { formatNumber } from "@/lib/utils";
@@ -15,9 +15,22 @@ export interface BranchInfo {
   branchCount: number;
 }
 
+/** An answer is streaming: regenerate, retry, edit and resend wait. A context, so that its
+ * changes re-render these buttons, not every message of a long chat. */
+export const BusyContext = createContext(false);
+
+function IdleButton(props: ComponentProps<typeof Button>) {
+  const busy = useContext(BusyContext);
+  return <Button {...props} disabled={busy || props.disabled} />;
+}
+
+function IdleAction(props: ComponentProps<"button">) {
+  const busy = useContext(BusyContext);
+  return <button type="button" {...props} disabled={busy || props.disabled} />;
+}
+
 interface MessageItemProps extends BranchInfo {
   message: TreeMessage;
-  busy: boolean;
   onSwitch: (message: TreeMessage, step: number) => void;
   onRegenerate: (answer: TreeMessage) => void;
   onEdit: (prompt: TreeMessage, text: string) => void;
@@ -53,7 +66,7 @@ function branchOf({ branchIndex, branchCount }: BranchInfo) {
 }
 
 function UserMessage(props: MessageItemProps) {
-  const { message, busy, onSwitch, onEdit } = props;
+  const { message, onSwitch, onEdit } = props;
   const branch = branchOf(props);
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
@@ -74,9 +87,9 @@ function UserMessage(props: MessageItemProps) {
             <Button variant="ghost" size="sm" onClick={() => setEditing(false)}>
               Cancel
             </Button>
-            <Button type="submit" size="sm" disabled={busy}>
+            <IdleButton type="submit" size="sm">
               Send
-            </Button>
+            </IdleButton>
           </div>
         </form>
       </div>
@@ -90,18 +103,16 @@ function UserMessage(props: MessageItemProps) {
       <div className="flex items-center gap-1 opacity-100 md:opacity-0 md:group-hover:opacity-100 md:focus-within:opacity-100">
         {branch && <BranchSwitcher branch={branch} onStep={(step) => onSwitch(message, step)} />}
         <CopyButton text={message.content} label="Copy message" className={actionClass} />
-        <button
-          type="button"
+        <IdleAction
           className={actionClass}
           aria-label="Edit message"
-          disabled={busy}
           onClick={() => {
             setDraft(message.content);
             setEditing(true);
           }}
         >
           <Pencil className="size-4" aria-hidden />
-        </button>
+        </IdleAction>
       </div>
     </div>
   );
@@ -126,7 +137,7 @@ function Figures({ message, stream }: { message: TreeMessage; stream: StreamStat
 }
 
 function AssistantMessage(props: MessageItemProps) {
-  const { message, busy, onSwitch, onRegenerate } = props;
+  const { message, onSwitch, onRegenerate } = props;
   const branch = branchOf(props);
   const stream = useStream(message.id);
   const text = stream && stream.status !== "waiting" ? stream.text : message.content || stream?.text || "";
@@ -152,9 +163,9 @@ function AssistantMessage(props: MessageItemProps) {
         <div role="alert" className="flex flex-wrap items-center gap-2 rounded-lg border border-destructive/40 bg-destructive/10 px-3 py-2 text-sm text-destructive">
           <AlertCircle className="size-4" aria-hidden />
           <span className="flex-1">{errorText}</span>
-          <Button size="sm" variant="outline" onClick={() => onRegenerate(message)} disabled={busy}>
+          <IdleButton size="sm" variant="outline" onClick={() => onRegenerate(message)}>
             <RefreshCw aria-hidden /> Retry
-          </Button>
+          </IdleButton>
         </div>
       )}
       {finish === "cancelled" && <p className="text-xs text-muted-foreground">Stopped.</p>}
@@ -164,9 +175,9 @@ function AssistantMessage(props: MessageItemProps) {
         {!running && !failed && (
           <>
             <CopyButton text={text} label="Copy answer" className={actionClass} />
-            <button type="button" className={actionClass} aria-label="Regenerate" disabled={busy} onClick={() => onRegenerate(message)}>
+            <IdleAction className={actionClass} aria-label="Regenerate" onClick={() => onRegenerate(message)}>
               <RefreshCw className="size-4" aria-hidden />
-            </button>
+            </IdleAction>
           </>
         )}
         <Figures message={message} stream={stream} />

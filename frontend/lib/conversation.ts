@@ -71,7 +71,7 @@ export function conversationReducer(state: ConversationState, action: Conversati
       return emptyConversation(action.conversationId);
     case "loaded": {
       const { detail } = action;
-      const tree = mergeServerTree(state.tree, detail.messages);
+      const tree = keepUnchanged(state.tree, mergeServerTree(state.tree, detail.messages));
       const keepLeaf = state.leafId !== null && tree.has(state.leafId);
       return {
         ...state,
@@ -144,6 +144,25 @@ export function conversationReducer(state: ConversationState, action: Conversati
     case "renamed":
       return { ...state, title: action.title };
   }
+}
+
+function sameMessage(a: TreeMessage, b: TreeMessage): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  keys.delete("children"); // history's list of child ids: the tree holds them anyway
+  for (const key of keys) {
+    if (a[key as keyof TreeMessage] !== b[key as keyof TreeMessage]) return false;
+  }
+  return true;
+}
+
+/** `next`, with the message objects of `previous` where nothing changed: a reload of a long
+ * chat then re-renders only the messages that did (the list's items are memoised). */
+export function keepUnchanged(previous: Tree, next: Tree): Tree {
+  for (const [id, message] of next) {
+    const before = previous.get(id);
+    if (before && before !== message && sameMessage(before, message)) next.set(id, before);
+  }
+  return next;
 }
 
 /** The id to send as `parent_id` after `message` (null for a local or pending one is never wanted). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { conversationReducer, emptyConversation, mergeServerTree } from "./conversation";
-import { type TreeMessage, buildTree, pathTo, siblingsOf, switchBranch } from "./tree";
+import { conversationReducer, emptyConversation, keepUnchanged, mergeServerTree } from "./conversation";
+import { type TreeMessage, buildTree, indexChildren, pathTo, siblingsOf, switchBranch } from "./tree";
 import type { ConversationDetail } from "./types";
 
 function msg(id: string, parent: string | null, role: "user" | "assistant", at: number, content = id): TreeMessage {
@@ -28,6 +28,24 @@ describe("tree", () => {
     expect(switchBranch(tree, tree.get("u2")!, 1)).toBe("a2b");
     expect(switchBranch(tree, tree.get("u2b")!, -1)).toBe("a2");
     expect(switchBranch(tree, tree.get("u2")!, -1)).toBeNull();
+  });
+
+  it("finds siblings through a child index as it does by walking the tree", () => {
+    const tree = buildTree(server);
+    const index = indexChildren(tree);
+    for (const message of server) {
+      expect(siblingsOf(tree, message, index)).toEqual(siblingsOf(tree, message));
+    }
+    expect(index.get(null)!.map((m) => m.id)).toEqual(["u1"]);
+  });
+
+  it("keeps the objects of unchanged messages across a reload, so memoised rows do not re-render", () => {
+    const before = buildTree(server);
+    const reloaded = buildTree(server.map((m) => (m.id === "a2" ? { ...m, content: "edited" } : { ...m })));
+    const kept = keepUnchanged(before, reloaded);
+    expect(kept.get("u1")).toBe(before.get("u1"));
+    expect(kept.get("a2")).not.toBe(before.get("a2"));
+    expect(kept.get("a2")!.content).toBe("edited");
   });
 });
 

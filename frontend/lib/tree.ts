@@ -47,9 +47,25 @@ export function childrenOf(tree: Tree, parentId: string | null): TreeMessage[] {
   return [...tree.values()].filter((m) => m.parent_id === parentId).sort(byCreated);
 }
 
+/** Every message's children, oldest first, by parent id: built once per tree, so that a long
+ * chat asks for siblings without a walk of the whole tree per message. */
+export type ChildIndex = Map<string | null, TreeMessage[]>;
+
+export function indexChildren(tree: Tree): ChildIndex {
+  const index: ChildIndex = new Map();
+  for (const message of tree.values()) {
+    const siblings = index.get(message.parent_id);
+    if (siblings) siblings.push(message);
+    else index.set(message.parent_id, [message]);
+  }
+  for (const siblings of index.values()) siblings.sort(byCreated);
+  return index;
+}
+
 /** The message and its siblings (same parent, same role), oldest first. */
-export function siblingsOf(tree: Tree, message: TreeMessage): TreeMessage[] {
-  return childrenOf(tree, message.parent_id).filter((m) => m.role === message.role);
+export function siblingsOf(tree: Tree, message: TreeMessage, index?: ChildIndex): TreeMessage[] {
+  const children = index ? (index.get(message.parent_id) ?? []) : childrenOf(tree, message.parent_id);
+  return children.filter((m) => m.role === message.role);
 }
 
 /** The newest leaf under `id` (following the newest child each time). */
