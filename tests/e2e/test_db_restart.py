@@ -163,6 +163,8 @@ class Outage:
     """From the stop until every client had its outcome."""
     ready_again_s: dict[str, float]
     """From the start until each service said ready."""
+    rest_during: dict[str, int]
+    """The status of each REST call made while the database was down."""
 
 
 async def _restart_under_load(
@@ -184,6 +186,7 @@ async def _restart_under_load(
         tasks += [asyncio.create_task(_stream(c, i)) for i, c in enumerate(clients[half:], start=half)]
         for service in services:
             await _until(f"{service.name} says not ready", _readyz(service.url, want=False), within_s=15)
+        during = await _rest_during_outage(stack.gateways[0].http, token)
         await _until("the outage lasted", _elapsed(stopped, DOWN_S), within_s=DOWN_S + 5)
         await asyncio.to_thread(postgres.start)
         restarted = time.monotonic()
@@ -192,10 +195,20 @@ async def _restart_under_load(
             for s in services
         }
         seen = await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
-        return Outage(list(seen), restarted - stopped, time.monotonic() - stopped, ready_again)
+        return Outage(list(seen), restarted - stopped, time.monotonic() - stopped, ready_again, during)
     finally:
         for client in clients:
             await client.close()
+
+
+REST_PROBES = ("/api/auth/me", "/api/auth/me/usage", "/api/history/conversations")
+
+
+async def _rest_during_outage(gateway_url: str, token: str) -> dict[str, int]:
+    """What the browser's REST calls answer while the database is down (through the gateway)."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {token}"}
+        return {path: (await http.get(path, headers=headers)).status_code for path in REST_PROBES}
 
 
 def _elapsed(since: float, seconds: float) -> Callable[[], Awaitable[bool]]:
@@ -249,6 +262,7 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
         stop_watching.set()
         await watcher
 
+    assert outage.rest_during == dict.fromkeys(REST_PROBES, 503), outage.rest_during
     errors = [s.end for s in outage.seen if not s.done]
     assert all(e["code"] and e["message"] for e in errors), errors
     for one in outage.seen:
@@ -274,7 +288,7 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
     print(  # noqa: T201
         f"\npostgres down {outage.down_s:.1f} s under load: {STREAMS - len(errors)}/{STREAMS} answers done, "
         f"{len(errors)} errors, all outcomes known {outage.known_in_s:.1f} s after the stop; "
-        f"unready: {unready}; "
+        f"unready: {unready}; REST calls meanwhile {sorted(set(outage.rest_during.values()))}; "
         f"store retries: history {retries:.0f}, auth {auth_retries:.0f}; "
         f"auth's ledger {completions} completions (titles included); "
         f"{chain}; {agreement}"

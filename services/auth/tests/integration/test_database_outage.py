@@ -1,7 +1,7 @@
 """The usage consumer while the database does not answer, on the real RabbitMQ and
 PostgreSQL: a `completion.finished` is held and retried with backoff (not handed back to
 the queue for an instant redelivery, which spun hundreds of times a second), then
-counted exactly once when the database is back."""
+counted exactly once when the database is back. A REST call meanwhile is a 503."""
 
 from __future__ import annotations
 
@@ -93,6 +93,9 @@ async def test_a_completion_is_held_while_the_database_is_down_then_counted_once
             db.down = True
             await _publish(amqp_url, event)
             await _until(lambda: db.refused >= 3, within_s=10)
+            me = await alice.http.get("/api/auth/me", headers=alice.headers)
+            assert me.status_code == 503, me.text  # a clear retry-later, not a 500
+            assert me.headers["retry-after"]
             held_from, refused_from = time.monotonic(), db.refused
             await asyncio.sleep(1.5)  # an outage's worth of backoff to count
             attempts = db.refused - refused_from

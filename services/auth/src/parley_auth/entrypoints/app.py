@@ -51,6 +51,7 @@ from parley_auth.entrypoints.schemas import (
     UserOut,
     UsersPage,
 )
+from parley_auth.outage import DATABASE_ERRORS
 from parley_auth.settings import Settings
 from parley_contracts.telemetry import instrument_app
 
@@ -311,6 +312,18 @@ async def _auth_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=code, headers=headers)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A request that needed the database while it does not answer: 503, a clear
+    retry-later (an unhandled error was a 500 and closed the proxy's kept-alive connection)."""
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    log.warning("%s %s: the database is unavailable (%s)", request.method, request.url.path, reason)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
@@ -374,5 +387,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     app.include_router(ops)
     app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
     instrument_app(app, registry=auth.metrics.registry)
     return app
