@@ -1,0 +1,183 @@
+"""A flood of prompts from one user against 20 other users' latency, in one run.
+
+One gateway and one worker with the gateway's per-user limits (4 generations
+at once, `--per-minute` prompts a minute per user). Twenty users each stream
+prompts one after another for three phases of `--phase-s` seconds: quiet,
+flooded, quiet again. During the flood one user holds `--flood-sockets`
+sockets, each sending a prompt every `--flood-interval-ms` and reading what
+comes back; the gateway refuses what is over that user's limits. The others'
+time to first text in the flooded phase is compared with the two quiet
+phases, whose difference is the benchmark's noise.
+
+    python bench/flood.py [--phase-s 20] [--flood-sockets 10] [--flood-interval-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+import websockets
+from benchstack import bench_stack
+from procstat import CpuMeter, loadavg, machine, raise_nofile
+from results import write_result
+from stats import rounded
+from wsload import RunResult, hello, prompt_frame, run_load
+
+from parley_testkit import TestIssuer
+
+VICTIMS = 20
+
+
+async def _flood_socket(
+    url: str, token: str, interval_s: float, stop: asyncio.Event, seen: Counter[str]
+) -> None:
+    async with websockets.connect(url, max_size=None, compression=None, open_timeout=60) as ws:
+        await hello(ws, token)
+
+        async def read() -> None:
+            async for raw in ws:
+                frame = orjson.loads(raw)
+                kind = frame["type"]
+                seen[f"error:{frame.get('code')}" if kind == "error" else kind] += 1
+
+        reader = asyncio.create_task(read())
+        try:
+            while not stop.is_set():
+                await ws.send(prompt_frame(), text=True)
+                seen["sent"] += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+
+async def _flood(url: str, issuer: TestIssuer, args: argparse.Namespace, stop: asyncio.Event) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    token = issuer.token("flooder", expires_in=3600)
+    await asyncio.gather(
+        *(
+            _flood_socket(url, token, args.flood_interval_ms / 1000, stop, seen)
+            for _ in range(args.flood_sockets)
+        ),
+        return_exceptions=True,
+    )
+    return seen
+
+
+def _phase(name: str, run: RunResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "phase": name,
+        "prompts": len(run.streams),
+        "errors": run.errors,
+        "error_samples": run.error_samples(),
+        "ttft_p50_ms": rounded(run.ttft(0.5)),
+        "ttft_p99_ms": rounded(run.ttft(0.99)),
+        "slowest_stream_rate": rounded(run.slowest_rate),
+        **(extra or {}),
+    }
+
+
+def verdict(quiet: list[dict[str, Any]], flooded: dict[str, Any], key: str) -> dict[str, Any]:
+    """Unchanged when the flooded figure lies within the quiet phases' range widened by their spread."""
+    a, b, f = quiet[0][key], quiet[1][key], flooded[key]
+    noise = abs(a - b)
+    return {
+        "quiet": [a, b],
+        "flooded": f,
+        "added_ms": round(f - (a + b) / 2, 2),
+        "noise_ms": round(noise, 2),
+        "unchanged": min(a, b) - noise <= f <= max(a, b) + noise,
+    }
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    raise_nofile()
+    with bench_stack(tokens=args.tokens, rate=args.rate) as stack:
+        stack.gateway_env["PARLEY_GATEWAY_PROMPTS_PER_MINUTE"] = str(args.per_minute)
+        parley = stack.start_parley(1, concurrency=64)
+        phases: list[dict[str, Any]] = []
+        try:
+            await run_load("warm-up", parley.ws_url, stack.issuer, 5, ramp_s=0.1, user=lambda i: f"warm-{i}")
+
+            async def victims(phase: str) -> RunResult:
+                return await run_load(
+                    phase,
+                    parley.ws_url,
+                    stack.issuer,
+                    VICTIMS,
+                    ramp_s=1.0,
+                    duration_s=args.phase_s,
+                    user=lambda i: f"victim-{i}",
+                )
+
+            meter = CpuMeter(parley.pids())
+            meter.start()
+            phases.append(_phase("quiet", await victims("quiet"), {"cpu_percent": meter.stop()}))
+            stop = asyncio.Event()
+            meter.start()
+            flood = asyncio.create_task(_flood(parley.ws_url, stack.issuer, args, stop))
+            flooded = await victims("flooded")
+            stop.set()
+            seen = await flood
+            phases.append(_phase("flooded", flooded, {"cpu_percent": meter.stop(), "flood": dict(seen)}))
+            meter.start()
+            phases.append(_phase("quiet again", await victims("quiet again"), {"cpu_percent": meter.stop()}))
+        finally:
+            parley.stop()
+    quiet = [phases[0], phases[2]]
+    return {
+        "victims": VICTIMS,
+        "phase_s": args.phase_s,
+        "per_minute": args.per_minute,
+        "flood_sockets": args.flood_sockets,
+        "flood_interval_ms": args.flood_interval_ms,
+        "phases": phases,
+        "p50": verdict(quiet, phases[1], "ttft_p50_ms"),
+        "p99": verdict(quiet, phases[1], "ttft_p99_ms"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--phase-s", type=float, default=20.0)
+    parser.add_argument("--flood-sockets", type=int, default=10)
+    parser.add_argument("--flood-interval-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--per-minute", type=int, default=60, help="the gateway's prompts per minute per user"
+    )
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/flood.json"))
+    args = parser.parse_args()
+    started = machine()
+    began = time.monotonic()
+    result = uvloop.run(bench(args))
+    for phase in result["phases"]:
+        sys.stdout.write(f"{phase}\n")
+    sys.stdout.write(f"p50 {result['p50']}\np99 {result['p99']}\n({time.monotonic() - began:.0f} s)\n")
+    write_result(
+        args.out,
+        "flood",
+        {
+            "command": "python bench/flood.py " + " ".join(sys.argv[1:]),
+            "machine": started,
+            "loadavg_end": loadavg(),
+            **result,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
