@@ -211,6 +211,50 @@ def test_keda_watches_the_named_models_when_the_models_file_is_external(
     ]
 
 
+def test_keda_can_watch_every_model_queue_for_models_added_at_run_time(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render(
+        None,
+        "inference.autoscaling.keda.enabled=true",
+        "inference.existingModelsConfigMap=my-models",  # no model names needed
+        "inference.autoscaling.keda.everyModel.enabled=true",
+        "inference.autoscaling.keda.everyModel.existingSecret=rabbitmq-management",
+        "inference.autoscaling.keda.everyModel.messagesPerWorker=5",
+    )
+    (trigger,) = rendered.get("ScaledObject", _name("inference"))["spec"]["triggers"]
+    meta = trigger["metadata"]
+    assert (meta["protocol"], meta["useRegex"], meta["operation"]) == ("http", "true", "sum")
+    assert meta["value"] == "5"
+    pattern = re.compile(meta["queueName"])
+    assert pattern.fullmatch("inference.requests.added-at-run-time")
+    assert not pattern.fullmatch("inference.dead")
+    assert not pattern.fullmatch("history.events")
+    auth = rendered.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    (ref,) = auth["spec"]["secretTargetRef"]
+    assert (ref["parameter"], ref["name"], ref["key"]) == ("host", "rabbitmq-management", "url")
+
+
+def test_keda_on_every_model_without_the_management_secret_is_refused(helm: Path) -> None:
+    result = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "parley",
+            str(CHART),
+            "--set",
+            "inference.autoscaling.keda.enabled=true",
+            "--set",
+            "inference.autoscaling.keda.everyModel.enabled=true",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "inference.autoscaling.keda.everyModel.existingSecret" in result.stderr
+
+
 def test_keda_without_models_to_watch_is_refused_with_a_clear_message(helm: Path) -> None:
     result = subprocess.run(
         [
