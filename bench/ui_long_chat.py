@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ import websockets
 from playwright.async_api import Page, async_playwright
 
 from parley_testkit import FakeProvider, Script, TestIssuer, amqp_url_from_env, isolated_vhost
+from parley_testkit.browser import chromium_launch_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -47,17 +47,6 @@ from e2e.stack import MODEL, Stack, postgres_database, write_models_file  # noqa
 STATIC_DIR = ROOT / "frontend" / "out"
 RESULTS = ROOT / "bench" / "results" / "ui_long_chat.json"
 PASSWORD = "correct horse battery staple"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ANSWER = [
     "Here is a **short** answer with `code`:\n\n",
     "```python\n",
@@ -274,8 +263,8 @@ def _report(short: dict[str, Any], long: dict[str, Any]) -> str:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    launch = chromium_launch_args()
+    if launch is None:
         raise SystemExit("Debian's chromium is not installed: make browser")
     if not (STATIC_DIR / "index.html").is_file():
         raise SystemExit("frontend/out is not built: make frontend")
@@ -310,9 +299,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             sys.stdout.write(f"seeded {args.messages} + {args.baseline} messages in {seeded_s:.0f} s\n")
 
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(
-                    executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-                )
+                browser = await playwright.chromium.launch(**launch)  # type: ignore[arg-type]
                 context = await browser.new_context(viewport={"width": 1280, "height": 800})
                 page = await context.new_page()
                 await page.goto(f"{gateway.http}/login/")

@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from parley_testkit import (
     free_port,
     isolated_vhost,
 )
+from parley_testkit.browser import chromium_launch_args
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = ROOT / "frontend" / "out"
@@ -39,17 +39,6 @@ ADMIN_EMAIL = "admin@browser.parley.dev"
 # Auth seals provider keys with it and the worker opens them: both need the same value.
 CATALOG_SECRET = "browser-catalogue-secret"
 PASSWORD = "correct horse battery staple"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # What the fake provider answers depends on a marker in the last user message, so
 # that tests sharing one stack do not step on each other's scripts.
@@ -172,10 +161,10 @@ def _register(base_url: str, email: str) -> None:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    launch = chromium_launch_args()
+    if launch is None:
         pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
-    return {"executable_path": chromium, "headless": True, "args": CHROMIUM_ARGS}
+    return launch
 
 
 @pytest.fixture(scope="session")
