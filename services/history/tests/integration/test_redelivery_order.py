@@ -4,7 +4,7 @@ A seeded log of a few hundred events (every type history consumes, see
 `tests.event_log`) goes once, in the order it happened, into database A; then,
 with about a quarter of the events delivered two or three times, in other orders
 into fresh databases: shuffled locally (as redeliveries and competing consumers do),
-fully shuffled, and backwards, each through the consumer's use case
+fully shuffled (on SQLite too), and backwards, each through the consumer's use case
 (`services.handle_event`, as `EventConsumer` calls it); and once through the real
 RabbitMQ queue to two competing `EventConsumer`s. Every projected table must equal
 A's row for row, and each audit log must hold the same events, each once, its hash
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from sqlalchemy import text
 
 from parley_contracts import DOMAIN_EVENTS, DomainEvent
 from parley_history import services
-from parley_history.adapters.database import make_engine
+from parley_history.adapters.database import make_engine, migrate
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.entrypoints.consumers import EventConsumer
@@ -69,7 +71,7 @@ async def audited(store: SqlHistoryStore) -> list[tuple[str, str, str]]:
     """The audit log's events (id, type, body), in event-id order: the set, not the chain order."""
     async with store.engine.connect() as connection:
         result = await connection.execute(text("SELECT event_id, type, body FROM audit_log"))
-        return sorted((str(row[0]), row[1], row[2]) for row in result)
+        return sorted((str(uuid.UUID(str(row[0]))), row[1], row[2]) for row in result)
 
 
 async def apply_all(store: SqlHistoryStore, events: list[DomainEvent]) -> float:
@@ -131,13 +133,29 @@ async def test_the_log_covers_every_event_type_history_consumes(event_log: Event
     assert len(set(times)) < len(times)  # some ties, decided by event_id
 
 
-@pytest.mark.parametrize("order", list(ORDERS))
+async def _database(backend: str, databases: Databases, path: Path) -> str:
+    if backend == "postgresql":
+        return await databases.fresh()
+    url = f"sqlite:///{path}"
+    await asyncio.to_thread(migrate, url)
+    return url
+
+
+@pytest.mark.parametrize(
+    ("order", "backend"),
+    [*((order, "postgresql") for order in ORDERS), ("full shuffle", "sqlite")],
+)
 async def test_duplicated_and_reordered_deliveries_give_the_same_projection(
-    order: str, event_log: EventLog, databases: Databases, stores: list[SqlHistoryStore]
+    order: str,
+    backend: str,
+    event_log: EventLog,
+    databases: Databases,
+    stores: list[SqlHistoryStore],
+    tmp_path: Path,
 ) -> None:
     events = event_log.events
-    in_order = SqlHistoryStore(make_engine(await databases.fresh()))
-    reordered = SqlHistoryStore(make_engine(await databases.fresh()))
+    in_order = SqlHistoryStore(make_engine(await _database(backend, databases, tmp_path / "a.db")))
+    reordered = SqlHistoryStore(make_engine(await _database(backend, databases, tmp_path / "b.db")))
     stores += [in_order, reordered]
     first = await apply_all(in_order, events)
     expected = await projection(in_order)
@@ -150,7 +168,7 @@ async def test_duplicated_and_reordered_deliveries_give_the_same_projection(
     assert early_outcomes > 0
     took = await apply_all(reordered, shuffled)
     print(  # noqa: T201
-        f"\nhistory, {order}: {len(events)} events ({len({e.type for e in events})} types), "
+        f"\nhistory, {order} ({backend}): {len(events)} events ({len({e.type for e in events})} types), "
         f"{duplicates} duplicate deliveries, {len(shuffled)} deliveries, {late} behind a later event, "
         f"{early_outcomes} outcomes before their prompt; in order {first:.1f} s, reordered {took:.1f} s"
     )
