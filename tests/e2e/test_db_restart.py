@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aio_pika
 import httpx
 import pytest
+from aiormq.exceptions import ChannelNotFoundEntity
 
 from parley_testkit import FakeProvider, Script, TestIssuer
 
@@ -30,6 +32,8 @@ STREAMS = 20
 TOKENS = [f"p{i} " for i in range(40)]
 """About 4 s per answer: the first half ends while the database is down."""
 DOWN_S = 5.0
+HISTORY_DEAD = "history.dead"
+"""Where history puts what it cannot store for good (its default `dead_letter_queue`)."""
 
 
 @dataclass
@@ -138,6 +142,17 @@ async def _usage(auth_url: str, token: str) -> tuple[int, int, int]:
         sum(r["prompt_tokens"] for r in rows),
         sum(r["completion_tokens"] for r in rows),
     )
+
+
+async def _depth(amqp_url: str, queue: str) -> int:
+    """Messages ready in `queue` (0 when it does not exist)."""
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+        except ChannelNotFoundEntity:
+            return 0
+        return declared.declaration_result.message_count or 0
 
 
 def _verify_chain(stack: Stack, database_url: str) -> str:
@@ -253,6 +268,7 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
     provider.set_script(Script(tokens=TOKENS, delay_s=0.1))
     account = await register_and_login(stack.gateways[0])
     token = account.access_token
+    dead_before = await _depth(stack.amqp_url, HISTORY_DEAD)
     services = [Readiness("auth", stack.auth.http), Readiness("history", stack.history.http)]
     stop_watching = asyncio.Event()
     watcher = asyncio.create_task(_watch(services, stop_watching))
@@ -272,6 +288,7 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
         outage.seen, history_url=stack.history.http, token=token, amqp_url=stack.amqp_url, within_s=90
     )
     completions = await _ledger_agrees(stack, account.id, token)
+    assert await _depth(stack.amqp_url, HISTORY_DEAD) == dead_before, "history dead-lettered an event"
     chain = await asyncio.to_thread(_verify_chain, stack, db_stack.history_database)
     assert stack.auth.process.running
     assert stack.history.process.running
@@ -281,6 +298,9 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
         auth_metrics = (await http.get(f"{stack.auth.http}/metrics")).text
     retries = _metric(history_metrics, "history_store_retries_total")
     auth_retries = _metric(auth_metrics, "parley_auth_store_retries_total")
+    # Answers finished while the database was down: both services held events and retried.
+    assert retries > 0, "history never met the outage with an event in hand"
+    assert auth_retries > 0, "auth never met the outage with an event in hand"
     unready = ", ".join(
         f"{s.name} {s.unready_s:.1f} s (ready {outage.ready_again_s[s.name]:.1f} s after the start)"
         for s in services
