@@ -13,7 +13,7 @@ FRONTEND_SOURCES := $(shell find frontend/app frontend/components frontend/lib -
 FRONTEND_BUILT := frontend/out/index.html
 export NEXT_TELEMETRY_DISABLED := 1
 
-.PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser lint format asyncapi bench migrate clean
+.PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser lint format asyncapi bench bench-quick migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,9 +88,26 @@ asyncapi: install
 	@$(PY) -m parley_contracts.asyncapi > docs/asyncapi.yaml
 	@echo "wrote docs/asyncapi.yaml"
 
+# The load-and-scale benchmarks (not part of `make test`): results in bench/results/*.json, then
+# docs/benchmarks.md and its plots. About 30 minutes; the soak alone is 10.
 bench: install local-model
 	@$(PY) bench/stream_bench.py
+	@$(PY) bench/idle_sessions.py
+	@$(PY) bench/replay_bench.py
+	@$(PY) bench/flood.py
+	@$(PY) bench/soak.py
+	@$(PY) bench/report.py
 	@$(PY) bench/local_model_bench.py
+
+# The same tools at a small size (a few minutes), into a scratch folder: checks the tooling, not Parley.
+BENCH_QUICK := $${TMPDIR:-/tmp}/parley-bench-quick
+bench-quick: install
+	@$(PY) bench/stream_bench.py --streams 20 50 --workers 1 2 --rounds 2 --out $(BENCH_QUICK)/matrix.json
+	@$(PY) bench/idle_sessions.py --sessions 300 --out $(BENCH_QUICK)/idle_sessions.json
+	@$(PY) bench/replay_bench.py --conversations 100 --out $(BENCH_QUICK)/replay.json
+	@$(PY) bench/flood.py --phase-s 6 --out $(BENCH_QUICK)/flood.json
+	@$(PY) bench/soak.py --minutes 1 --out $(BENCH_QUICK)/soak.json
+	@$(PY) bench/report.py --results $(BENCH_QUICK) --md $(BENCH_QUICK)/benchmarks.md
 
 # Each database-owning service runs its own migrations (PARLEY_<SVC>_DATABASE_URL; SQLite by default).
 migrate: install

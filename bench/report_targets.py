@@ -1,0 +1,238 @@
+"""The targets of the load-and-scale issue, judged from the results: each with
+its measured figure, met or missed, and for a miss what the data says about why."""
+
+# ruff: noqa: RUF001 (the report prints typographic signs)
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from stats import ratio
+
+Cell = dict[str, Any]
+TTFT_N = 200
+BOUND_N = 1000
+
+
+@dataclass(frozen=True)
+class Target:
+    target: str
+    figure: str
+    met: bool | None
+    """None: a figure to report, with no threshold."""
+    why: str = ""
+
+
+def _cells(matrix: dict[str, Any], n: int) -> tuple[Cell | None, list[Cell]]:
+    at_n = [c for c in matrix["cells"] if c["streams"] == n]
+    base = next((c for c in at_n if c["config"] == "direct"), None)
+    return base, sorted((c for c in at_n if c["config"] != "direct"), key=lambda c: c.get("workers", 0))
+
+
+def _busiest(cell: Cell) -> str:
+    name = cell["busiest"]
+    return f"{name} {cell['cpu_percent'][name]:.0f} %"
+
+
+def _cpu_total(cell: Cell) -> float:
+    return sum(v for k, v in cell["cpu_percent"].items() if isinstance(v, int | float) and not math.isnan(v))
+
+
+def _added_ttft(matrix: dict[str, Any], key: str, limit_ms: float, label: str) -> Target:
+    base, cells = _cells(matrix, TTFT_N)
+    target = f"added TTFT {label} under {limit_ms:g} ms at {TTFT_N} streams"
+    if base is None or not cells:
+        return Target(target, "not measured", None)
+    added = {c["config"]: c[key] - base[key] for c in cells}
+    figure = "; ".join(f"{k}: {v:+.1f} ms" for k, v in added.items()) + f" (direct {base[key]:.1f} ms)"
+    missed = [c for c in cells if added[c["config"]] >= limit_ms]
+    if not missed:
+        return Target(target, figure, True)
+    pct = key.split("_")[1]
+    why = "; ".join(
+        f"{c['config']}: {c.get(f'accepted_{pct}_ms') or 0:.1f} ms of it before `accepted` (the "
+        f"gateway's confirmed publish of the prompt), provider TTFT "
+        f"{c.get(f'provider_ttft_{pct}_ms') or 0:.1f} ms, busiest {_busiest(c)}, "
+        f"all processes {_cpu_total(c):.0f} % of 200 %, load {c['loadavg'][0]:.1f}"
+        for c in missed
+    )
+    return Target(target, figure, False, why)
+
+
+def _throughput(matrix: dict[str, Any], rate: float) -> Target:
+    target = "tokens/s at least 0.95 of the baseline, every stream at the source's rate (N ≤ 200)"
+    rows, missed = [], []
+    for n in sorted({c["streams"] for c in matrix["cells"] if c["streams"] <= TTFT_N}):
+        base, cells = _cells(matrix, n)
+        if base is None:
+            continue
+        for c in cells:
+            r = ratio(c["tokens_per_s"], base["tokens_per_s"])
+            slow = c["slowest_stream_rate"] or 0.0
+            rows.append(f"N={n} {c['config']}: ×{r:.2f}, slowest {slow:.1f} tok/s")
+            if r < 0.95 or slow < 0.95 * rate or c["errors"]:
+                missed.append(c)
+    why = "; ".join(
+        f"N={c['streams']} {c['config']}: busiest {_busiest(c)}, {c['errors']} errors, peak "
+        f"{c['peak_streams']} streams at once (direct: the same load)"
+        for c in missed
+    )
+    return Target(target, "; ".join(rows), not missed and bool(rows), why)
+
+
+def _bound(matrix: dict[str, Any]) -> Target:
+    base, cells = _cells(matrix, BOUND_N)
+    target = f"at {BOUND_N:,} streams: the bound, and how many workers and gateways move it"
+    if base is None or not cells:
+        return Target(target, "not measured", None)
+    figure = "; ".join(
+        f"{c['config']}: {c['tokens_per_s']:,.0f} tok/s "
+        f"(×{ratio(c['tokens_per_s'], base['tokens_per_s']):.2f}), "
+        f"TTFT p50 {c['ttft_p50_ms']:,.0f} ms, busiest {_busiest(c)}, all {_cpu_total(c):.0f} %"
+        for c in cells
+    )
+    figure += f"; direct: {base['tokens_per_s']:,.0f} tok/s, busiest {_busiest(base)}"
+    gateways = [c for c in cells if c["busiest"] == "gateway"]
+    saturated = all(_cpu_total(c) >= 170 for c in cells)
+    if len(gateways) == len(cells):
+        why = (
+            "the gateway process is the bound with every worker count (one Python process at about one "
+            "core): more workers do not move it; more gateway replicas would, each adding about a core, "
+            "which this 2-core machine does not have"
+        )
+    else:
+        names = ", ".join(sorted({c["busiest"] for c in cells}))
+        why = f"the busiest processes are {names}"
+    if saturated:
+        why += "; both cores are saturated in every configuration (all processes ≥ 170 % of 200 %)"
+    return Target(target, figure, None, why)
+
+
+def _scaling(matrix: dict[str, Any]) -> Target:
+    target = "throughput grows with workers until the provider is the bound"
+    rows, why = [], []
+    met = True
+    for n in sorted({c["streams"] for c in matrix["cells"]}):
+        _base, cells = _cells(matrix, n)
+        if len(cells) < 2:
+            continue
+        rows.append(f"N={n}: " + " → ".join(f"{c['tokens_per_s']:,.0f}" for c in cells))
+        offered = n * matrix["settings"]["rate"]
+        for a, b in itertools.pairwise(cells):
+            if b["tokens_per_s"] < 1.02 * a["tokens_per_s"] and a["tokens_per_s"] < 0.9 * offered:
+                met = False
+                why.append(
+                    f"N={n}: {b['config']} no faster than {a['config']} while below the offered "
+                    f"{offered:,.0f} tok/s; busiest {_busiest(b)}, "
+                    f"provider {b['cpu_percent'].get('provider', 0):.0f} %, all {_cpu_total(b):.0f} %"
+                )
+    figure = (
+        "tokens/s with "
+        + "/".join(
+            str(w) for w in sorted({c.get("workers", 0) for c in matrix["cells"] if c["config"] != "direct"})
+        )
+        + " workers: "
+        + "; ".join(rows)
+    )
+    note = (
+        "where the load is below what one worker carries, the offered rate is delivered already and more "
+        "workers cannot add to it"
+    )
+    return Target(target, figure, met if rows else None, "; ".join(why) or note)
+
+
+def _soak(soak: dict[str, Any]) -> list[Target]:
+    last_rss = soak["gateway_rss_first_last_kb"][1]
+    growth = [soak["gateway_rss_growth_kb_per_min"] or 0.0, soak["worker_rss_growth_kb_per_min"] or 0.0]
+    # Growth over the run under 5 % of the process's size counts as none (allocator noise).
+    grows = [
+        g * soak["minutes"] > 0.05 * size
+        for g, size in zip(growth, [last_rss, soak["worker_rss_first_last_kb"][1]], strict=True)
+    ]
+    mem = Target(
+        f"soak ({soak['minutes']:g} min): no memory growth",
+        f"gateway {growth[0]:+.0f} KiB/min, worker {growth[1]:+.0f} KiB/min over the second half",
+        not any(grows),
+        "" if not any(grows) else "RSS still rising in the second half; see the plot",
+    )
+    queues = Target(
+        "soak: no queue growth",
+        f"deepest queue {soak['max_queue_depth']} messages, {soak['queue_depth_last']} queued at the end",
+        soak["queue_depth_last"] <= soak["streams"],
+    )
+    errors = Target(
+        "soak: no error",
+        f"{soak['errors']} errors in {soak['prompts']:,} prompts",
+        soak["errors"] == 0,
+        ", ".join(soak["error_samples"]),
+    )
+    return [mem, queues, errors]
+
+
+def targets(found: dict[str, dict[str, Any] | None]) -> list[Target]:
+    out: list[Target] = []
+    matrix = found.get("matrix")
+    if matrix:
+        out += [
+            _added_ttft(matrix, "ttft_p50_ms", 5.0, "p50"),
+            _added_ttft(matrix, "ttft_p99_ms", 20.0, "p99"),
+            _throughput(matrix, matrix["settings"]["rate"]),
+            _bound(matrix),
+            _scaling(matrix),
+        ]
+        msgs = [c["broker_messages_per_token"] for c in matrix["cells"] if c.get("broker_messages_per_token")]
+        if msgs:
+            out.append(
+                Target(
+                    "broker messages per token",
+                    f"{min(msgs):.3f}–{max(msgs):.3f} (services' counters: deltas + 3 per prompt)",
+                    None,
+                    "the workers coalesce deltas over 50 ms, the first at once",
+                )
+            )
+    idle = found.get("idle_sessions")
+    if idle:
+        g = idle["gateway"]
+        out.append(
+            Target(
+                f"{g['sessions']:,} idle sessions on one gateway: memory and per-session queue cost",
+                f"gateway {g['rss_per_session_kb']:.1f} KiB/session (direct relay "
+                f"{idle['direct']['rss_per_session_kb']:.1f}); RabbitMQ "
+                f"{(g.get('queue_memory_bytes_per_session') or 0) / 1000:.1f} KB per session queue; "
+                f"opened in {g['open_s']:.1f} s ({g['sessions_per_s']:.0f}/s), {g['failed']} failed",
+                None if g["failed"] == 0 else False,
+            )
+        )
+    replay = found.get("replay")
+    if replay:
+        out.append(
+            Target(
+                "replay speed",
+                f"from the stream {replay['from_stream']['events_per_s']:,.0f} events/s, from the log "
+                f"{replay['from_log']['events_per_s']:,.0f} events/s "
+                f"({replay['from_stream']['events']:,} events); "
+                f"live consumer {replay['live']['events_per_s']:,.0f} events/s",
+                None,
+            )
+        )
+    soak = found.get("soak")
+    if soak:
+        out += _soak(soak)
+    flood = found.get("flood")
+    if flood:
+        p50, p99 = flood["p50"], flood["p99"]
+        met = bool(p50["unchanged"] and p99["unchanged"])
+        out.append(
+            Target(
+                "a flood from one user leaves the others' latency unchanged within noise",
+                f"others' TTFT p50 quiet {p50['quiet'][0]:.1f} / {p50['quiet'][1]:.1f} ms, flooded "
+                f"{p50['flooded']:.1f} ms; p99 quiet {p99['quiet'][0]:.1f} / {p99['quiet'][1]:.1f} ms, "
+                f"flooded {p99['flooded']:.1f} ms",
+                met,
+                "unchanged: the flooded figure lies within the two quiet phases' range widened by their "
+                "difference" + ("" if met else "; it does not"),
+            )
+        )
+    return out
