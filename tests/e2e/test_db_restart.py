@@ -25,13 +25,16 @@ from parley_testkit import FakeProvider, Script, TestIssuer
 
 from .agreement import FINISHED, Seen, audit_events, check_agreement
 from .private_postgres import PrivatePostgres, private_postgres
-from .stack import Client, Stack
+from .stack import MODEL, REFUSED_MODEL, Client, Stack
 from .test_accounts import register_and_login
 
 STREAMS = 20
 TOKENS = [f"p{i} " for i in range(40)]
 """About 4 s per answer: the first half ends while the database is down."""
 DOWN_S = 5.0
+FAILING = 2
+"""The last prompts go to a model whose provider refuses connections: failed answers,
+prompted while the database is down, must agree too."""
 HISTORY_DEAD = "history.dead"
 """Where history puts what it cannot store for good (its default `dead_letter_queue`)."""
 
@@ -116,7 +119,8 @@ async def _until(condition: str, check: Callable[[], Awaitable[bool]], *, within
 
 
 async def _stream(client: Client, index: int) -> Seen:
-    accepted = await client.prompt(f"during the restart {index}")
+    model = REFUSED_MODEL if index >= STREAMS - FAILING else MODEL
+    accepted = await client.prompt(f"during the restart {index}", model=model)
     assert accepted["type"] == "accepted", accepted
     frames = await client.until(accepted["message_id"], timeout=90)
     return Seen(accepted, frames[-1])
@@ -280,7 +284,8 @@ async def test_postgres_restarted_under_load_loses_and_duplicates_nothing(
 
     assert outage.rest_during == dict.fromkeys(REST_PROBES, 503), outage.rest_during
     errors = [s.end for s in outage.seen if not s.done]
-    assert all(e["code"] and e["message"] for e in errors), errors
+    assert [e["code"] for e in errors] == ["provider_unreachable"] * FAILING, errors
+    assert all(e["message"] for e in errors), errors
     for one in outage.seen:
         if one.done:
             assert one.end["text"] == "".join(TOKENS)
