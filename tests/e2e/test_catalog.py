@@ -118,14 +118,14 @@ async def test_an_admin_adds_a_model_users_chat_with_it_and_disabling_it_refuses
             await _until_served(gateway, False)
             refused = await client.prompt("again", model=NEW_MODEL)
             assert (refused["type"], refused["code"]) == ("error", "model_unavailable")
-            ends = [
-                (await tab.until(r["message_id"], timeout=20))[-1] for tab, r in zip(tabs, running, strict=True)
-            ]
+            pairs = zip(tabs, running, strict=True)
+            ends = [(await tab.until(r["message_id"], timeout=20))[-1] for tab, r in pairs]
             # The running ones finish; the waiting one is told at once, not left waiting.
             assert sorted(e["type"] for e in ends) == ["done", "done", "error"], ends
             assert all(e["text"] == long_text for e in ends if e["type"] == "done"), ends
             [waiting] = [e for e in ends if e["type"] == "error"]
-            assert waiting["code"] == "model_unavailable" and NEW_MODEL in waiting["message"], waiting
+            assert waiting["code"] == "model_unavailable", waiting
+            assert NEW_MODEL in waiting["message"], waiting
             assert len(second_provider.requests) == 3  # the waiting prompt never reached the provider
             await chat(client)  # the models file's model is served as before
         finally:
