@@ -17,7 +17,7 @@ from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
 from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.openai_api import ChatCompletionRequest
-from parley_gateway.domain.sessions import new_session_id, resync_request_id
+from parley_gateway.domain.sessions import new_owned_id, new_session_id, resync_request_id
 from parley_gateway.domain.stream import END_FRAMES, StreamFrame
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
@@ -66,7 +66,10 @@ class CompletionRun:
             messages=request.chat_messages(),
             params=request.params(),
         )
-        command = services.SubmitPrompt(self._principal, self._session_id, prompt)
+        user_id = self._principal.user_id
+        command = services.SubmitPrompt(
+            self._principal, self._session_id, prompt, message_id=new_owned_id(user_id)
+        )
         relay.expect(command.message_id)
         try:
             accepted = await services.submit_prompt(
@@ -102,8 +105,7 @@ class CompletionRun:
             await self._relay.stop()
             self._relay = None
         if self._message_id is not None and not self._ended:
-            # The client left before the end: its slot is free, the answer goes on.
-            self._gw.generations.finish(self._principal.user_id, self._message_id)
+            # The answer goes on, and holds its user's slot until its outcome event.
             log.info("completion %s: the client left before the end", self._message_id)
 
     # relay callbacks (StreamSink)

@@ -15,6 +15,8 @@ from uuid import UUID
 from parley_contracts import (
     CONTROL_COMMANDS,
     CancelGeneration,
+    CompletionCancelled,
+    CompletionFailed,
     CompletionFinished,
     EventDecoder,
     PromptSubmitted,
@@ -32,6 +34,7 @@ from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
 from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
+from parley_gateway.domain.sessions import foreign, new_owned_id
 from parley_gateway.domain.stats import Finished, LatencyWindow, summarise_usage
 from parley_gateway.domain.stream import ResumeHold
 from parley_gateway.ports import EventPublisher, SessionQueues
@@ -41,7 +44,7 @@ log = logging.getLogger(__name__)
 HEARTBEATS = EventDecoder([WorkerHeartbeat])
 CONTROL = EventDecoder(CONTROL_COMMANDS)
 QUOTA = EventDecoder([QuotaExceeded, QuotaRestored])
-FINISHED = EventDecoder([CompletionFinished])
+OUTCOMES = EventDecoder([CompletionFinished, CompletionFailed, CompletionCancelled])
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,13 @@ async def submit_prompt(
             "you have used up your token budget for this period; prompts are refused until it renews",
             request_id=request_id,
         )
+    named = (prompt.conversation_id, prompt.parent_id, prompt.prompt_message_id)
+    if any(id_ is not None and foreign(id_, user_id) for id_ in named):
+        raise GatewayError(
+            ErrorCode.NOT_FOUND,
+            "no conversation or message of yours has this id",
+            request_id=request_id,
+        )
     if not registry.serves(prompt.model):
         raise GatewayError(
             ErrorCode.MODEL_UNAVAILABLE,
@@ -101,9 +111,9 @@ async def submit_prompt(
         user_id=user_id,
         session_id=command.session_id,
         request_id=request_id,
-        conversation_id=prompt.conversation_id or new_id(),
+        conversation_id=prompt.conversation_id or new_owned_id(user_id),
         message_id=message_id,
-        prompt_message_id=prompt.prompt_message_id or new_id(),
+        prompt_message_id=prompt.prompt_message_id or new_owned_id(user_id),
         parent_id=prompt.parent_id,
         project_id=prompt.project_id if prompt.conversation_id is None else None,
         model=prompt.model,
@@ -225,15 +235,19 @@ def models_listing(registry: WorkerRegistry) -> dict[str, Any]:
     }
 
 
-def record_finished(body: bytes, *, latency: LatencyWindow) -> None:
-    """A finished answer's time to first token and decode rate, for `/api/stats`."""
+def record_outcome(body: bytes, *, latency: LatencyWindow, generations: GenerationLimiter) -> None:
+    """A generation ended (finished, failed or cancelled): its user's slot is free, whether
+    or not a client still follows it (a client that left does not end the generation); a
+    finished answer's time to first token and decode rate go to `/api/stats`."""
     try:
-        event = FINISHED.decode(body)
+        event = OUTCOMES.decode(body)
     except UnsupportedEvent as exc:
         log.warning("dropping a completion event this gateway does not understand: %s", exc.reason)
         return
-    assert isinstance(event, CompletionFinished)
-    latency.add(Finished(event.model, event.ttft_ms, event.tokens_per_s))
+    assert isinstance(event, CompletionFinished | CompletionFailed | CompletionCancelled)
+    generations.finish(event.user_id, event.message_id)
+    if isinstance(event, CompletionFinished):
+        latency.add(Finished(event.model, event.ttft_ms, event.tokens_per_s))
 
 
 async def admin_stats(

@@ -9,9 +9,13 @@ import pytest
 from parley_contracts import (
     CancelGeneration,
     ChatMessage,
+    CompletionCancelled,
+    CompletionFailed,
+    CompletionFinished,
     QuotaExceeded,
     QuotaRestored,
     RequestSnapshot,
+    Usage,
     WorkerHeartbeat,
 )
 from parley_gateway import services
@@ -21,6 +25,8 @@ from parley_gateway.domain.frames import Prompt
 from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
 from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
+from parley_gateway.domain.sessions import new_owned_id, owns
+from parley_gateway.domain.stats import LatencyWindow
 from tests.fakes import FakeClock, FakePublisher
 
 ALICE = Principal(user_id="alice", role="user", expires_at=2e9)
@@ -100,6 +106,26 @@ async def test_an_existing_conversation_is_kept(world: World) -> None:
     conversation = uuid4()
     accepted = await world.submit(conversation_id=str(conversation))
     assert accepted.conversation_id == conversation
+
+
+@pytest.mark.parametrize("field", ["conversation_id", "parent_id", "prompt_message_id"])
+async def test_a_prompt_naming_another_users_conversation_or_message_is_refused(
+    world: World, field: str
+) -> None:
+    with pytest.raises(GatewayError) as caught:
+        await world.submit(**{field: str(new_owned_id("bob"))})
+    assert (caught.value.code, caught.value.request_id) == (ErrorCode.NOT_FOUND, "r1")
+    assert world.publisher.prompts == []
+    assert world.rate.used("alice") == 0
+    assert world.generations.active("alice") == 0
+
+
+async def test_the_ids_minted_for_a_prompt_carry_their_owner(world: World) -> None:
+    accepted = await world.submit()
+    assert owns(accepted.conversation_id, "alice")
+    assert owns(accepted.prompt_message_id, "alice")
+    again = await world.submit(conversation_id=str(accepted.conversation_id))
+    assert again.conversation_id == accepted.conversation_id
 
 
 async def test_a_model_no_live_worker_serves_is_refused_at_once(world: World, clock: FakeClock) -> None:
@@ -260,3 +286,28 @@ def test_quota_events_this_gateway_does_not_understand_are_dropped(
         services.record_quota(restored("nobody").to_json(), blocked=blocked)
     assert len(blocked) == 0
     assert "unsupported version 9" in caplog.text
+
+
+@pytest.mark.parametrize("outcome", ["finished", "failed", "cancelled"])
+async def test_a_generation_holds_its_slot_until_its_outcome_event(world: World, outcome: str) -> None:
+    """Not until its client leaves: a client that left does not end the generation."""
+    first, _second = await world.submit(), await world.submit()
+    with pytest.raises(GatewayError) as caught:
+        await world.submit()
+    assert caught.value.code is ErrorCode.TOO_MANY_GENERATIONS
+    common = {
+        "user_id": "alice",
+        "conversation_id": first.conversation_id,
+        "message_id": first.message_id,
+        "model": "tiny",
+    }
+    event = {
+        "finished": CompletionFinished(**common, text="t", finish_reason="stop", usage=Usage(), ttft_ms=5.0),
+        "failed": CompletionFailed(**common, code="provider_error", message="m"),
+        "cancelled": CompletionCancelled(**common, text="t"),
+    }[outcome]
+    latency = LatencyWindow()
+    services.record_outcome(event.to_json(), latency=latency, generations=world.generations)
+    assert world.generations.active("alice") == 1
+    assert latency.summary()["all"]["ttft_ms"]["count"] == (1 if outcome == "finished" else 0)
+    await world.submit()

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     BINARY_FRAME = "binary_frame"
     NOT_AUTHENTICATED = "not_authenticated"
     UNKNOWN_MESSAGE = "unknown_message"
+    NOT_FOUND = "not_found"
+    """A prompt names a conversation or message that is not the user's."""
     # Authentication and sessions.
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"

@@ -5,6 +5,11 @@ version nibble, are a hash of the owner's user id; the last 64 bits are
 random. Any gateway process can tell whether a user may resume a session
 without shared state: `owns(session_id, user_id)`.
 
+Conversation and message ids the gateway mints carry their owner the same
+way, so that a prompt naming another user's conversation or message is
+refused at the edge (`foreign`). Ids of another version (conversations from
+before this) cannot tell; history ignores another user's events anyway.
+
 Snapshot requests for a resync (as opposed to a resume) carry ids marked in
 the same way, so that other gateways do not mistake them for a takeover.
 """
@@ -48,6 +53,16 @@ def new_session_id(user_id: str, *, random_bytes: RandomBytes = os.urandom) -> U
 def owns(session_id: UUID, user_id: str) -> bool:
     """Whether `user_id` may attach to `session_id` (constant time)."""
     return hmac.compare_digest(session_id.bytes[:8], _owner_head(user_id))
+
+
+def new_owned_id(user_id: str, *, random_bytes: RandomBytes = os.urandom) -> UUID:
+    """A conversation or message id that carries its owner, as a session id does."""
+    return new_session_id(user_id, random_bytes=random_bytes)
+
+
+def foreign(id_: UUID, user_id: str) -> bool:
+    """Whether `id_` is owner-marked (version 8) for another user than `user_id`."""
+    return id_.version == 8 and not owns(id_, user_id)
 
 
 def resync_request_id(*, random_bytes: RandomBytes = os.urandom) -> UUID:

@@ -38,7 +38,7 @@ from parley_gateway.domain.frames import (
     pong_frame,
     ready_frame,
 )
-from parley_gateway.domain.sessions import new_session_id, owns, resync_request_id
+from parley_gateway.domain.sessions import new_owned_id, new_session_id, owns, resync_request_id
 from parley_gateway.domain.stream import DeltaFrame, StreamErrorFrame, StreamFrame
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
@@ -66,7 +66,6 @@ class ClientConnection:
         self._relay: SessionRelay | None = None
         self._subscription: Subscription | None = None
         self._requests: set[UUID] = set()
-        self._slots: set[UUID] = set()
         self._accepted_at: dict[UUID, float] = {}
         self._expiry: asyncio.Task[None] | None = None
         self._background: asyncio.Task[None] | None = None
@@ -259,10 +258,8 @@ class ClientConnection:
         await relay.stop()
         self._gw.hub.release(session_id, self)
         self._metrics.sessions.dec()
-        if self._principal is not None:
-            for message_id in self._slots:
-                self._gw.generations.finish(self._principal.user_id, message_id)
-        self._slots.clear()
+        # Generations still running keep their user's slots: those end with the outcome event
+        # (or the lease), not with the socket, so that reconnecting cannot run more at once.
         self._accepted_at.clear()
 
     async def _resume(self, session_id: UUID, last_seq: int | None) -> None:
@@ -283,12 +280,10 @@ class ClientConnection:
     def _on_started(self, message_id: UUID) -> None:
         if self._principal is not None:
             self._gw.generations.add(self._principal.user_id, message_id)
-            self._slots.add(message_id)
 
     def _on_ended(self, message_id: UUID) -> None:
         if self._principal is not None:
             self._gw.generations.finish(self._principal.user_id, message_id)
-        self._slots.discard(message_id)
         self._accepted_at.pop(message_id, None)
 
     def _superseded(self) -> None:
@@ -340,7 +335,9 @@ class ClientConnection:
 
     async def _prompt(self, prompt: Prompt) -> None:
         relay, principal, session_id = self._attached()
-        command = services.SubmitPrompt(principal, session_id, prompt)
+        command = services.SubmitPrompt(
+            principal, session_id, prompt, message_id=new_owned_id(principal.user_id)
+        )
         attributes = {
             "parley.session_id": str(session_id),
             "parley.message_id": str(command.message_id),
@@ -371,7 +368,6 @@ class ClientConnection:
         except BaseException:
             relay.discard(command.message_id)
             raise
-        self._slots.add(accepted.message_id)
         self._accepted_at[accepted.message_id] = self._gw.clock()
         self._metrics.prompts.labels(outcome="accepted").inc()
         await self._send(
