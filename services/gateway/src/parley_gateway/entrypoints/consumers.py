@@ -1,6 +1,7 @@
 """Broker subscribers (FastStream): worker heartbeats, control commands, quota
-announcements and finished answers (for the admin statistics), each on a
-private queue of this gateway process."""
+announcements and generation outcomes (they free the user's generation slot;
+finished answers feed the admin statistics), each on a private queue of this
+gateway process."""
 
 from __future__ import annotations
 
@@ -71,19 +72,19 @@ def register_consumers(gateway: Gateway) -> None:
     async def on_quota(message: RabbitMessage) -> None:
         services.record_quota(message.body, blocked=gateway.blocked)
 
-    finished = private_queue(
-        f"gateway.{gateway.instance_id}.finished", bindings=(Binding(CHAT_EVENTS, "completion.finished"),)
+    outcomes = private_queue(
+        f"gateway.{gateway.instance_id}.finished", bindings=(Binding(CHAT_EVENTS, "completion.*"),)
     )
 
     @router.subscriber(
-        rabbit_queue(finished, routing_key="completion.finished"),
+        rabbit_queue(outcomes, routing_key="completion.*"),
         rabbit_exchange(CHAT_EVENTS),
         ack_policy=AckPolicy.ACK_FIRST,
         no_reply=True,
-        title="gateway:completion.finished",
+        title="gateway:completion.*",
     )
-    async def on_finished(message: RabbitMessage) -> None:
-        services.record_finished(message.body, latency=gateway.latency)
+    async def on_outcome(message: RabbitMessage) -> None:
+        services.record_outcome(message.body, latency=gateway.latency, generations=gateway.generations)
 
     @router.after_startup
     async def _bind_quota_restored(_app: Any) -> None:
