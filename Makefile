@@ -102,7 +102,7 @@ bench: install local-model
 # The same tools at a small size (a few minutes), into a scratch folder: checks the tooling, not Parley.
 BENCH_QUICK := $${TMPDIR:-/tmp}/parley-bench-quick
 bench-quick: install
-	@$(PY) bench/stream_bench.py --streams 20 50 --workers 1 2 --rounds 2 --out $(BENCH_QUICK)/matrix.json
+	@$(PY) bench/stream_bench.py --streams 20 50 --configs 1w 2w 1w2g --rounds 2 --out $(BENCH_QUICK)/matrix.json
 	@$(PY) bench/idle_sessions.py --sessions 300 --out $(BENCH_QUICK)/idle_sessions.json
 	@$(PY) bench/replay_bench.py --conversations 100 --out $(BENCH_QUICK)/replay.json
 	@$(PY) bench/flood.py --phase-s 6 --out $(BENCH_QUICK)/flood.json

@@ -58,34 +58,48 @@ class Counters:
 
 @dataclass
 class Parley:
-    gateway: ServiceProcess
+    gateways: list[ServiceProcess]
     workers: list[ServiceProcess]
-    port: int
+    ports: list[int]
     worker_metrics_ports: list[int]
 
     @property
+    def gateway(self) -> ServiceProcess:
+        return self.gateways[0]
+
+    @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return self.ws_urls[0]
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}/ws" for port in self.ports]
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports[0]}"
 
     def pids(self) -> dict[str, int]:
-        return {"gateway": self.gateway.pid, **{f"worker-{k + 1}": w.pid for k, w in enumerate(self.workers)}}
+        if len(self.gateways) == 1:
+            gateways = {"gateway": self.gateway.pid}
+        else:
+            gateways = {f"gateway-{k + 1}": g.pid for k, g in enumerate(self.gateways)}
+        return {**gateways, **{f"worker-{k + 1}": w.pid for k, w in enumerate(self.workers)}}
 
     def counters(self) -> Counters:
-        gateway = scrape(f"{self.http}/metrics")
+        gateways = [scrape(f"http://127.0.0.1:{port}/metrics") for port in self.ports]
         workers = [scrape(f"http://127.0.0.1:{p}/metrics") for p in self.worker_metrics_ports]
         return Counters(
-            prompts_accepted=total(gateway, "parley_gateway_prompts_total", outcome="accepted"),
+            prompts_accepted=sum(
+                total(g, "parley_gateway_prompts_total", outcome="accepted") for g in gateways
+            ),
             generations=sum(total(w, "parley_inference_generations_total") for w in workers),
             deltas_published=sum(total(w, "parley_inference_deltas_published_total") for w in workers),
-            delta_frames=total(gateway, "parley_gateway_delta_frames_total"),
+            delta_frames=sum(total(g, "parley_gateway_delta_frames_total") for g in gateways),
         )
 
     def stop(self) -> None:
-        for proc in [self.gateway, *self.workers]:
+        for proc in [*self.gateways, *self.workers]:
             proc.terminate(timeout=15)
 
 
@@ -109,10 +123,10 @@ class BenchStack:
     def pids(self) -> dict[str, int]:
         return {"provider": self.provider.pid, "relay": self.relay.pid}
 
-    def start_parley(self, workers: int, *, concurrency: int, **env: str) -> Parley:
-        """A gateway and `workers` workers; returns once the gateway lists the
-        model on all of them."""
-        port = free_port()
+    def start_parley(self, workers: int, *, concurrency: int, gateways: int = 1, **env: str) -> Parley:
+        """`gateways` gateways and `workers` workers; returns once the first
+        gateway lists the model on all of them."""
+        ports = [free_port() for _ in range(gateways)]
         metrics_ports = [free_port() for _ in range(workers)]
         common = {
             "AMQP_URL": self.amqp_url,
@@ -125,14 +139,20 @@ class BenchStack:
         }
         gateway_env = {
             **common,
-            "PORT": str(port),
             "PARLEY_GATEWAY_JWKS_URL": self.jwks_url,
             "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,
             "PARLEY_GATEWAY_JWT_AUDIENCE": AUDIENCE,
             **self.gateway_env,
             **env,
         }
-        gateway = ServiceProcess([sys.executable, "-m", "parley_gateway"], gateway_env, name="bench-gateway")
+        gateway_procs = [
+            ServiceProcess(
+                [sys.executable, "-m", "parley_gateway"],
+                {**gateway_env, "PORT": str(port)},
+                name=f"bench-gateway-{k + 1}",
+            )
+            for k, port in enumerate(ports)
+        ]
         procs = [
             ServiceProcess(
                 [sys.executable, "-m", "parley_inference"],
@@ -141,14 +161,14 @@ class BenchStack:
             )
             for k, p in enumerate(metrics_ports)
         ]
-        parley = Parley(gateway, procs, port, metrics_ports)
+        parley = Parley(gateway_procs, procs, ports, metrics_ports)
         try:
-            gateway.start()
-            for proc in procs:
+            for proc in [*gateway_procs, *procs]:
                 proc.start()
-            gateway.wait_ready(f"{parley.http}/readyz", timeout=60)
-            if workers:
-                _wait_models(parley.http, workers)
+            for proc, port in zip(gateway_procs, ports, strict=True):
+                proc.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=60)
+                if workers:
+                    _wait_models(f"http://127.0.0.1:{port}", workers)
         except BaseException:
             parley.stop()
             raise

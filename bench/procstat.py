@@ -104,28 +104,31 @@ def _cpu_or_nan(pid: int) -> float:
 
 
 class PeakRss:
-    """Samples a process's RSS every `interval_s` in the background; `peak` is the largest."""
+    """Samples the summed RSS of processes every `interval_s` in the background; `peak` is the largest."""
 
-    def __init__(self, pid: int, interval_s: float = 0.25) -> None:
-        self.pid = pid
+    def __init__(self, pids: list[int], interval_s: float = 0.25) -> None:
+        self.pids = pids
         self.interval_s = interval_s
         self.peak = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.peak = rss_kb(self.pid)
+        self.peak = self._rss()
         self._task = asyncio.create_task(self._sample())
 
     async def stop(self) -> int:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self.peak = max(self.peak, rss_kb(self.pid))
+        self.peak = max(self.peak, self._rss())
         return self.peak
+
+    def _rss(self) -> int:
+        return sum(rss_kb(pid) for pid in self.pids)
 
     async def _sample(self) -> None:
         while True:
-            self.peak = max(self.peak, rss_kb(self.pid))
+            self.peak = max(self.peak, self._rss())
             await asyncio.sleep(self.interval_s)
 
 

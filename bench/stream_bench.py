@@ -1,6 +1,6 @@
 """The streaming matrix of `make bench`: the direct relay (the baseline, no
-broker) and Parley with 1, 2 and 4 inference workers behind one gateway, at
-50, 200 and 1,000 concurrent streams, in one run.
+broker) and Parley with 1, 2 and 4 inference workers behind one gateway (and 2 workers
+behind 2 gateways), at 50, 200 and 1,000 concurrent streams, in one run.
 
 Everything runs on this machine: a provider emitting tokens at a fixed rate
 (`parley_testkit.provider`), the direct relay (`bench/direct_relay.py`), and
@@ -14,13 +14,15 @@ counters), server RSS per idle and per streaming session, and CPU % of every
 process (100 % = one core). `report.py` turns the JSON into
 docs/benchmarks.md, with the ratio of each figure to the baseline's.
 
-    python bench/stream_bench.py [--streams 50 200 1000] [--workers 1 2 4] [--out bench/results/matrix.json]
+    python bench/stream_bench.py [--streams 50 200 1000] [--configs 1w 2w 4w 2w2g]
+                                 [--out bench/results/matrix.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +38,14 @@ from wsload import RunResult, run_load
 Cell = dict[str, Any]
 
 
+def parse_config(config: str) -> tuple[int, int]:
+    """`2w` is 2 workers behind one gateway, `4w2g` 4 workers behind 2 gateways."""
+    match = re.fullmatch(r"(\d+)w(?:(\d+)g)?", config)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{config!r}: expected e.g. 2w or 4w2g")
+    return int(match[1]), int(match[2] or 1)
+
+
 def _rounds(n: int, rounds: int) -> int:
     """Fewer rounds at 1,000 streams: each prompt there already costs seconds of wall time."""
     return max(1, rounds - 1) if n >= 1000 else rounds
@@ -45,25 +55,29 @@ def _ramp(n: int, per_stream_s: float) -> float:
     return n * per_stream_s
 
 
+def _rss(pids: list[int]) -> int:
+    return sum(rss_kb(pid) for pid in pids)
+
+
 async def measure(
     name: str,
-    ws_url: str,
+    ws_url: str | list[str],
     stack: BenchStack,
     n: int,
     *,
-    server_pid: int,
+    server_pids: list[int],
     pids: dict[str, int],
     args: argparse.Namespace,
     parley: Parley | None = None,
 ) -> Cell:
     """One cell: N sessions open, idle memory measured, then the streams."""
-    rss_before = rss_kb(server_pid)
+    rss_before = _rss(server_pids)
     meter = CpuMeter(pids)
-    peak = PeakRss(server_pid)
+    peak = PeakRss(server_pids)
     marks: dict[str, Any] = {}
 
     async def on_open() -> None:
-        marks["rss_idle"] = rss_kb(server_pid)
+        marks["rss_idle"] = _rss(server_pids)
         marks["counters"] = parley.counters() if parley else None
         meter.start()
         peak.start()
@@ -106,6 +120,8 @@ def _cell(name: str, n: int, rounds: int, run: RunResult, cpu: dict[str, float])
         "ttft_p99_ms": rounded(run.ttft(0.99)),
         "accepted_p50_ms": rounded(run.accepted(0.5)),
         "accepted_p99_ms": rounded(run.accepted(0.99)),
+        "after_accepted_p50_ms": rounded(run.after_accepted(0.5)),
+        "after_accepted_p99_ms": rounded(run.after_accepted(0.99)),
         "provider_ttft_p50_ms": rounded(run.server_ttft(0.5)),
         "provider_ttft_p99_ms": rounded(run.server_ttft(0.99)),
         "tokens": run.tokens,
@@ -161,28 +177,29 @@ async def bench(args: argparse.Namespace) -> None:
         await run_load("warm-up", stack.relay_url, stack.issuer, 5, ramp_s=0.1)
         for n in args.streams:
             cell = await measure(
-                "direct", stack.relay_url, stack, n, server_pid=stack.relay.pid, pids=shared, args=args
+                "direct", stack.relay_url, stack, n, server_pids=[stack.relay.pid], pids=shared, args=args
             )
             baseline[n] = cell
             cells.append(cell)
             _say(_line(cell, None))
-        for workers in args.workers:
+        for config in args.configs:
+            workers, gateways = parse_config(config)
             concurrency = (2 * max(args.streams) + 16 + workers - 1) // workers
-            parley = stack.start_parley(workers, concurrency=concurrency)
+            parley = stack.start_parley(workers, concurrency=concurrency, gateways=gateways)
             try:
-                await run_load("warm-up", parley.ws_url, stack.issuer, 5, ramp_s=0.1)
+                await run_load("warm-up", parley.ws_urls, stack.issuer, 5, ramp_s=0.1)
                 for n in args.streams:
                     cell = await measure(
-                        f"parley-{workers}w",
-                        parley.ws_url,
+                        f"parley-{config}",
+                        parley.ws_urls,
                         stack,
                         n,
-                        server_pid=parley.gateway.pid,
+                        server_pids=[g.pid for g in parley.gateways],
                         pids={**shared, **parley.pids()},
                         args=args,
                         parley=parley,
                     )
-                    cell["workers"] = workers
+                    cell.update(workers=workers, gateways=gateways)
                     cells.append(cell)
                     _say(_line(cell, baseline.get(n)))
             finally:
@@ -211,7 +228,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--streams", type=int, nargs="+", default=[50, 200, 1000])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["1w", "2w", "4w", "2w2g"],
+        help="Parley configurations: workers, and gateways when more than one (2w2g: 2 workers, 2 gateways)",
+    )
     parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens/s of each provider stream")
     parser.add_argument(

@@ -63,6 +63,11 @@ class RunResult:
     def accepted(self, q: float) -> float:
         return quantile([s.accepted_ms for s in self.streams if s.ok], q)
 
+    def after_accepted(self, q: float) -> float:
+        """From `accepted` to the first text: the request's way to a worker, the provider's
+        first token, and the token's way back."""
+        return quantile([s.ttft_ms - s.accepted_ms for s in self.streams if s.ok], q)
+
     def server_ttft(self, q: float) -> float:
         return quantile([s.server_ttft_ms for s in self.streams if s.ok], q)
 
@@ -217,7 +222,7 @@ async def _one_session(
 
 async def run_load(
     name: str,
-    ws_url: str,
+    ws_url: str | list[str],
     issuer: TestIssuer,
     sessions: int,
     *,
@@ -231,7 +236,8 @@ async def run_load(
     `hello`; once all are open `on_open` runs (to measure idle sessions), then
     they start evenly over `ramp_s`, each sending `rounds` prompts one after
     another (and more until `duration_s` is over, when given), so that about
-    `sessions` streams run at once."""
+    `sessions` streams run at once. Several URLs (gateways) take the sessions in turn."""
+    urls = [ws_url] if isinstance(ws_url, str) else ws_url
     opening = Opening(sessions)
     start = asyncio.Event()
     began_open = time.perf_counter()
@@ -239,7 +245,7 @@ async def run_load(
     tasks = [
         asyncio.create_task(
             _one_session(
-                ws_url,
+                urls[i % len(urls)],
                 issuer.token(user(i), expires_in=7200),
                 opening,
                 start,
