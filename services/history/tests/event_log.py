@@ -185,12 +185,17 @@ class EventLog:
                 self._emit(CompletionFailed(**common, model=p.model, code="timeout", message="too slow"))
             return
         chat.busy = False
-        if generation.redo or roll < 0.75:
+        if generation.redo:  # the same request again, on another worker: it may fail this time
+            if roll < 0.6:
+                self._emit(self._finished(p, f"Again {self._id().hex[:6]}", worker))
+            else:
+                self._emit(CompletionFailed(**common, model=p.model, worker_id=worker, code="provider_error",
+                                            message="upstream said no"))  # fmt: skip
+            return
+        if roll < 0.75:
             self._emit(self._finished(p, f"Answer {self._id().hex[:6]} to {p.messages[-1].content}", worker))
-            if generation.redo:
-                return
             chat.answers.append(p.message_id)
-            if self._rng.random() < 0.06:
+            if self._rng.random() < 0.1:
                 # the worker died after publishing, before its ack: another one answers again
                 chat.busy = True
                 self._running.append(_Generation(p, chat, redo=True))

@@ -131,6 +131,12 @@ async def test_the_log_covers_every_event_type_history_consumes(event_log: Event
     times = [e.occurred_at for e in event_log.events]
     assert times == sorted(times)
     assert len(set(times)) < len(times)  # some ties, decided by event_id
+    outcomes: dict[object, list[str]] = {}
+    for event in event_log.events:
+        if event.type.startswith("completion."):
+            outcomes.setdefault(getattr(event, "message_id", None), []).append(event.type)
+    # a request answered twice (its worker died after publishing), the retry failing
+    assert ["completion.finished", "completion.failed"] in outcomes.values()
 
 
 async def _database(backend: str, databases: Databases, path: Path) -> str:

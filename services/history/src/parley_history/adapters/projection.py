@@ -9,8 +9,8 @@ consumers, replay from the stream), only on the set of events:
   the branch shown (prompts and branch selections), the model and system
   prompt (prompts), an answer's outcome; the first-prompt title and filing go
   to the earliest prompt;
-- `created_at` is the earliest event's time, `updated_at` the latest prompt's
-  or answer's;
+- `created_at` is the earliest event's time, `updated_at` the latest of its
+  messages' times (prompts and answers);
 - an event may come before the one that creates its row: the row is created
   then (an outcome before its prompt, a rename before the first prompt) and
   completed when the rest arrives;
@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_contracts import (
@@ -109,10 +108,19 @@ async def _conversation(
     return None if conversation.deleted_at is not None else conversation
 
 
-def _touch(conversation: Conversation, at: datetime, *, first: bool = False) -> None:
-    """`updated_at`: the latest prompt or answer. `first`: the first prompt to arrive, which
-    replaces the time of whatever event created the row."""
-    conversation.updated_at = at if first else max(conversation.updated_at, at)
+async def _touch(session: AsyncSession, conversation: Conversation) -> None:
+    """`updated_at`: the latest prompt or answer, read from the conversation's messages (so a
+    function of the rows, whatever order their events came in)."""
+    created, completed = (
+        await session.execute(
+            select(func.max(Message.created_at), func.max(Message.completed_at)).where(
+                Message.conversation_id == conversation.id, Message.purpose == "chat"
+            )
+        )
+    ).one()
+    times = [at for at in (created, completed) if at is not None]
+    if times:
+        conversation.updated_at = max(times)
 
 
 async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest | None:
@@ -152,12 +160,12 @@ async def _prompt(session: AsyncSession, event: PromptSubmitted) -> TitleRequest
     await _conversation_settings(session, conversation, event, prompt)
     if answer is None:
         session.add(_pending(event, purpose="chat", parent_id=answer_parent))
+        await _touch(session, conversation)
         return None
     # The outcome came first: attach it to its prompt now.
     answer.purpose, answer.parent_id, answer.model = "chat", answer_parent, event.model
     answer.created_at = event.occurred_at
-    if answer.completed_at is not None:
-        _touch(conversation, answer.completed_at)
+    await _touch(session, conversation)
     return _title_request(conversation, answer, prompt)
 
 
@@ -166,7 +174,6 @@ async def _conversation_settings(
 ) -> None:
     """What a chat prompt sets on its conversation, each only if no later (or, for the first
     prompt's, no earlier) event already did."""
-    first_arrival = conversation.fallback_title is None
     if await versions.earliest(session, conversation.id, "first_prompt", event):
         conversation.fallback_title = fallback_title(prompt)
         if await versions.recorded(session, conversation.id, "project") is None:
@@ -179,7 +186,6 @@ async def _conversation_settings(
         conversation.system_prompt = system
     if await versions.latest(session, conversation.id, "leaf", event):
         conversation.current_leaf_id = event.message_id
-    _touch(conversation, event.occurred_at, first=first_arrival)
 
 
 def _pending(event: PromptSubmitted, *, purpose: str, parent_id: uuid.UUID | None) -> Message:
@@ -216,8 +222,8 @@ async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None
     elif message.conversation_id != event.conversation_id:
         log.warning("ignoring %s for message %s of another conversation", event.type, event.message_id)
         return None
-    if not await versions.latest(session, message.id, "outcome", event):
-        return None  # a later outcome of the same answer (a redelivered request) is already there
+    if not await _outcome_wins(session, message, event):
+        return None
     _set_outcome(message, event)
     if message.purpose == "title":
         if message.status == "finished":
@@ -225,9 +231,23 @@ async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None
         return None
     if message.purpose != "chat":
         return None
-    _touch(conversation, event.occurred_at)
+    await _touch(session, conversation)
     prompt = await session.get(Message, message.parent_id) if message.parent_id is not None else None
     return _title_request(conversation, message, prompt.content if prompt is not None else "")
+
+
+async def _outcome_wins(session: AsyncSession, message: Message, event: Outcome) -> bool:
+    """Whether `event` decides the answer's outcome, when a request was answered twice (its
+    worker died after publishing, before its ack): an answer that finished stays finished,
+    as its user saw it (a retry that failed or was stopped does not take it back); else the
+    latest outcome wins."""
+    finished = isinstance(event, CompletionFinished)
+    if message.status == "finished" and not finished:
+        return False
+    if finished and message.status != "finished":
+        await versions.record(session, message.id, "outcome", event)
+        return True
+    return await versions.latest(session, message.id, "outcome", event)
 
 
 def _set_outcome(message: Message, event: Outcome) -> None:

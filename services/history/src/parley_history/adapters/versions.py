@@ -40,6 +40,17 @@ async def earliest(session: AsyncSession, entity_id: UUID, field: str, event: Do
     return await _claim(session, entity_id, field, event, later=False)
 
 
+async def record(session: AsyncSession, entity_id: UUID, field: str, event: DomainEvent) -> None:
+    """`event` becomes the field's version whatever set it before (something other than time
+    decided that it wins)."""
+    row = await session.get(FieldVersion, (entity_id, field))
+    at, event_id = version(event)
+    if row is None:
+        session.add(FieldVersion(entity_id=entity_id, field=field, occurred_at=at, event_id=event_id))
+    else:
+        row.occurred_at, row.event_id = at, event_id
+
+
 async def forget(session: AsyncSession, entity_ids: Sequence[UUID]) -> None:
     """A tombstone keeps no versions: no later event changes it anyway (and so the table
     ends the same whether the delete came first or last)."""
