@@ -3,6 +3,7 @@ token, tries every route and frame on Alice's things (her conversation and its
 messages, her project, her private saved prompt, her socket session, her API
 key, her usage) and every admin route; each is refused, nothing Bob receives
 carries Alice's secret, and afterwards Alice reads all of it back unchanged.
+Then the tokens of a revoked key and of a disabled account stop working.
 
 The attempts are one table each (REST, then WebSocket frames), so the file
 reads as the inventory of what was tried."""
@@ -45,7 +46,8 @@ def cross_stack(
             # No title requests: Alice's conversation must not change on its own while Bob tries.
             stack.start_history(history_db, PARLEY_HISTORY_TITLE_REQUESTS="false")
             stack.start_worker()
-            stack.start_gateway()
+            # An API key is checked with auth again after 1 s (60 s by default).
+            stack.start_gateway(PARLEY_GATEWAY_API_KEY_CACHE_S="1")
             stack.wait_models(stack.gateways[0], workers=1)
             yield stack
         finally:
@@ -408,3 +410,42 @@ async def test_bob_is_refused_every_frame_on_alices_things_and_changes_nothing(
         assert ws.close_code == 4403
         after = await _alices_view(http, alice)
     assert after == before
+
+
+async def _until_refused(http: httpx.AsyncClient, api_key: str, *, timeout: float = 15) -> float:
+    """Seconds until `/v1/models` refuses the key (the gateway's key cache is 1 s here)."""
+    started = time.monotonic()
+    while (response := await http.get("/v1/models", headers=_bearer(api_key))).status_code == 200:
+        assert time.monotonic() - started < timeout, "the key still works"
+        await asyncio.sleep(0.2)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "invalid_api_key", response.text
+    return time.monotonic() - started
+
+
+async def test_a_revoked_key_and_a_disabled_account_stop_working(
+    cross_stack: Stack, people: tuple[Alice, Bob]
+) -> None:
+    alice, bob = people
+    gateway = cross_stack.gateways[0]
+    async with httpx.AsyncClient(base_url=gateway.http, timeout=10) as http:
+        as_alice = _bearer(alice.token)
+        spare = await http.post("/api/auth/keys", json={"name": "spare"}, headers=as_alice)
+        assert spare.status_code == 201, spare.text
+        for key in (alice.api_key, spare.json()["key"]):
+            assert (await http.get("/v1/models", headers=_bearer(key))).status_code == 200
+        revoked = await http.delete(f"/api/auth/keys/{alice.api_key_id}", headers=as_alice)
+        assert revoked.status_code == 204, revoked.text
+        await _until_refused(http, alice.api_key)
+
+        admin = await http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": PASSWORD})
+        disabled = await http.patch(
+            f"/api/auth/users/{alice.id}",
+            json={"disabled": True},
+            headers=_bearer(admin.json()["access_token"]),
+        )
+        assert disabled.status_code == 200, disabled.text
+        await _until_refused(http, spare.json()["key"])
+        assert (await http.get("/api/auth/me", headers=as_alice)).status_code == 403
+        # Bob, not disabled, is not affected.
+        assert (await http.get("/api/auth/me", headers=_bearer(bob.token))).status_code == 200

@@ -95,5 +95,9 @@ def bootstrap(
             connect_timeout_s=settings.proxy_connect_timeout_s,
             read_timeout_s=settings.proxy_read_timeout_s,
         ),
-        api_keys=ApiKeyExchange(settings.auth_url, timeout_s=settings.proxy_connect_timeout_s + 5.0),
+        api_keys=ApiKeyExchange(
+            settings.auth_url,
+            timeout_s=settings.proxy_connect_timeout_s + 5.0,
+            cache_s=settings.api_key_cache_s,
+        ),
     )

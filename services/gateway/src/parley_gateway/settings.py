@@ -41,6 +41,10 @@ class Settings(BrokerSettings):
     proxy_read_timeout_s: float = Field(default=60.0, gt=0.0)
     """Longest wait for the next bytes of an upstream response (streams included)."""
 
+    api_key_cache_s: float = Field(default=60.0, ge=0.0)
+    """How long an API key's exchanged access token is reused before the key is checked with auth
+    again: the longest a revoked key, or the key of a disabled account, keeps working."""
+
     forwarded_allow_ips: str | None = None
     """Proxies in front of the gateway whose `X-Forwarded-For` it believes (comma-separated, as
     uvicorn takes them). Unset: none; the client address is the peer's, whatever a client claims,

@@ -2,7 +2,7 @@
 `POST /v1/chat/completions` with bodies that are not JSON, not an object,
 deeply nested, oversized, or a request with one field wrong (and valid
 requests for a model nobody serves), and both `/v1` routes with hostile
-`Authorization` headers.
+`Authorization` headers and the JWT attack list.
 
 Proves: every answer is the 4xx the fault calls for, in OpenAI's error shape
 (`{"error": {"message", "type", "param", "code"}}`), never a 500; and no
@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parley_contracts.topology import CHAT_EVENTS, declare_exchange
+from parley_testkit.attacks import ATTACKS
 from tests.integration import fuzzing as fz
 from tests.integration.conftest import GatewayProcess, KeyRing
 
@@ -211,3 +212,18 @@ async def test_the_control_a_valid_token_lists_models_and_an_unserved_model_is_a
     assert_openai_error(response, 404, "control")
     assert response.json()["error"]["code"] == "model_not_found"
     assert orjson.loads(response.content)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("make_token", "_ws_code"), [(m, c) for _, m, c in ATTACKS], ids=[a[0] for a in ATTACKS]
+)
+async def test_the_jwt_attack_list_gets_an_openai_401_on_both_routes(
+    api: Api, keyring: KeyRing, make_token: Any, _ws_code: str
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token(keyring)}"}
+    models = await api.http.get("/v1/models", headers=headers)
+    assert_openai_error(models, 401, "models")
+    chat = await api.http.post("/v1/chat/completions", json=VALID_REQUEST, headers=headers)
+    assert_openai_error(chat, 401, "chat")
+    assert chat.json()["error"]["code"] == "invalid_api_key"
+    assert await api.published() == 0

@@ -1,7 +1,9 @@
 """Parley API keys for the OpenAI-compatible API: exchanged with the auth
 service (`POST /api/auth/token`) for an access token, which the gateway then
-verifies like any other. Tokens are cached by the key's hash until shortly
-before they expire, so a client's requests cost one exchange per token life."""
+verifies like any other. Tokens are cached by the key's hash for at most
+`cache_s` (and never past shortly before they expire): a revoked key, or the key
+of a disabled account, stops working within that time, while a busy client
+costs one exchange per `cache_s`."""
 
 from __future__ import annotations
 
@@ -34,11 +36,13 @@ class ApiKeyExchange:
         auth_url: str | None,
         *,
         timeout_s: float,
+        cache_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._auth_url = auth_url
         self._timeout = httpx.Timeout(timeout_s)
+        self._cache_s = cache_s
         self._clock = clock
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -50,7 +54,8 @@ class ApiKeyExchange:
         if cached is not None and cached[1] > self._clock():
             return cached[0]
         token, expires_in = await self._exchange(api_key, client_address)
-        self._tokens[digest] = (token, self._clock() + max(expires_in - _MARGIN_S, 0.0))
+        lifetime = min(max(expires_in - _MARGIN_S, 0.0), self._cache_s)
+        self._tokens[digest] = (token, self._clock() + lifetime)
         self._tokens.move_to_end(digest)
         while len(self._tokens) > _CACHE_SIZE:
             self._tokens.popitem(last=False)
