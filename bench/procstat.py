@@ -55,6 +55,49 @@ def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+def busy_processes(sample_s: float = 1.0, at_least: float = 10.0) -> list[str]:
+    """Processes using at least `at_least` % CPU over `sample_s`, busiest first: on a
+    shared machine, the other work that ran beside a benchmark."""
+
+    def snapshot() -> dict[int, float]:
+        found: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    found[int(entry.name)] = cpu_s(int(entry.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return found
+
+    before = snapshot()
+    time.sleep(sample_s)
+    after = snapshot()
+    busy: list[tuple[float, str]] = []
+    for pid, used in after.items():
+        percent = 100 * (used - before.get(pid, used)) / sample_s
+        if percent >= at_least:
+            busy.append((percent, _describe(pid)))
+    return [f"{name} {percent:.0f} %" for percent, name in sorted(busy, reverse=True)[:6]]
+
+
+def _describe(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    words = [a.decode(errors="replace") for a in args if a]
+    if not words:
+        return str(pid)
+    name = Path(words[0]).name
+    # `python -m module ...` or `python script.py ...`: the module or script says more.
+    if name.startswith("python") and len(words) > 1 and words[1] == "-c":
+        return f"{name} -c"
+    if name.startswith("python") and len(words) > 1:
+        rest = words[2:4] if words[1] == "-m" else words[1:3]
+        return " ".join([name, *(Path(w).name for w in rest)])
+    return name
+
+
 def machine() -> dict[str, object]:
     """The facts a result needs to be read: cores, memory, load, versions, time."""
     mem_kb = next(
@@ -69,6 +112,7 @@ def machine() -> dict[str, object]:
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "loadavg": loadavg(),
+        "busy_processes": busy_processes(),
         "python": platform.python_version(),
         "kernel": platform.release(),
         "commit": commit,

@@ -54,10 +54,16 @@ def _machine(data: dict[str, Any]) -> str:
     m = data.get("machine", {})
     start = ", ".join(f"{x:.2f}" for x in m.get("loadavg", []))
     end = ", ".join(f"{x:.2f}" for x in data.get("loadavg_end", []))
+    busy = "; ".join(
+        f"{when}: {', '.join(found)}"
+        for when, found in (("at start", m.get("busy_processes")), ("at end", data.get("busy_end")))
+        if found
+    )
     return (
         f"{m.get('at', '?')}, commit `{m.get('commit', '?')}`, {m.get('cores', '?')} cores, "
         f"{m.get('memory_gib', '?')} GiB, Python {m.get('python', '?')}; load average (1/5/15 min) "
-        f"at start {start or '?'}, at end {end or '?'}"
+        f"at start {start or '?'}, at end {end or '?'}; other processes busy (≥ 10 % CPU) "
+        f"{busy or 'none'}"
     )
 
 

@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from procstat import busy_processes, loadavg
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
@@ -23,7 +25,9 @@ def _clean(value: Any) -> Any:
 
 
 def write_result(path: Path, kind: str, data: dict[str, Any]) -> Path:
-    """Write `data` (NaN as null) as `{"kind": kind, ...}`; relative paths are the repo's."""
+    """Write `data` (NaN as null) as `{"kind": kind, ...}` with the load average and the
+    busy processes at the end of the run; relative paths are the repo's."""
+    data = {**data, "loadavg_end": loadavg(), "busy_end": busy_processes()}
     target = path if path.is_absolute() else ROOT / path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps({"kind": kind, **_clean(data)}, indent=1) + "\n")
