@@ -184,6 +184,42 @@ async def test_every_malformed_frame_gets_its_error_and_the_socket_stays_usable(
     assert await fuzz_socket.published() == [], case.describe()
 
 
+@pytest.mark.timeout(300)
+@settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(data=st.data())
+async def test_before_hello_every_malformed_frame_gets_its_error_and_a_hello_still_works(
+    fuzz_socket: FuzzSocket, data: st.DataObject
+) -> None:
+    """The same frames on a socket that has not said hello yet: the same codes (a ping gets
+    `not_authenticated`), and the socket then authenticates normally."""
+    case = data.draw(cases(fuzz_socket.model, fuzz_socket.session_id), label="case")
+    client = await Client.connect(fuzz_socket.gateway.ws_url)
+    try:
+        await client.send(case.payload)
+        answer = await client.recv(timeout=15)
+        assert answer["type"] == "error", (case.describe(), answer)
+        assert answer["code"] in case.codes, (case.describe(), answer)
+        if case.closes:
+            assert await client.closed(timeout=15) == 4401, case.describe()
+            return
+        await client.send({"type": "ping"})
+        assert (await client.expect("error"))["code"] == "not_authenticated", case.describe()
+        await client.hello(fuzz_socket.token)
+        await client.ping()
+    finally:
+        await client.close()
+    assert await fuzz_socket.published() == [], case.describe()
+
+
 async def test_a_valid_prompt_is_accepted_and_seen_by_the_same_broker_check(
     served_socket: FuzzSocket,
 ) -> None:
