@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import aio_pika
 import httpx
 import pytest
 import uvloop
 
+from parley_contracts.topology import CHAT_EVENTS, declare_exchange
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
 from tests.conftest import Databases
+from tests.events import finished, prompt
 
 ISSUER, AUDIENCE = "parley-fuzz-auth", "parley-fuzz"
+USER = "fuzz-admin"
 
 
 @pytest.fixture(scope="module")
-def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str]]:
+def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str, str]]:
     issuer = TestIssuer(issuer=ISSUER, audience=AUDIENCE)
     provider = FakeProvider(issuer=issuer)
     provider.start()
@@ -43,7 +49,7 @@ def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str]]:
     )
     process.start()
     url = f"http://127.0.0.1:{port}"
-    token = issuer.token("fuzz-admin", role="admin", expires_in=3600)
+    token = issuer.token(USER, role="admin", expires_in=3600)
     try:
         process.wait_ready(f"{url}/readyz", timeout=30)
         with httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
@@ -52,7 +58,8 @@ def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str]]:
             assert project.status_code == 201, project.text
             prompt = http.post("/api/history/prompts", json={"name": "Fuzz", "text": "Say hi", "tags": ["x"]})
             assert prompt.status_code == 201, prompt.text
-        yield url, token
+            conversation_id = _seed_conversation(http, amqp_url)
+        yield url, token, conversation_id
     finally:
         process.terminate()
         provider.stop()
@@ -60,10 +67,35 @@ def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str]]:
         assert "Traceback" not in log, log[-4000:]
 
 
-def test_schemathesis(server: tuple[str, str]) -> None:
-    url, token = server
+def _seed_conversation(http: httpx.Client, amqp_url: str) -> str:
+    """A conversation of the fuzzing user, from events on the broker as in production."""
+    asked = prompt(USER, "Fuzz me")
+
+    async def publish() -> None:
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await declare_exchange(channel, CHAT_EVENTS)
+            for event in (asked, finished(asked, "Fuzzed.")):
+                await exchange.publish(aio_pika.Message(event.to_json()), routing_key=event.type)
+
+    uvloop.run(publish())
+    deadline = time.monotonic() + 20
+    path = f"/api/history/conversations/{asked.conversation_id}"
+    while http.get(path).status_code != 200:
+        assert time.monotonic() < deadline, "history never stored the seeded conversation"
+        time.sleep(0.1)
+    return str(asked.conversation_id)
+
+
+def test_schemathesis(server: tuple[str, str, str], tmp_path: Path) -> None:
+    url, token, conversation_id = server
+    # Every operation naming a conversation gets the seeded one (until a DELETE removes it), so
+    # that PATCH and export run on a real message tree rather than only 404.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(f'[parameters]\nconversation_id = "{conversation_id}"\n')
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json",
         # Not checked: positive_data_acceptance (business rules such as the project limit or a
         # cursor from another query refuse some schema-valid input by design) and
         # allow_header_conformance (Starlette's 405 `Allow` names only the methods of the first
