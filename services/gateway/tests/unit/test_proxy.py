@@ -174,3 +174,31 @@ async def test_the_path_passes_as_encoded_and_never_leaves_the_prefix(
         response = await http.get(path)
         assert response.status_code == 404, path
     assert len(upstream.requests) == 1
+
+
+async def test_a_closed_kept_alive_connection_is_retried_once_for_safe_methods(
+    http: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    dropped: list[str] = []
+
+    def first_dropped(request: httpx.Request) -> httpx.Response:
+        if request.method not in dropped:
+            dropped.append(request.method)
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, json={"ok": True})
+
+    upstream.answer = first_dropped
+    assert (await http.get("/api/history/conversations")).status_code == 200
+    assert (await http.delete("/api/history/conversations/c1")).status_code == 200
+    # A POST may have been acted on: not sent twice; the client hears the service is unreachable.
+    assert (await http.post("/api/auth/login", json={})).status_code == 502
+    assert [r.method for r in upstream.requests] == ["GET", "GET", "DELETE", "DELETE", "POST"]
+
+
+async def test_a_safe_request_dropped_twice_is_a_502(http: httpx.AsyncClient, upstream: Upstream) -> None:
+    def always_dropped(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    upstream.answer = always_dropped
+    assert (await http.get("/api/history/conversations")).status_code == 502
+    assert len(upstream.requests) == 2

@@ -9,6 +9,7 @@ from typing import Literal
 import httpx
 
 Service = Literal["auth", "history"]
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class UpstreamNotConfigured(Exception):
@@ -75,9 +76,18 @@ class Upstreams:
             headers=[*request.headers, ("accept-encoding", "identity")],
             content=request.body,
         )
-        try:
-            return await client.send(outgoing, stream=True, follow_redirects=False)
-        except httpx.HTTPError as exc:
-            raise UpstreamUnreachable(
-                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            ) from exc
+        for attempt in (1, 2):
+            try:
+                return await client.send(outgoing, stream=True, follow_redirects=False)
+            except httpx.RemoteProtocolError as exc:
+                # Most often a kept-alive connection the service had just closed: a request
+                # that is safe to repeat goes once more, on a new connection.
+                if attempt == 2 or request.method not in _IDEMPOTENT:
+                    raise _unreachable(exc) from exc
+            except httpx.HTTPError as exc:
+                raise _unreachable(exc) from exc
+        raise AssertionError("unreachable")
+
+
+def _unreachable(exc: httpx.HTTPError) -> UpstreamUnreachable:
+    return UpstreamUnreachable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
