@@ -99,6 +99,7 @@ def matrix_section(matrix: dict[str, Any]) -> str:
         "broker msgs / token",
         "RSS / idle session KiB",
         "RSS / streaming session KiB",
+        "serving CPU ms / 1k tokens",
     ]
     rows = []
     for c in sorted(cells, key=lambda c: (c["streams"], c["config"] != "direct", c["config"])):
@@ -131,6 +132,7 @@ def matrix_section(matrix: dict[str, Any]) -> str:
                 fmt(c.get("broker_messages_per_token"), 3),
                 with_ratio("rss_per_idle_session_kb"),
                 with_ratio("rss_per_streaming_session_kb"),
+                with_ratio("serving_cpu_ms_per_1k_tokens"),
             ]
         )
     out += [table(header, rows), "", "### CPU of each process during the streams (100 % = one core)", ""]
@@ -143,6 +145,8 @@ def matrix_section(matrix: dict[str, Any]) -> str:
         table(["N", "config", *names, "busiest"], cpu_rows),
         "",
         "`rabbitmq` is the shared broker's whole process: other work on the machine shows there too. "
+        "*Serving CPU* in the table above is the CPU of the relay, or of the gateways, workers and "
+        "RabbitMQ, per 1,000 delivered tokens (the provider and the load generator left out). "
         "`loadgen` is the load generator itself (one Python process reading every stream).",
         "",
         "![TTFT](benchmarks/ttft.png)",

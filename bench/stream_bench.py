@@ -21,6 +21,7 @@ docs/benchmarks.md, with the ratio of each figure to the baseline's.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -109,7 +110,11 @@ async def measure(
 
 
 def _cell(name: str, n: int, rounds: int, run: RunResult, cpu: dict[str, float]) -> Cell:
-    busiest = max(cpu, key=lambda k: cpu[k] if cpu[k] == cpu[k] else -1.0)
+    busiest = max(cpu, key=lambda k: -1.0 if math.isnan(cpu[k]) else cpu[k])
+    # What serving costs: the relay, or the gateways, workers and the broker (not the
+    # provider or the load generator, the same for both).
+    left_out = {"provider", "loadgen", "rabbitmq"} if name == "direct" else {"provider", "loadgen", "relay"}
+    serving = sum(v for k, v in cpu.items() if k not in left_out and not math.isnan(v))
     return {
         "config": name,
         "streams": n,
@@ -134,6 +139,7 @@ def _cell(name: str, n: int, rounds: int, run: RunResult, cpu: dict[str, float])
         "wall_s": rounded(run.wall_s),
         "cpu_percent": cpu,
         "busiest": busiest,
+        "serving_cpu_ms_per_1k_tokens": rounded(serving / 100 * run.wall_s * 1e6 / max(run.tokens, 1), 1),
         "loadavg": loadavg(),
     }
 
