@@ -105,7 +105,8 @@ class Worker:
         """Taking prompts: started, not stopping, its broker connection open
         (read from the metrics server's thread: plain attribute reads)."""
         connection = self._connection
-        return self._started and not self._stopping and connection is not None and connection.connected.is_set()
+        connected = connection is not None and connection.connected.is_set()
+        return self._started and not self._stopping and connected
 
     async def start(self) -> None:
         """Serve metrics, connect, declare the topology, consume, announce.
@@ -232,9 +233,7 @@ class Worker:
                 for lane in lanes:
                     queue = await unbind_queue(channel, lane.queue)
                     failed = await fail_waiting_requests(queue, ports=self.ports)
-                    log.info(
-                        "model %s retired: %d waiting prompt(s) failed", lane.model, failed
-                    )
+                    log.info("model %s retired: %d waiting prompt(s) failed", lane.model, failed)
             finally:
                 await channel.close()
         except Exception:
