@@ -75,7 +75,8 @@ def matrix_section(matrix: dict[str, Any]) -> str:
         "## Streams: the direct relay against Parley with 1, 2 and 4 workers",
         "",
         f"Each stream: {s['tokens']} tokens at {s['rate']:g} tokens/s from the provider; sessions start "
-        f"over N × {s['ramp_per_stream_s'] * 1000:g} ms and send {s['rounds']} prompts one after another "
+        f"over N × {s['ramp_per_stream_s'] * 1000:g} ms (at most {s.get('ramp_most_s', math.inf):g} s) "
+        f"and send {s['rounds']} prompts one after another "
         f"(one fewer at 1,000). Ratios (×) are to the direct relay at the same N. `accepted` is the time "
         "from the prompt to the gateway's `accepted` frame (its publish of `prompt.submitted`, confirmed by "
         "the broker); `provider TTFT` is what the worker (or relay) waited for the provider's first token.",

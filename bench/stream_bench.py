@@ -52,8 +52,10 @@ def _rounds(n: int, rounds: int) -> int:
     return max(1, rounds - 1) if n >= 1000 else rounds
 
 
-def _ramp(n: int, per_stream_s: float) -> float:
-    return n * per_stream_s
+def _ramp(n: int, per_stream_s: float, most_s: float) -> float:
+    """Proportional to N, capped: at 1,000 streams a 10 s ramp would outlast the sessions'
+    prompts, and the streams would never all run at once."""
+    return min(n * per_stream_s, most_s)
 
 
 def _rss(pids: list[int]) -> int:
@@ -84,13 +86,13 @@ async def measure(
         peak.start()
 
     rounds = _rounds(n, args.rounds)
-    run = await run_load(
-        name, ws_url, stack.issuer, n, ramp_s=_ramp(n, args.ramp_per_stream), rounds=rounds, on_open=on_open
-    )
+    ramp_s = _ramp(n, args.ramp_per_stream, args.ramp_most)
+    run = await run_load(name, ws_url, stack.issuer, n, ramp_s=ramp_s, rounds=rounds, on_open=on_open)
     cpu = meter.stop()
     rss_peak = await peak.stop()
     cell = _cell(name, n, rounds, run, cpu)
     cell.update(
+        ramp_s=ramp_s,
         rss_before_kb=rss_before,
         rss_idle_kb=marks.get("rss_idle"),
         rss_peak_kb=rss_peak,
@@ -221,6 +223,7 @@ async def bench(args: argparse.Namespace) -> None:
                 "tokens": args.tokens,
                 "rate": args.rate,
                 "ramp_per_stream_s": args.ramp_per_stream,
+                "ramp_most_s": args.ramp_most,
                 "rounds": args.rounds,
                 "window_ms": 50,
             },
@@ -243,8 +246,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens/s of each provider stream")
     parser.add_argument(
-        "--ramp-per-stream", type=float, default=0.004, help="seconds of ramp per session (N x this)"
+        "--ramp-per-stream", type=float, default=0.01, help="seconds of ramp per session (N x this)"
     )
+    parser.add_argument("--ramp-most", type=float, default=4.0, help="the longest ramp, seconds")
     parser.add_argument("--rounds", type=int, default=3, help="prompts per session (one fewer at 1,000)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/matrix.json"))
     started = time.monotonic()
