@@ -66,6 +66,7 @@ class Alice:
     answer_id: str
     project_id: str
     prompt_id: str
+    shared_prompt_id: str
 
 
 @dataclass
@@ -138,6 +139,12 @@ async def people(cross_stack: Stack) -> AsyncIterator[tuple[Alice, Bob]]:
             "/api/history/prompts", json={"name": SECRET, "text": SECRET, "tags": ["alice"]}, headers=as_alice
         )
         assert saved.status_code == 201, saved.text
+        shared = await http.post(
+            "/api/history/prompts",
+            json={"name": "Shared", "text": "for all", "shared": True},
+            headers=as_alice,
+        )
+        assert shared.status_code == 201, shared.text
         key = await http.post("/api/auth/keys", json={"name": "alice-key"}, headers=as_alice)
         assert key.status_code == 201, key.text
         bob_project = await http.post("/api/history/projects", json={"name": "Bob's"}, headers=as_bob)
@@ -156,6 +163,7 @@ async def people(cross_stack: Stack) -> AsyncIterator[tuple[Alice, Bob]]:
         answer_id=accepted["message_id"],
         project_id=project.json()["id"],
         prompt_id=saved.json()["id"],
+        shared_prompt_id=shared.json()["id"],
     )
     bob = Bob(
         bob_account.id, bob_account.access_token, bob_accepted["conversation_id"], bob_project.json()["id"]
@@ -176,6 +184,7 @@ async def _alices_view(http: httpx.AsyncClient, alice: Alice) -> dict[str, Any]:
         f"/api/history/projects/{alice.project_id}",
         f"/api/history/projects/{alice.project_id}/conversations",
         f"/api/history/prompts/{alice.prompt_id}",
+        f"/api/history/prompts/{alice.shared_prompt_id}",
         "/api/history/prompts?scope=own",
         "/api/auth/keys",
         "/api/auth/me",
@@ -206,6 +215,7 @@ def rest_attempts(alice: Alice, bob: Bob) -> list[Attempt]:
     conv = f"/api/history/conversations/{alice.conversation_id}"
     project = f"/api/history/projects/{alice.project_id}"
     prompt = f"/api/history/prompts/{alice.prompt_id}"
+    shared = f"/api/history/prompts/{alice.shared_prompt_id}"
     return [
         Attempt("read her conversation", "GET", conv),
         Attempt("rename her conversation", "PATCH", conv, {"title": "mine now"}),
@@ -241,6 +251,10 @@ def rest_attempts(alice: Alice, bob: Bob) -> list[Attempt]:
         Attempt("edit her private prompt", "PATCH", prompt, {"text": "mine now"}),
         Attempt("share her private prompt", "PATCH", prompt, {"shared": True}),
         Attempt("delete her private prompt", "DELETE", prompt),
+        # Her shared prompt: Bob may use it (read), never change it.
+        Attempt("edit her shared prompt", "PATCH", shared, {"text": "mine now"}, (403,)),
+        Attempt("unshare her shared prompt", "PATCH", shared, {"shared": False}, (403,)),
+        Attempt("delete her shared prompt", "DELETE", shared, refused=(403,)),
         Attempt("revoke her API key", "DELETE", f"/api/auth/keys/{alice.api_key_id}"),
         Attempt(
             "read her usage (admin ledger)", "GET", f"/api/auth/usage?user_id={alice.id}", refused=(403,)
