@@ -179,7 +179,10 @@ class PeakRss:
 @dataclass(frozen=True)
 class QueueStat:
     name: str
-    messages: int
+    ready: int
+    """Messages waiting for a consumer."""
+    unacked: int
+    """Messages delivered and not yet acknowledged (a worker's prompts in progress)."""
     memory: int
     """Bytes the broker holds for the queue (its process and messages)."""
 
@@ -190,18 +193,9 @@ def vhost_of(amqp_url: str) -> str:
 
 def list_queues(amqp_url: str) -> list[QueueStat]:
     """The vhost's queues with depth and memory, from `rabbitmqctl` (no management plugin needed)."""
+    columns = ["name", "messages_ready", "messages_unacknowledged", "memory"]
     done = subprocess.run(
-        [
-            "rabbitmqctl",
-            "-q",
-            "list_queues",
-            "-p",
-            vhost_of(amqp_url),
-            "name",
-            "messages",
-            "memory",
-            "--no-table-headers",
-        ],
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost_of(amqp_url), *columns, "--no-table-headers"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -210,6 +204,6 @@ def list_queues(amqp_url: str) -> list[QueueStat]:
     stats: list[QueueStat] = []
     for line in done.stdout.splitlines():
         parts = line.split("\t")
-        if len(parts) == 3 and parts[1].strip().isdigit():
-            stats.append(QueueStat(parts[0], int(parts[1]), int(parts[2] or 0)))
+        if len(parts) == len(columns) and parts[1].strip().isdigit():
+            stats.append(QueueStat(parts[0], int(parts[1]), int(parts[2] or 0), int(parts[3] or 0)))
     return stats

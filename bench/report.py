@@ -264,8 +264,13 @@ def soak_section(soak: dict[str, Any]) -> str:
         ["gateway RSS slope over the second half, KiB/min", fmt(soak["gateway_rss_growth_kb_per_min"])],
         ["worker RSS first → last sample, MiB", _pair_mib(soak["worker_rss_first_last_kb"])],
         ["worker RSS slope over the second half, KiB/min", fmt(soak["worker_rss_growth_kb_per_min"])],
-        ["deepest queue seen (any queue but the audit stream)", fmt(soak["max_queue_depth"])],
-        ["messages queued at the end", fmt(soak["queue_depth_last"])],
+        ["most messages waiting in one queue (any but the audit stream)", fmt(soak["max_queue_depth"])],
+        ["messages waiting at the end", fmt(soak["queue_depth_last"])],
+        [
+            "unacknowledged (prompts being answered), most / at the end",
+            f"{fmt(max(s.get('unacked_messages', 0) for s in soak['samples']))} / "
+            f"{fmt(soak['samples'][-1].get('unacked_messages'))}",
+        ],
     ]
     return "\n".join(
         [
@@ -412,7 +417,7 @@ def plot_soak(soak: dict[str, Any], plots: Path) -> None:
     ax2.plot(
         minutes, [s["queued_messages"] for s in samples], color="grey", linestyle="dotted", label="queued"
     )
-    ax2.set_ylabel("messages queued (dotted)")
+    ax2.set_ylabel("messages waiting (dotted)")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(plots / "soak_rss.png", dpi=90)

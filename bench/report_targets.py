@@ -137,17 +137,19 @@ def _scaling(matrix: dict[str, Any]) -> Target:
     rows, why = [], []
     met = True
     for n in sorted({c["streams"] for c in matrix["cells"]}):
-        _base, both = _cells(matrix, n)
+        base, both = _cells(matrix, n)
         cells = _one_gateway(both)
         if len(cells) < 2:
             continue
         rows.append(f"N={n}: " + " → ".join(f"{c['tokens_per_s']:,.0f}" for c in cells))
-        offered = n * matrix["settings"]["rate"]
+        # What the source gives at this N, as the relay delivered it: a worker count that
+        # delivers that already leaves nothing for more workers to add.
+        offered = base["tokens_per_s"] if base else n * matrix["settings"]["rate"]
         for a, b in itertools.pairwise(cells):
-            if b["tokens_per_s"] < 1.02 * a["tokens_per_s"] and a["tokens_per_s"] < 0.9 * offered:
+            if b["tokens_per_s"] < 1.02 * a["tokens_per_s"] and a["tokens_per_s"] < 0.95 * offered:
                 met = False
                 why.append(
-                    f"N={n}: {b['config']} no faster than {a['config']} while below the offered "
+                    f"N={n}: {b['config']} no faster than {a['config']} while below the direct relay's "
                     f"{offered:,.0f} tok/s; busiest {_busiest(b)}, "
                     f"provider {b['cpu_percent'].get('provider', 0):.0f} %, all {_cpu_total(b):.0f} %"
                 )
@@ -167,8 +169,8 @@ def _scaling(matrix: dict[str, Any]) -> Target:
         + "; ".join(rows)
     )
     note = (
-        "where the load is below what one worker carries, the offered rate is delivered already and more "
-        "workers cannot add to it"
+        "where one worker already delivers what the direct relay does (0.95 of it), more workers have "
+        "nothing to add; throughput must grow where it does not"
     )
     return Target(target, figure, met if rows else None, "; ".join(why) or note)
 
@@ -189,7 +191,8 @@ def _soak(soak: dict[str, Any]) -> list[Target]:
     )
     queues = Target(
         "soak: no queue growth",
-        f"deepest queue {soak['max_queue_depth']} messages, {soak['queue_depth_last']} queued at the end",
+        f"at most {soak['max_queue_depth']} messages waiting in a queue, "
+        f"{soak['queue_depth_last']} at the end",
         soak["queue_depth_last"] <= soak["streams"],
     )
     errors = Target(

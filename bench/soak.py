@@ -2,8 +2,9 @@
 one after another through one gateway and one worker, sampled every 10 s.
 
 Each sample reads the gateway's and the worker's RSS (/proc), the broker's
-queues (`rabbitmqctl list_queues`: depth of every queue but the `audit.events`
-stream, which keeps every event by design) and the prompts answered and
+queues (`rabbitmqctl list_queues`: messages waiting in every queue but the
+`audit.events` stream, which keeps every event by design; the prompts a worker
+holds unacknowledged while it answers them are counted apart) and the prompts answered and
 failed so far. The result names the growth: the slope of each RSS over the
 second half of the run (after the warm-up), the largest queue depth seen, and
 the errors.
@@ -33,7 +34,7 @@ from parley_contracts.topology import AUDIT_EVENTS
 
 async def _sample(parley: Parley, amqp_url: str, began: float) -> dict[str, Any]:
     queues = await asyncio.to_thread(list_queues, amqp_url)
-    depths = {q.name: q.messages for q in queues if q.name != AUDIT_EVENTS.name}
+    depths = {q.name: q.ready for q in queues if q.name != AUDIT_EVENTS.name}
     deepest = max(depths, key=lambda k: depths[k]) if depths else ""
     broker = find_pid("beam.smp")
     return {
@@ -45,6 +46,7 @@ async def _sample(parley: Parley, amqp_url: str, began: float) -> dict[str, Any]
         "max_queue_depth": depths.get(deepest, 0),
         "deepest_queue": deepest,
         "queued_messages": sum(depths.values()),
+        "unacked_messages": sum(q.unacked for q in queues),
         "loadavg": loadavg()[0],
     }
 
