@@ -103,7 +103,7 @@ def matrix_section(matrix: dict[str, Any]) -> str:
         "serving CPU ms / 1k tokens",
     ]
     rows = []
-    for c in sorted(cells, key=lambda c: (c["streams"], c["config"] != "direct", c["config"])):
+    for c in sorted(cells, key=_order):
         b = base.get(c["streams"], {})
         direct = c["config"] == "direct"
         added = (
@@ -140,7 +140,7 @@ def matrix_section(matrix: dict[str, Any]) -> str:
     names = sorted({k for c in cells for k in c["cpu_percent"]}, key=_process_order)
     cpu_rows = [
         [fmt(c["streams"]), c["config"], *(fmt(c["cpu_percent"].get(n)) for n in names), c["busiest"]]
-        for c in sorted(cells, key=lambda c: (c["streams"], c["config"] != "direct", c["config"]))
+        for c in sorted(cells, key=_order)
     ]
     out += [
         table(["N", "config", *names, "busiest"], cpu_rows),
@@ -156,6 +156,11 @@ def matrix_section(matrix: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _order(cell: Cell) -> tuple[int, bool, int, int]:
+    """By N; the baseline first, then one gateway by worker count, then more gateways."""
+    return (cell["streams"], cell["config"] != "direct", cell.get("gateways", 1), cell.get("workers", 0))
 
 
 def _process_order(name: str) -> tuple[int, str]:
@@ -274,7 +279,7 @@ def soak_section(soak: dict[str, Any]) -> str:
     ]
     return "\n".join(
         [
-            f"## Soak: {soak['minutes']:g} minutes at {soak['streams']} streams",
+            f"## Soak: {soak['minutes']:g} min at {soak['streams']} streams",
             "",
             f"{soak['streams']} sessions prompting one after another through one gateway and one worker "
             f"({soak['tokens']} tokens at {soak['rate']:g} tokens/s each), sampled every "
