@@ -74,8 +74,11 @@ def test_a_chat_moves_into_a_project_and_a_new_chat_there_takes_its_defaults(
     expect(project.get_by_test_id("project-count")).to_have_text("2")
     expect(project.get_by_role("list", name="Chats in Research")).to_contain_text("Project question")
 
-    # Dragging a chat onto the project files it too.
+    # Dragging a chat onto the project files it too. (Typing waits for the new, empty chat: a
+    # prompt sent while the navigation is still under way would land in the chat being left.)
     page.get_by_role("link", name="New chat").click()
+    expect(page.get_by_role("heading", name="How can I help you today?")).to_be_visible()
+    expect(page.get_by_test_id("chat-project")).to_have_count(0)
     send(page, "Chat to drag along")
     expect(last_answer(page)).to_have_attribute("data-status", "done")
     dragged = sidebar.get_by_role("link", name="Chat to drag along")
