@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, topology
-from parley_testkit import FakeProvider, TestIssuer
+from parley_testkit import FakeProvider, Script, TestIssuer
 
 from .stack import Client, Gateway, Stack, postgres_database
 
@@ -213,15 +213,19 @@ async def _admin_token(gateway: Gateway) -> str:
     return (await register_and_login(gateway, ADMIN_EMAIL)).access_token
 
 
-async def test_admin_stats_sum_usage_and_show_latency_workers_and_queues(stack: Stack) -> None:
+async def test_admin_stats_sum_usage_and_show_latency_workers_and_queues(
+    stack: Stack, provider: FakeProvider
+) -> None:
+    # Tokens a little apart: a decode rate needs two distinct arrival times.
+    provider.set_script(Script(tokens=["Stats", " for", " admins."], delay_s=0.01))
     gateway = stack.gateways[0]
+    admin = {"Authorization": f"Bearer {await _admin_token(gateway)}"}  # first: the first account is admin
     user = await register_and_login(gateway)
     client = await Client.connect(gateway, user.access_token)
     try:
         done = await chat(client)
     finally:
         await client.close()
-    admin = {"Authorization": f"Bearer {await _admin_token(gateway)}"}
     async with httpx.AsyncClient(base_url=gateway.http, timeout=10) as http:
         assert (await http.get("/api/stats")).status_code == 401
         as_user = {"Authorization": f"Bearer {user.access_token}"}
