@@ -90,12 +90,13 @@ asyncapi: install
 
 # The load-and-scale benchmarks (not part of `make test`): results in bench/results/*.json, then
 # docs/benchmarks.md and its plots. About 30 minutes; the soak alone is 10.
-bench: install local-model
+bench: install local-model frontend browser
 	@$(PY) bench/stream_bench.py
 	@$(PY) bench/idle_sessions.py
 	@$(PY) bench/replay_bench.py
 	@$(PY) bench/flood.py
 	@$(PY) bench/soak.py
+	@$(PY) bench/ui_long_chat.py
 	@$(PY) bench/report.py
 	@$(PY) bench/local_model_bench.py
 

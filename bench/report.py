@@ -354,6 +354,45 @@ def flood_section(flood: dict[str, Any]) -> str:
     )
 
 
+def ui_section(ui: dict[str, Any]) -> str:
+    """`bench/ui_long_chat.py`: a 1,000-message chat in Chromium against a short one."""
+    short, long = ui["best"]["short"], ui["best"]["long"]
+    rows = [
+        ("open: the newest messages on screen, ms", "open_ms"),
+        ("show every earlier message, ms", "expand_ms"),
+        ("messages in the page", "in_page"),
+        ("scroll top to bottom: frame p50, ms", "frame_p50_ms"),
+        ("scroll: frame p95, ms", "frame_p95_ms"),
+        ("scroll: longest frame, ms", "frame_max_ms"),
+        ("scroll: frames over 50 ms", "frames_over_50ms"),
+        ("a 200-token answer streams in: script, ms", "stream_script_ms"),
+        ("the same: layout, ms", "stream_layout_ms"),
+        ("the same: style, ms", "stream_style_ms"),
+    ]
+    body = table(
+        ["", f"{short['messages']} messages", f"{long['messages']} messages"],
+        [
+            [label, fmt(short[key]), f"{fmt(long[key])} ({fmt_ratio(long[key], short[key])})"]
+            for label, key in rows
+        ],
+    )
+    return "\n".join(
+        [
+            "## A long chat in the browser",
+            "",
+            "`python bench/ui_long_chat.py`: the whole stack with the built app in Debian's Chromium; two "
+            "conversations made through the socket with Markdown answers (code, a table, a list), one of "
+            f"{long['messages']} messages and one of {short['messages']}, each measured "
+            f"{len(ui['runs']['long'])} times, alternating; the best of the runs, figure by figure. The "
+            "page renders the newest 100 messages and older ones on demand. Main-thread time is Chrome's "
+            "own count (Performance.getMetrics) while the answer streams.",
+            "",
+            body,
+            "",
+        ]
+    )
+
+
 def targets_section(found: list[Target]) -> str:
     rows = [
         [t.target, t.figure, "met" if t.met else ("missed" if t.met is False else "reported"), t.why]
@@ -465,6 +504,9 @@ def render(results: Path, md: Path, plots: Path) -> str:
         parts.append(soak_section(found["soak"]))
     if found["flood"]:
         parts.append(flood_section(found["flood"]))
+    ui = read_result(results / "ui_long_chat.json")
+    if ui:
+        parts.append(ui_section(ui))
     text = "\n".join(parts).rstrip() + "\n"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(text)
