@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import QueueType, RabbitQueue, RabbitResponse
+from faststream.rabbit import Channel, QueueType, RabbitQueue, RabbitResponse
 
 from parley_auth import catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
@@ -31,6 +31,9 @@ def register_consumers(auth: Auth) -> None:
     @router.subscriber(
         rabbit_queue(AUTH_USAGE, routing_key="completion.finished"),
         rabbit_exchange(CHAT_EVENTS),
+        # A channel of its own: subscribers stopped at once on a shared channel can race each
+        # other's basic.cancel at shutdown ("Channel closed by RPC timeout").
+        channel=Channel(),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         no_reply=True,
         title="auth:completion.finished",
@@ -58,6 +61,7 @@ def register_consumers(auth: Auth) -> None:
 
     @router.subscriber(
         CATALOG_REQUESTS_QUEUE,
+        channel=Channel(),
         # A request that cannot be answered now is dropped: its worker asks again after its timeout.
         ack_policy=AckPolicy.REJECT_ON_ERROR,
         response_model=None,
