@@ -20,16 +20,12 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import uvloop
@@ -49,25 +45,11 @@ from parley_contracts import (
 from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, HISTORY_EVENTS, declare
 from parley_testkit import ServiceProcess, amqp_url_from_env, isolated_vhost
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from e2e.stack import postgres_database
+
 _IDLE_S = 1.0
 _PUBLISH_BATCH = 200
-
-
-@contextmanager
-def _database(prefix: str) -> Iterator[str]:
-    """A fresh database on DATABASE_URL's server, dropped at the end: its URL."""
-    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    name = f"{prefix}_{secrets.token_hex(5)}"
-
-    def psql(sql: str) -> None:
-        subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
-
-    psql(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    finally:
-        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _count(url: str) -> int:
@@ -189,9 +171,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     events = conversation_events(args.conversations)
     with (
         isolated_vhost(amqp_url_from_env(), prefix="parley-bench") as amqp_url,
-        _database("bench_replay_src") as source,
-        _database("bench_replay_stream") as from_stream,
-        _database("bench_replay_log") as from_log,
+        postgres_database("bench_replay_src") as source,
+        postgres_database("bench_replay_stream") as from_stream,
+        postgres_database("bench_replay_log") as from_log,
     ):
         env = {
             "AMQP_URL": amqp_url,
