@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 import time
@@ -59,3 +60,26 @@ async def test_readyz_follows_the_broker_connection(start_worker: StartWorker, a
     assert await asyncio.to_thread(_status, f"{base}/healthz") == 200  # alive: no restart wanted
     await _until_status(f"{base}/readyz", 200, within_s=30)  # it reconnects by itself
     assert worker.ready()
+
+
+class _SlowConfirms:
+    """A heartbeat publisher whose every publish takes `delay_s`, as confirms do under load."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.started: list[float] = []
+
+    async def publish(self, heartbeat: object) -> None:
+        self.started.append(time.monotonic())
+        await asyncio.sleep(self.delay_s)
+
+
+async def test_slow_confirms_do_not_stretch_the_heartbeat_period(start_worker: StartWorker) -> None:
+    worker = await start_worker(heartbeat_interval_s=0.2)
+    slow = _SlowConfirms(delay_s=1.5)
+    worker._heartbeats = slow  # type: ignore[assignment]  # the broker's publisher, slowed
+    await asyncio.sleep(1.3)
+    # Waiting for each confirm would have let one beat out in this time; every interval beats.
+    assert len(slow.started) >= 4, slow.started
+    gaps = [b - a for a, b in itertools.pairwise(slow.started)]
+    assert max(gaps) < 0.2 + 0.5, gaps

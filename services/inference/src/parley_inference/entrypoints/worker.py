@@ -275,9 +275,19 @@ class Worker:
             log.warning("heartbeat not published: %s", exc)
 
     async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.heartbeat_interval_s)
-            await self._beat()
+        """A beat every interval whatever a confirmed publish costs: under load a confirm can
+        take seconds, and waiting for it stretched the gaps past the gateways' expiry (a live
+        worker's models vanished from `/api/models` and prompts met `model_unavailable`)."""
+        beats: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await asyncio.sleep(self.config.heartbeat_interval_s)
+                beat = asyncio.create_task(self._beat(), name="heartbeat")
+                beats.add(beat)
+                beat.add_done_callback(beats.discard)
+        finally:
+            for beat in beats:
+                beat.cancel()
 
     async def stop(self) -> None:
         """Stop taking requests at once, let the running generations finish
