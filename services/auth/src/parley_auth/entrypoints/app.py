@@ -330,13 +330,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors}, status_code=422)
 
 
-async def _periodic(auth: Auth) -> None:
+_STOP_WAIT_S = 10.0
+
+
+async def _periodic(auth: Auth, stopping: asyncio.Event) -> None:
     """Reload the signing keys (another replica may rotate), sweep the quota blocks, and
-    announce the model catalogue again (so that a lost `catalog.updated` heals)."""
+    announce the model catalogue again (so that a lost `catalog.updated` heals), until
+    `stopping` is set."""
     settings = auth.settings
     next_sweep = next_announce = 0.0
     loop = asyncio.get_running_loop()
-    while True:
+    while not stopping.is_set():
         try:
             async with auth.db.transaction() as repo:
                 await auth.keys.load(repo, auth.now(), create=False)
@@ -351,7 +355,9 @@ async def _periodic(auth: Auth) -> None:
                 next_announce = loop.time() + settings.catalog_announce_s
             except Exception as exc:  # retried at the next tick
                 log.warning("catalogue announcement failed: %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(min(settings.keys_reload_s, settings.quota_sweep_s, settings.catalog_announce_s))
+        with contextlib.suppress(TimeoutError):
+            pause = min(settings.keys_reload_s, settings.quota_sweep_s, settings.catalog_announce_s)
+            await asyncio.wait_for(stopping.wait(), pause)
 
 
 def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
@@ -359,6 +365,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     register_consumers(auth)
     router = auth.router
     tasks: list[asyncio.Task[None]] = []
+    stopping = asyncio.Event()
 
     @router.after_startup
     async def _start(_app: FastAPI) -> None:
@@ -368,15 +375,19 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
             await catalog.seed(auth=auth)
         except Exception as exc:  # the service runs on; admins can fill the catalogue
             log.error("seeding the model catalogue failed: %s: %s", type(exc).__name__, exc)
-        tasks.append(asyncio.create_task(_periodic(auth), name="parley-auth-periodic"))
+        tasks.append(asyncio.create_task(_periodic(auth, stopping), name="parley-auth-periodic"))
         log.info("auth service ready: signing key %s", auth.keys.active().kid)
 
     @router.on_broker_shutdown
     async def _stop(_app: FastAPI) -> None:
+        # The running tick finishes first: a task cancelled inside a broker call closes that
+        # channel under the subscribers being stopped ("Channel closed by RPC timeout").
+        stopping.set()
         for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:
+                await asyncio.wait_for(task, _STOP_WAIT_S)
+            except TimeoutError:
+                log.warning("the periodic task did not finish within %.0f s: cancelled", _STOP_WAIT_S)
         await auth.db.close()
 
     app = FastAPI(title="Parley auth", version="0.1.0", docs_url=None, redoc_url=None)
