@@ -153,9 +153,8 @@ async def served_socket(
         await worker.stop()
 
 
-@pytest.mark.timeout(300)
-@settings(
-    max_examples=400,
+# A real gateway per test (function-scoped fixture), slow by hypothesis' measure, with large frames.
+FUZZ = settings(
     deadline=None,
     database=None,
     suppress_health_check=[
@@ -164,6 +163,10 @@ async def served_socket(
         HealthCheck.data_too_large,
     ],
 )
+
+
+@pytest.mark.timeout(300)
+@settings(FUZZ, max_examples=400)
 @given(data=st.data())
 async def test_every_malformed_frame_gets_its_error_and_the_socket_stays_usable(
     fuzz_socket: FuzzSocket, data: st.DataObject
@@ -185,16 +188,7 @@ async def test_every_malformed_frame_gets_its_error_and_the_socket_stays_usable(
 
 
 @pytest.mark.timeout(300)
-@settings(
-    max_examples=100,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@settings(FUZZ, max_examples=100)
 @given(data=st.data())
 async def test_before_hello_every_malformed_frame_gets_its_error_and_a_hello_still_works(
     fuzz_socket: FuzzSocket, data: st.DataObject
