@@ -123,9 +123,18 @@ class BenchStack:
     def pids(self) -> dict[str, int]:
         return {"provider": self.provider.pid, "relay": self.relay.pid}
 
-    def start_parley(self, workers: int, *, concurrency: int, gateways: int = 1, **env: str) -> Parley:
+    def start_parley(
+        self,
+        workers: int,
+        *,
+        concurrency: int,
+        gateways: int = 1,
+        worker_env: dict[str, str] | None = None,
+        **env: str,
+    ) -> Parley:
         """`gateways` gateways and `workers` workers; returns once the first
-        gateway lists the model on all of them."""
+        gateway lists the model on all of them. `env` adds to the gateways'
+        environment, `worker_env` to the workers'."""
         ports = [free_port() for _ in range(gateways)]
         metrics_ports = [free_port() for _ in range(workers)]
         common = {
@@ -156,7 +165,12 @@ class BenchStack:
         procs = [
             ServiceProcess(
                 [sys.executable, "-m", "parley_inference"],
-                {**common, "PARLEY_INFERENCE_METRICS_PORT": str(p), "PARLEY_INFERENCE_WORKER_ID": f"w{k}"},
+                {
+                    **common,
+                    "PARLEY_INFERENCE_METRICS_PORT": str(p),
+                    "PARLEY_INFERENCE_WORKER_ID": f"w{k}",
+                    **(worker_env or {}),
+                },
                 name=f"bench-worker-{k + 1}",
             )
             for k, p in enumerate(metrics_ports)

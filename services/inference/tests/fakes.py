@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from parley_contracts import ChatMessage, DomainEvent, Event, GenerationParams, StreamEvent
 from parley_inference.domain.catalog import ModelCatalog, ModelSpec
+from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.sse import Chunk, TokenCounts
 from parley_inference.services import Ports
 
@@ -137,7 +138,7 @@ def make_ports(
         stream=sink,
         events=events,
         worker_id="worker-test",
-        coalesce_window_s=window_s,
+        coalesce=WindowPolicy(window_s, window_s, 1),
     )
     return ports, model, sink, events
 

@@ -21,6 +21,7 @@ from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.models_file import load_models_file
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerEventPublisher
 from parley_inference.domain.catalog import ModelCatalog, ModelsFileError, with_keys_present
+from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.entrypoints.worker import Worker, WorkerConfig
 from parley_inference.ports import ChatModel
 from parley_inference.services import Ports
@@ -92,7 +93,11 @@ def bootstrap(
         stream=sink,
         events=BrokerEventPublisher(broker),
         worker_id=settings.worker_id,
-        coalesce_window_s=settings.coalesce_window_ms / 1000,
+        coalesce=WindowPolicy(
+            base_s=settings.coalesce_window_ms / 1000,
+            most_s=max(settings.coalesce_window_max_ms, settings.coalesce_window_ms) / 1000,
+            busy_at=settings.coalesce_busy_at,
+        ),
         metrics=metrics,
     )
     control_queue = private_queue(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
@@ -81,17 +82,25 @@ class ActiveGenerations:
 class DeltaStreamer:
     """Reads the provider stream of one generation and publishes its text as
     coalesced `token.delta` events. A loop timer flushes held text at the
-    coalescer's deadline, so a slow trickle is never held past the window."""
+    coalescer's deadline, so a slow trickle is never held past the window.
+    `window` gives the current window (it widens while the worker is busy)."""
 
     def __init__(
-        self, generation: Generation, *, model: ChatModel, sink: StreamSink, metrics: Metrics, window_s: float
+        self,
+        generation: Generation,
+        *,
+        model: ChatModel,
+        sink: StreamSink,
+        metrics: Metrics,
+        window: Callable[[], float],
     ) -> None:
         self._gen = generation
         self._model = model
         self._sink = sink
         self._metrics = metrics
         self._loop = asyncio.get_running_loop()
-        self._coalescer = Coalescer(window_s)
+        self._window = window
+        self._coalescer = Coalescer(window())
         self._timer: asyncio.TimerHandle | None = None
         self._last_text_at: float | None = None
 
@@ -118,6 +127,7 @@ class DeltaStreamer:
         elif self._last_text_at is not None:
             self._metrics.inter_token(now - self._last_text_at)
         self._last_text_at = now
+        self._coalescer.window = self._window()
         out = self._coalescer.push(text, now)
         if out is not None:
             self.stop_timer()

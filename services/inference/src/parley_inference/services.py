@@ -23,6 +23,7 @@ from parley_contracts import (
     StreamSnapshots,
 )
 from parley_inference.domain.catalog import ModelCatalog
+from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation, finish_reason
 from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop
@@ -57,7 +58,7 @@ class Ports:
     stream: StreamSink
     events: EventPublisher
     worker_id: str
-    coalesce_window_s: float = 0.05
+    coalesce: WindowPolicy = field(default_factory=lambda: WindowPolicy(0.05, 0.05, 1))
     metrics: Metrics = field(default_factory=NullMetrics)
     active: ActiveGenerations = field(default_factory=ActiveGenerations)
 
@@ -158,7 +159,7 @@ async def _stream(
             model=ports.model,
             sink=ports.stream,
             metrics=ports.metrics,
-            window_s=ports.coalesce_window_s,
+            window=lambda: ports.coalesce.window(len(ports.active)),
         )
         task = asyncio.create_task(streamer.run(spec, req))
         running.task = task

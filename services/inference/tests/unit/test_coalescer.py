@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from parley_inference.domain.coalescer import Coalescer
+from parley_inference.domain.coalescer import Coalescer, WindowPolicy
 
 W = 0.05
 
@@ -96,3 +96,27 @@ def test_a_slow_trickle_is_never_held_longer_than_the_window() -> None:
     left = {ch: at for at, text in sent for ch in text}
     for at, ch in arrivals:
         assert left[ch] - at <= W + 1e-9, ch
+
+
+def test_the_window_is_the_base_up_to_busy_then_grows_with_the_generations_up_to_the_most() -> None:
+    policy = WindowPolicy(base_s=0.05, most_s=0.15, busy_at=64)
+    assert policy.window(0) == 0.05
+    assert policy.window(64) == 0.05
+    assert policy.window(128) == pytest.approx(0.10)
+    assert policy.window(192) == pytest.approx(0.15)
+    assert policy.window(1000) == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize(("base", "most", "busy"), [(-0.01, 0.1, 1), (0.1, 0.05, 1), (0.05, 0.1, 0)])
+def test_a_window_policy_that_makes_no_sense_is_refused(base: float, most: float, busy: int) -> None:
+    with pytest.raises(ValueError, match="must"):
+        WindowPolicy(base_s=base, most_s=most, busy_at=busy)
+
+
+def test_a_wider_window_holds_text_longer() -> None:
+    c = Coalescer(W)
+    c.push("a", 0.0)
+    c.window = 0.15
+    assert c.push("b", 0.06) is None
+    assert c.deadline == pytest.approx(0.15)
+    assert c.push("c", 0.16) == "bc"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -25,8 +25,11 @@ from parley_contracts import (
     TokenDelta,
     new_id,
 )
+from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
+from parley_inference.domain.generation import Generation
 from parley_inference.domain.sse import TokenCounts
+from parley_inference.generations import Running
 from parley_inference.services import (
     DEAD_LETTER_MESSAGE,
     Generate,
@@ -113,6 +116,29 @@ async def test_a_fast_stream_is_coalesced_into_fewer_deltas() -> None:
     assert isinstance(finished, CompletionFinished)
     assert finished.tokens_per_s is not None
     assert finished.tokens_per_s > 0
+
+
+async def test_a_busy_worker_coalesces_over_a_wider_window() -> None:
+    tokens = [f"t{i} " for i in range(60)]
+
+    async def count_deltas(running: int) -> int:
+        ports, _, sink, _ = make_ports(Reply(tokens=tokens, delay_s=0.004))
+        ports.coalesce = WindowPolicy(base_s=0.02, most_s=0.08, busy_at=1)
+
+        async def others_start() -> None:  # the load comes while the answer streams
+            await asyncio.sleep(0.02)
+            for other in range(running - 1):
+                ports.active.add(Running(Generation(uuid4(), uuid4(), f"other-{other}", "s", attempt=0)))
+
+        joining = asyncio.create_task(others_start())
+        assert await generate(Generate(prompt()), ports=ports) is Outcome.FINISHED
+        await joining
+        got = deltas(sink)
+        assert "".join(d.text for d in got) == "".join(tokens)
+        return len(got)
+
+    quiet, busy = await count_deltas(1), await count_deltas(4)
+    assert busy < quiet / 2
 
 
 async def test_held_text_goes_out_at_the_deadline_not_with_the_next_token() -> None:

@@ -6,10 +6,39 @@ delta went out, then goes out as one delta. A token arriving after the
 window already elapsed goes out at once too, and the caller flushes at the
 `deadline` so that a slow trickle is never held longer than the window.
 
+Under load the window widens (`WindowPolicy`): every delta costs the broker,
+the gateway and the client a message, and a busy worker's text going out
+ten times a second instead of twenty keeps the first token (always at once)
+and the throughput where they are while the pipeline does half the work.
+
 Pure: the caller passes the time (any monotonic clock, in seconds).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    """The coalescing window for a worker holding `running` generations:
+    `base_s` up to `busy_at` of them, then growing in proportion to them, up
+    to `most_s`."""
+
+    base_s: float
+    most_s: float
+    busy_at: int
+
+    def __post_init__(self) -> None:
+        if self.base_s < 0 or self.most_s < self.base_s:
+            raise ValueError("the coalescing window must satisfy 0 <= base <= most")
+        if self.busy_at < 1:
+            raise ValueError("busy_at must be at least 1")
+
+    def window(self, running: int) -> float:
+        if running <= self.busy_at:
+            return self.base_s
+        return min(self.base_s * running / self.busy_at, self.most_s)
 
 
 class Coalescer:
