@@ -421,7 +421,7 @@ class ClientConnection:
         return True
 
     def _count(self, frame: StreamFrame) -> None:
-        self._metrics.stream_frames.labels(type=type(frame).__name__).inc()
+        self._metrics.stream_frame(type(frame).__name__).inc()
         if isinstance(frame, DeltaFrame):
             self._metrics.delta_frames.inc()
             started = self._accepted_at.pop(frame.message_id, None)
