@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -72,6 +77,8 @@ class FakeWorker:
         self._channel: AbstractRobustChannel | None = None
         self._lock = asyncio.Lock()
         self._beating: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()
+        self._heartbeats: AbstractExchange | None = None
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self.amqp_url)
@@ -84,18 +91,22 @@ class FakeWorker:
         control = await channel.declare_queue(exclusive=True, auto_delete=True)
         await control.bind(await declare_exchange(channel, CHAT_CONTROL))
         await control.consume(self._on_control, no_ack=True)
+        self._heartbeats = await declare_exchange(channel, WORKER_HEARTBEATS)
         self._beating = asyncio.create_task(self._beat())
 
     async def stop(self, *, farewell: bool = True) -> None:
         self.stop_heartbeats()
+        if self._beating is not None:
+            # The loop ends after its current beat: cancelling it inside a
+            # publish would close the channel under us ("closed by RPC timeout").
+            await asyncio.gather(self._beating, return_exceptions=True)
         if farewell:
             await self.heartbeat(stopping=True, free_slots=self.capacity)
         if self._connection is not None:
             await self._connection.close()
 
     def stop_heartbeats(self) -> None:
-        if self._beating is not None:
-            self._beating.cancel()
+        self._quiet.set()
 
     # Prompts and streams.
 
@@ -159,8 +170,8 @@ class FakeWorker:
             interval_s=self.interval_s,
             stopping=stopping,
         )
-        exchange = await declare_exchange(self._channel, WORKER_HEARTBEATS)
-        await exchange.publish(aio_pika.Message(beat.to_json()), routing_key="")
+        assert self._heartbeats is not None
+        await self._heartbeats.publish(aio_pika.Message(beat.to_json()), routing_key="")
 
     # Consumers.
 
@@ -197,7 +208,8 @@ class FakeWorker:
             await self._send(request.reply_to, answer)
 
     async def _beat(self) -> None:
-        while True:
+        while not self._quiet.is_set():
             with contextlib.suppress(Exception):
                 await self.heartbeat()
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), self.interval_s)

@@ -1,13 +1,18 @@
 """Broker subscribers (FastStream): worker heartbeats, control commands, quota
 announcements and generation outcomes (they free the user's generation slot;
 finished answers feed the admin statistics), each on a private queue of this
-gateway process."""
+gateway process.
+
+Each subscriber has a channel of its own: subscribers stopped at once on a
+shared channel can race each other's basic.cancel at shutdown ("Channel
+closed by RPC timeout")."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faststream.middlewares import AckPolicy
+from faststream.rabbit import Channel
 
 from parley_contracts import QuotaExceeded, QuotaRestored, RequestSnapshot
 from parley_contracts.topology import (
@@ -41,6 +46,7 @@ def register_consumers(gateway: Gateway) -> None:
     @router.subscriber(
         rabbit_queue(heartbeats),
         rabbit_exchange(WORKER_HEARTBEATS),
+        channel=Channel(),
         ack_policy=AckPolicy.ACK_FIRST,
         no_reply=True,
         title="gateway:worker.heartbeat",
@@ -51,6 +57,7 @@ def register_consumers(gateway: Gateway) -> None:
     @router.subscriber(
         rabbit_queue(control),
         rabbit_exchange(CHAT_CONTROL),
+        channel=Channel(),
         ack_policy=AckPolicy.ACK_FIRST,
         no_reply=True,
         title="gateway:chat.control",
@@ -65,6 +72,7 @@ def register_consumers(gateway: Gateway) -> None:
     @router.subscriber(
         quota_queue,
         rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(),
         ack_policy=AckPolicy.ACK_FIRST,
         no_reply=True,
         title="gateway:quota",
@@ -79,6 +87,7 @@ def register_consumers(gateway: Gateway) -> None:
     @router.subscriber(
         rabbit_queue(outcomes, routing_key="completion.*"),
         rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(),
         ack_policy=AckPolicy.ACK_FIRST,
         no_reply=True,
         title="gateway:completion.*",
