@@ -2,9 +2,10 @@
 prompts-per-minute limit hold across every socket of the user and the
 OpenAI-compatible API (the official `openai` SDK as its client), and a socket
 or HTTP client that leaves mid-answer does not free its slot while the answer
-still runs; a user over quota is refused on every socket and on `/v1`; a
-prompt over the message-count or size limit gets a clear error. A real
-gateway, a real worker and the fake provider, on the real broker."""
+still runs; both limits hold across gateway processes too (sockets on two
+gateways); a user over quota is refused on every socket and on `/v1`; a
+prompt over the message-count or size limit gets a clear error. Real
+gateways, a real worker and the fake provider, on the real broker."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ MAX_FRAME_BYTES = 65_536
 MAX_MESSAGES = 1000
 SLOW = Script(tokens=["tick "] * 30, delay_s=0.1)
 """About 3 s per answer: long enough to hold a slot while the test opens other sockets."""
+HOLD = Script(tokens=["tick "] * 10, delay_s=0.1)
+"""About 1 s per answer: long enough to hold a slot while the test tries the other gateway."""
+PROPAGATION_S = 0.2
+"""Ample time for a prompt accepted by one gateway to reach the others (about a millisecond)."""
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,20 @@ def limits_stack(
         stack.close()
         for gateway in stack.gateways:
             assert "Traceback" not in gateway.process.log_text()
+
+
+@pytest.fixture(scope="module")
+def twin_gateways(limits_stack: Stack) -> tuple[Gateway, Gateway]:
+    """Two more gateways with the same limits, both small: the Ingress may put a user's sockets
+    (and `/v1` requests) on either."""
+    limits = {
+        "PARLEY_GATEWAY_MAX_GENERATIONS_PER_USER": str(MAX_GENERATIONS),
+        "PARLEY_GATEWAY_PROMPTS_PER_MINUTE": str(PROMPTS_PER_MINUTE),
+    }
+    first, second = limits_stack.start_gateway(**limits), limits_stack.start_gateway(**limits)
+    for gateway in (first, second):
+        limits_stack.wait_models(gateway, workers=1)
+    return first, second
 
 
 @pytest.fixture
@@ -204,6 +223,48 @@ async def test_more_sockets_and_v1_share_one_prompt_rate(stack: Stack, clients: 
     assert accepted["type"] == "accepted", accepted
     assert (await other.until(accepted["message_id"]))[-1]["type"] == "done"
     assert len(stack.provider.requests) == PROMPTS_PER_MINUTE + 1
+
+
+async def test_sockets_on_two_gateways_share_one_generation_limit_and_one_rate(
+    stack: Stack, twin_gateways: tuple[Gateway, Gateway], clients: list[Client]
+) -> None:
+    left, right = twin_gateways
+    token = stack.token(f"twins-{uuid.uuid4().hex[:8]}")
+    (on_left,), (on_right,) = await _open(left, token, clients, 1), await _open(right, token, clients, 1)
+    (other,) = await _open(left, stack.token(f"twins-other-{uuid.uuid4().hex[:8]}"), clients, 1)
+    stack.provider.set_script(HOLD)
+    held = []
+    for client in (on_left, on_right):
+        accepted = await client.prompt("hold a slot")
+        assert accepted["type"] == "accepted", accepted
+        held.append((client, accepted["message_id"]))
+    await asyncio.sleep(PROPAGATION_S)
+    # One generation through each gateway: the limit of two is reached on both.
+    for client in (on_left, on_right):
+        refused = await client.prompt("one too many")
+        assert (refused["type"], refused.get("code")) == ("error", "too_many_generations"), refused
+    error = await _v1_error(right, token)
+    assert (error.status_code, _code(error)) == (429, "too_many_generations"), error.body
+    accepted = await other.prompt("another user")
+    assert accepted["type"] == "accepted", accepted
+    for client, message_id in held:
+        assert (await client.until(message_id))[-1]["type"] == "done"
+
+    # Their outcome events free the slots on both gateways; prompts 3 and 4 of the minute.
+    stack.provider.reset()
+    for client in (on_left, on_right):
+        accepted, _ = await _until_accepted(client, timeout=10)
+        assert (await client.until(accepted["message_id"]))[-1]["type"] == "done"
+    await asyncio.sleep(PROPAGATION_S)
+    for client in (on_left, on_right):
+        refused = await client.prompt("over the rate")
+        assert (refused["type"], refused.get("code")) == ("error", "rate_limited"), refused
+    error = await _v1_error(left, token)
+    assert (error.status_code, _code(error)) == (429, "rate_limited"), error.body
+    accepted = await other.prompt("still fine")
+    assert accepted["type"] == "accepted", accepted
+    assert (await other.until(accepted["message_id"]))[-1]["type"] == "done"
+    assert len(stack.provider.requests) == 3  # since the reset: two of the user's, one of the other's
 
 
 async def test_a_user_over_quota_is_refused_on_every_socket_and_on_v1(

@@ -1,4 +1,5 @@
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
@@ -42,6 +43,16 @@ def test_faststream_queue_matches_the_spec() -> None:
     assert queue.arguments == topology.AUDIT_EVENTS.declare_arguments()
 
 
+def test_prompt_headers_mark_a_counted_prompt_without_its_body() -> None:
+    message_id = uuid.uuid4()
+    headers = topology.prompt_headers("small", user_id="alice", message_id=message_id)
+    assert headers[topology.MODEL_HEADER] == "small"
+    assert topology.counted_prompt(headers) == ("alice", message_id)
+    assert topology.counted_prompt(topology.prompt_headers("small")) is None  # a title request
+    for broken in ({topology.USER_HEADER: "alice", topology.MESSAGE_HEADER: "nope"}, {}):
+        assert topology.counted_prompt(broken) is None
+
+
 async def _get(queue: AbstractQueue) -> bytes:
     for _ in range(50):
         message = await queue.get(timeout=5, fail=False)
@@ -65,7 +76,8 @@ async def test_topology_declares_on_a_real_broker_and_routes(connection: Abstrac
 
     exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
     await exchange.publish(_prompt(b"to small", "small"), routing_key="prompt.submitted")
-    await exchange.publish(_prompt(b"to large", "large"), routing_key="prompt.submitted")
+    counted = topology.prompt_headers("large", user_id="alice", message_id=uuid.uuid4())
+    await exchange.publish(aio_pika.Message(b"to large", headers=counted), routing_key="prompt.submitted")
     await exchange.publish(aio_pika.Message(b"finished"), routing_key="completion.finished")
 
     small_queue = await channel.declare_queue(small.name, passive=True)

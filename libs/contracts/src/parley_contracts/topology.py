@@ -95,9 +95,35 @@ def inference_queue(model: str) -> QueueSpec:
     )
 
 
-def prompt_headers(model: str) -> dict[str, str]:
-    """The headers a `prompt.submitted` message is published with."""
-    return {MODEL_HEADER: model}
+USER_HEADER = "parley-user"
+MESSAGE_HEADER = "parley-message-id"
+"""The AMQP headers of a `prompt.submitted` message a gateway accepted from a
+user: every gateway counts it in that user's limits from these alone, without
+decoding the body (the full message list, up to 256 KiB)."""
+
+
+def prompt_headers(
+    model: str, *, user_id: str | None = None, message_id: UUID | None = None
+) -> dict[str, str]:
+    """The headers a `prompt.submitted` message is published with; `user_id`
+    and `message_id` mark a prompt that counts in its user's limits (history's
+    title requests do not)."""
+    headers = {MODEL_HEADER: model}
+    if user_id is not None and message_id is not None:
+        headers |= {USER_HEADER: user_id, MESSAGE_HEADER: str(message_id)}
+    return headers
+
+
+def counted_prompt(headers: Mapping[str, Any]) -> tuple[str, UUID] | None:
+    """The user and message id `prompt_headers` marked a prompt with, or None
+    when it carries no such mark (or a malformed one)."""
+    user_id, message_id = headers.get(USER_HEADER), headers.get(MESSAGE_HEADER)
+    if not isinstance(user_id, str) or not user_id or not isinstance(message_id, str):
+        return None
+    try:
+        return user_id, UUID(message_id)
+    except ValueError:
+        return None
 
 
 HISTORY_EVENTS = QueueSpec(

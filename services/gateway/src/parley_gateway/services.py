@@ -8,6 +8,7 @@ frames.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -27,7 +28,7 @@ from parley_contracts import (
     WorkerHeartbeat,
     new_id,
 )
-from parley_contracts.topology import inference_queue, session_queue
+from parley_contracts.topology import counted_prompt, inference_queue, session_queue
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
 from parley_gateway.domain.frames import Prompt
@@ -99,7 +100,7 @@ async def submit_prompt(
             f"at most {generations.limit} generations may run at once; stop one or wait for it to end",
             request_id=request_id,
         )
-    retry_after = rate.try_acquire(user_id)
+    retry_after = rate.try_acquire(user_id, message_id)
     if retry_after is not None:
         generations.finish(user_id, message_id)
         raise GatewayError(
@@ -125,7 +126,7 @@ async def submit_prompt(
         await publisher.publish_prompt(event)
     except BrokerUnavailable as exc:
         generations.finish(user_id, message_id)
-        rate.refund(user_id)
+        rate.refund(user_id, message_id)
         log.warning("session %s message %s: prompt not published: %s", command.session_id, message_id, exc)
         raise GatewayError(
             ErrorCode.BROKER_UNAVAILABLE,
@@ -248,6 +249,20 @@ def record_outcome(body: bytes, *, latency: LatencyWindow, generations: Generati
     generations.finish(event.user_id, event.message_id)
     if isinstance(event, CompletionFinished):
         latency.add(Finished(event.model, event.ttft_ms, event.tokens_per_s))
+
+
+def record_prompt(
+    headers: Mapping[str, Any], *, rate: PromptRateLimiter, generations: GenerationLimiter
+) -> None:
+    """A prompt some gateway (this one too) accepted: it counts in its user's rate and holds a
+    generation slot until its outcome event. Read from the message's headers, never its body;
+    a prompt without them (a title request of history's) counts for nobody."""
+    counted = counted_prompt(headers)
+    if counted is None:
+        return
+    user_id, message_id = counted
+    rate.observe(user_id, message_id)
+    generations.add(user_id, message_id)
 
 
 async def admin_stats(

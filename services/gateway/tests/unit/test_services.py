@@ -18,6 +18,7 @@ from parley_contracts import (
     Usage,
     WorkerHeartbeat,
 )
+from parley_contracts.topology import prompt_headers
 from parley_gateway import services
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import ErrorCode, GatewayError
@@ -311,3 +312,35 @@ async def test_a_generation_holds_its_slot_until_its_outcome_event(world: World,
     assert world.generations.active("alice") == 1
     assert latency.summary()["all"]["ttft_ms"]["count"] == (1 if outcome == "finished" else 0)
     await world.submit()
+
+
+async def test_prompts_of_every_gateway_count_once_from_their_headers(world: World) -> None:
+    accepted = await world.submit()
+    [mine] = world.publisher.prompts
+    # Every gateway's queue gets every accepted prompt, this one's own too: counted once.
+    own = prompt_headers(mine.model, user_id=mine.user_id, message_id=mine.message_id)
+    services.record_prompt(own, rate=world.rate, generations=world.generations)
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (1, 1)
+    elsewhere = uuid4()
+    theirs = prompt_headers("tiny", user_id="alice", message_id=elsewhere)
+    services.record_prompt(theirs, rate=world.rate, generations=world.generations)
+    services.record_prompt(theirs, rate=world.rate, generations=world.generations)
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 2)
+    with pytest.raises(GatewayError) as refused:
+        await world.submit()
+    assert refused.value.code == ErrorCode.TOO_MANY_GENERATIONS
+    # History's title requests and prompts without the headers count for nobody.
+    services.record_prompt(prompt_headers("tiny"), rate=world.rate, generations=world.generations)
+    services.record_prompt({}, rate=world.rate, generations=world.generations)
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 2)
+    # The other gateway's generation ends: its slot is free here too; the rate still counts it.
+    outcome = CompletionCancelled(
+        user_id="alice", conversation_id=uuid4(), message_id=elsewhere, text="", model="tiny"
+    )
+    services.record_outcome(outcome.to_json(), latency=LatencyWindow(), generations=world.generations)
+    await world.submit()
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 3)
+    world.generations.finish("alice", accepted.message_id)
+    with pytest.raises(GatewayError) as refused:
+        await world.submit()  # a free slot, but three prompts this minute
+    assert refused.value.code == ErrorCode.RATE_LIMITED

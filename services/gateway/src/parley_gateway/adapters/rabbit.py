@@ -68,8 +68,10 @@ class RabbitPublisher:
             return False
 
     async def publish_prompt(self, event: PromptSubmitted) -> None:
-        # The header routes the prompt to its model's requests queue.
-        await self._publish(self._prompts, event, headers=prompt_headers(event.model))
+        # The header routes the prompt to its model's requests queue; the user and message ids let
+        # every gateway count it in that user's limits without decoding it.
+        headers = prompt_headers(event.model, user_id=event.user_id, message_id=event.message_id)
+        await self._publish(self._prompts, event, headers=headers)
 
     async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
         await self._publish(self._control, command)

@@ -1,13 +1,15 @@
 """Per-user limits: prompts per minute and concurrent generations.
 
-Both are per gateway process (the limits of DESIGN section 4 at the edge);
-the clock is injected so that the tests need no sleeping.
+Each gateway process keeps its own counts, from the prompts it accepts and
+from those every other gateway accepted (`observe`, `add`), keyed by message
+id so that a prompt is counted once wherever it is learned of first. The clock
+is injected so that the tests need no sleeping.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from parley_gateway.domain.clock import Clock
@@ -15,8 +17,27 @@ from parley_gateway.domain.clock import Clock
 _SWEEP_EVERY = 1024
 
 
+@dataclass
+class _Window:
+    stamps: deque[tuple[float, UUID]] = field(default_factory=deque)
+    ids: set[UUID] = field(default_factory=set)
+
+    def expire(self, horizon: float) -> None:
+        while self.stamps and self.stamps[0][0] <= horizon:
+            self.ids.discard(self.stamps.popleft()[1])
+
+    def add(self, now: float, message_id: UUID) -> None:
+        self.stamps.append((now, message_id))
+        self.ids.add(message_id)
+
+
 class PromptRateLimiter:
-    """A sliding window: at most `per_window` prompts per user in any `window_s`."""
+    """A sliding window: at most `per_window` prompts per user in any `window_s`.
+
+    A prompt counts from when this process learns of it: at once for its own,
+    on arrival for another gateway's (clocks of different processes are not
+    compared).
+    """
 
     def __init__(self, per_window: int, *, clock: Clock, window_s: float = 60.0) -> None:
         if per_window < 1:
@@ -24,49 +45,59 @@ class PromptRateLimiter:
         self._limit = per_window
         self._window_s = window_s
         self._clock = clock
-        self._stamps: dict[str, deque[float]] = {}
+        self._windows: dict[str, _Window] = {}
         self._calls = 0
 
-    def try_acquire(self, user_id: str) -> float | None:
-        """Take one prompt; None when allowed, else the seconds until one is."""
+    def try_acquire(self, user_id: str, message_id: UUID) -> float | None:
+        """Take one prompt; None when allowed (or already counted), else the seconds until one is."""
+        window = self._window(user_id)
+        if message_id in window.ids:
+            return None
+        now = self._clock()
+        if len(window.stamps) >= self._limit:
+            return max(window.stamps[0][0] + self._window_s - now, 0.0)
+        window.add(now, message_id)
+        return None
+
+    def observe(self, user_id: str, message_id: UUID) -> None:
+        """Count a prompt accepted elsewhere (or this one's, seen again), whatever the limit."""
+        window = self._window(user_id)
+        if message_id not in window.ids:
+            window.add(self._clock(), message_id)
+
+    def refund(self, user_id: str, message_id: UUID) -> None:
+        """Give back a prompt that was never submitted."""
+        window = self._windows.get(user_id)
+        if window is None or message_id not in window.ids:
+            return
+        window.ids.discard(message_id)
+        window.stamps = deque(stamp for stamp in window.stamps if stamp[1] != message_id)
+
+    def used(self, user_id: str) -> int:
+        window = self._windows.get(user_id)
+        if window is None:
+            return 0
+        window.expire(self._clock() - self._window_s)
+        return len(window.stamps)
+
+    def _window(self, user_id: str) -> _Window:
         now = self._clock()
         self._calls += 1
         if self._calls % _SWEEP_EVERY == 0:
             self._sweep(now)
-        stamps = self._stamps.setdefault(user_id, deque())
-        self._expire(stamps, now)
-        if len(stamps) >= self._limit:
-            return max(stamps[0] + self._window_s - now, 0.0)
-        stamps.append(now)
-        return None
-
-    def refund(self, user_id: str) -> None:
-        """Give back the latest prompt (it was never submitted)."""
-        stamps = self._stamps.get(user_id)
-        if stamps:
-            stamps.pop()
-
-    def used(self, user_id: str) -> int:
-        stamps = self._stamps.get(user_id)
-        if not stamps:
-            return 0
-        self._expire(stamps, self._clock())
-        return len(stamps)
-
-    def _expire(self, stamps: deque[float], now: float) -> None:
-        horizon = now - self._window_s
-        while stamps and stamps[0] <= horizon:
-            stamps.popleft()
+        window = self._windows.setdefault(user_id, _Window())
+        window.expire(now - self._window_s)
+        return window
 
     def _sweep(self, now: float) -> None:
-        for user_id in list(self._stamps):
-            stamps = self._stamps[user_id]
-            self._expire(stamps, now)
-            if not stamps:
-                del self._stamps[user_id]
+        for user_id in list(self._windows):
+            window = self._windows[user_id]
+            window.expire(now - self._window_s)
+            if not window.stamps:
+                del self._windows[user_id]
 
     def __len__(self) -> int:
-        return len(self._stamps)
+        return len(self._windows)
 
 
 @dataclass
@@ -100,7 +131,8 @@ class GenerationLimiter:
         return True
 
     def add(self, user_id: str, message_id: UUID) -> None:
-        """Count a generation that is already running, whatever the limit."""
+        """Count a generation that is already running, whatever the limit: one
+        learned on resume, or accepted by another gateway."""
         self._live(user_id).setdefault(message_id, _Lease(self._clock()))
 
     def finish(self, user_id: str, message_id: UUID) -> None:

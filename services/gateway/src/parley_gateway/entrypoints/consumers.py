@@ -1,6 +1,7 @@
 """Broker subscribers (FastStream): worker heartbeats, control commands, quota
-announcements and generation outcomes (they free the user's generation slot;
-finished answers feed the admin statistics), each on a private queue of this
+announcements, and the prompts every gateway accepts with the generation
+outcomes (together, the users' rate windows and generation slots; finished
+answers also feed the admin statistics), each on a private queue of this
 gateway process.
 
 Each subscriber has a channel of its own: subscribers stopped at once on a
@@ -14,7 +15,7 @@ from typing import Any
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel
 
-from parley_contracts import QuotaExceeded, QuotaRestored, RequestSnapshot
+from parley_contracts import PromptSubmitted, QuotaExceeded, QuotaRestored, RequestSnapshot
 from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
@@ -80,23 +81,50 @@ def register_consumers(gateway: Gateway) -> None:
     async def on_quota(message: RabbitMessage) -> None:
         services.record_quota(message.body, blocked=gateway.blocked)
 
-    outcomes = private_queue(
-        f"gateway.{gateway.instance_id}.finished", bindings=(Binding(CHAT_EVENTS, "completion.*"),)
-    )
-
-    @router.subscriber(
-        rabbit_queue(outcomes, routing_key="completion.*"),
-        rabbit_exchange(CHAT_EVENTS),
-        channel=Channel(),
-        ack_policy=AckPolicy.ACK_FIRST,
-        no_reply=True,
-        title="gateway:completion.*",
-    )
-    async def on_outcome(message: RabbitMessage) -> None:
-        services.record_outcome(message.body, latency=gateway.latency, generations=gateway.generations)
-
     @router.after_startup
     async def _bind_quota_restored(_app: Any) -> None:
         # FastStream binds a subscriber's queue with one routing key; the other binding is added here,
         # before the gateway reports ready.
         await bind_extra(router, quota_queue, CHAT_EVENTS, quota_keys[1:])
+
+    _register_generation_events(gateway)
+
+
+async def _body_unread(message: RabbitMessage) -> None:
+    """A decoder that leaves the body alone: FastStream's FastAPI integration would otherwise
+    parse every JSON body, a prompt's full message list included, before the handler runs."""
+    return
+
+
+def _register_generation_events(gateway: Gateway) -> None:
+    """Every prompt any gateway accepted, and every generation outcome, on one queue: a prompt is
+    routed here when it is routed to its worker, so its outcome always comes after it, and a
+    slot freed by the outcome is never taken again by its prompt arriving late."""
+    router = gateway.router
+    prompt_key = PromptSubmitted.model_fields["type"].default
+    queue = rabbit_queue(
+        private_queue(
+            f"gateway.{gateway.instance_id}.generations",
+            bindings=(Binding(CHAT_EVENTS, prompt_key), Binding(CHAT_EVENTS, "completion.*")),
+        ),
+        routing_key=prompt_key,
+    )
+
+    @router.subscriber(
+        queue,
+        rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        decoder=_body_unread,
+        title="gateway:prompt.submitted+completion.*",
+    )
+    async def on_generation_event(message: RabbitMessage) -> None:
+        if message.raw_message.routing_key == prompt_key:
+            services.record_prompt(message.headers, rate=gateway.rate, generations=gateway.generations)
+        else:
+            services.record_outcome(message.body, latency=gateway.latency, generations=gateway.generations)
+
+    @router.after_startup
+    async def _bind_outcomes(_app: Any) -> None:
+        await bind_extra(router, queue, CHAT_EVENTS, ["completion.*"])
