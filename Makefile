@@ -97,6 +97,7 @@ bench: install local-model frontend browser
 	@$(PY) bench/flood.py
 	@$(PY) bench/soak.py
 	@$(PY) bench/ui_long_chat.py
+	@$(PY) bench/provider_requests.py
 	@$(PY) bench/report.py
 	@$(PY) bench/local_model_bench.py
 

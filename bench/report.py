@@ -393,6 +393,33 @@ def ui_section(ui: dict[str, Any]) -> str:
     )
 
 
+def provider_requests_section(data: dict[str, Any]) -> str:
+    """`bench/provider_requests.py`: the worker's CPU per provider request, by conversation length."""
+    rows = [
+        [
+            fmt(row["messages"], 0),
+            fmt(row["sdk_us"], 0),
+            f"{fmt(row['parley_us'], 0)} ({fmt_ratio(row['parley_us'], row['sdk_us'])})",
+        ]
+        for row in data["rows"]
+    ]
+    return "\n".join(
+        [
+            "## The worker's CPU per provider request",
+            "",
+            f"`{data['command']}`: one process sends requests to the test provider (one token per "
+            "answer, so that the request dominates), 50 at once, through the `openai` SDK's typed "
+            "`create()` (the baseline, as the worker called it before) and through the worker's "
+            "adapter, which hands the body to the SDK as it is (`extra_body`): the SDK's conversion of "
+            "typed arguments costs about 330 us per message, on the worker's event loop. Median of the "
+            f"rounds. Run: {_machine(data)}.",
+            "",
+            table(["messages in the conversation", "SDK typed create, us CPU", "Parley, us CPU"], rows),
+            "",
+        ]
+    )
+
+
 def targets_section(found: list[Target]) -> str:
     rows = [
         [t.target, t.figure, "met" if t.met else ("missed" if t.met is False else "reported"), t.why]
@@ -504,6 +531,9 @@ def render(results: Path, md: Path, plots: Path) -> str:
         parts.append(soak_section(found["soak"]))
     if found["flood"]:
         parts.append(flood_section(found["flood"]))
+    provider_requests = read_result(results / "provider_requests.json")
+    if provider_requests:
+        parts.append(provider_requests_section(provider_requests))
     ui = read_result(results / "ui_long_chat.json")
     if ui:
         parts.append(ui_section(ui))

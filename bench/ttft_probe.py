@@ -2,7 +2,7 @@
 each prompt's time split into stages by joining the client's clock with the
 worker's log (all on this machine's wall clock).
 
-    python bench/ttft_probe.py [--streams 200] [--workers 1]
+    python bench/ttft_probe.py [--streams 200] [--workers 1] [--worker-env KEY=VALUE ...]
 
 Stages, per prompt:
 - accepted: the prompt frame sent until `accepted` came back (the gateway's
@@ -105,8 +105,11 @@ def _row(name: str, values: list[float]) -> str:
 
 async def probe(args: argparse.Namespace) -> None:
     with bench_stack(tokens=args.tokens, rate=args.rate) as stack:
+        extra = dict(item.split("=", 1) for item in args.worker_env)
         parley = stack.start_parley(
-            args.workers, concurrency=2 * args.streams + 16, worker_env={"PARLEY_INFERENCE_LOG_LEVEL": "INFO"}
+            args.workers,
+            concurrency=2 * args.streams + 16,
+            worker_env={"PARLEY_INFERENCE_LOG_LEVEL": "INFO", **extra},
         )
         try:
             out = Collected()
@@ -146,6 +149,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument(
+        "--worker-env", nargs="*", default=[], metavar="KEY=VALUE", help="added to the workers' environment"
+    )
     uvloop.run(probe(parser.parse_args()))
 
 
