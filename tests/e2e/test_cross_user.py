@@ -353,7 +353,7 @@ async def _frame_answer(client: Client) -> dict[str, Any]:
 ANSWERED = "answered"
 
 
-def ws_attempts(alice: Alice) -> list[tuple[str, dict[str, Any], str]]:
+def ws_attempts(alice: Alice, bob: Bob) -> list[tuple[str, dict[str, Any], str]]:
     """(what, frame, the error code it gets, or ANSWERED) on Bob's authenticated socket."""
     prompt = {
         "type": "prompt",
@@ -363,6 +363,8 @@ def ws_attempts(alice: Alice) -> list[tuple[str, dict[str, Any], str]]:
         "params": {"max_tokens": 8},
     }
     return [
+        # The one frame answered: his own project takes his chat (so the refusals are not all).
+        ("start a chat inside his project", {**prompt, "project_id": bob.project_id}, ANSWERED),
         ("resume her session", {"type": "resume", "session_id": alice.session_id}, "session_forbidden"),
         ("stop her answer", {"type": "stop", "message_id": alice.answer_id}, "unknown_message"),
         ("prompt into her conversation", {**prompt, "conversation_id": alice.conversation_id}, "not_found"),
@@ -381,9 +383,8 @@ def ws_attempts(alice: Alice) -> list[tuple[str, dict[str, Any], str]]:
             {**prompt, "prompt_message_id": alice.prompt_message_id},
             "not_found",
         ),
-        # Project ids are history's: the gateway cannot tell whose, so the chat is answered and
-        # history files it in no project (checked below).
-        ("start a chat inside her project", {**prompt, "project_id": alice.project_id}, ANSWERED),
+        # Project ids carry their owner too (history mints them so): refused at the edge.
+        ("start a chat inside her project", {**prompt, "project_id": alice.project_id}, "not_found"),
     ]
 
 
@@ -397,7 +398,7 @@ async def test_bob_is_refused_every_frame_on_alices_things_and_changes_nothing(
         client = await Client.connect(gateway, bob.token)
         try:
             answered = []
-            for what, frame, code in ws_attempts(alice):
+            for what, frame, code in ws_attempts(alice, bob):
                 await client.send(frame)
                 answer = await _frame_answer(client)
                 if code == ANSWERED:
@@ -412,7 +413,7 @@ async def test_bob_is_refused_every_frame_on_alices_things_and_changes_nothing(
             await client.close()
         for conversation_id in answered:
             stored = await _until_stored(http, bob.token, conversation_id)
-            assert stored["project_id"] is None, stored
+            assert stored["project_id"] == bob.project_id, stored
 
         # A hello naming her session is refused and the socket closed 4403.
         ws = await websockets.connect(gateway.ws)

@@ -1,6 +1,13 @@
 """Use cases of usage accounting and quotas: `completion.finished` into the
-ledger (once per `event_id`), budgets per period, `quota.exceeded` and
-`quota.restored` on `chat.events`.
+ledger (once per `event_id`, and once per `message_id`), budgets per period,
+`quota.exceeded` and `quota.restored` on `chat.events`.
+
+A message may finish twice under two event ids: its worker published the outcome,
+the confirm was lost, and the request, delivered again, was generated again. The
+message is billed for the first of its completions by (`occurred_at`, `event_id`):
+the answer its user saw (the gateway forwards the first `done` only) and history
+keeps. When a later completion was billed first, its bill is taken back, so that the
+ledger ends the same whatever the order of delivery.
 
 Quota events are published inside the ledger transaction, before it commits:
 a failed publish rolls the event back for redelivery; a commit failing after
@@ -12,10 +19,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
-from parley_auth.adapters.orm import QuotaBlockRow, UsageRow
+from parley_auth.adapters.orm import BilledMessageRow, QuotaBlockRow, UsageRow
 from parley_auth.adapters.repository import Repository
 from parley_auth.bootstrap import Auth
 from parley_auth.domain.quota import Price, effective_budget, period_start, quota_name
@@ -66,15 +73,34 @@ async def _evaluate(
         auth.metrics.quota.labels("quota.exceeded").inc()
 
 
+def _version(at: datetime, event_id: uuid.UUID) -> tuple[datetime, uuid.UUID]:
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)), event_id
+
+
 async def record_completion(event: CompletionFinished, *, auth: Auth) -> bool:
-    """Account one finished completion; False when this event was already counted."""
+    """Account one finished completion; False when it changes nothing: this event was
+    counted before, or an earlier completion of the same message is billed already."""
     async with auth.db.transaction() as repo:
         if not await repo.mark_processed(event.event_id, auth.now()):
+            return False
+        await repo.lock_quota(event.user_id)  # two completions of one message wait for each other
+        billed = await repo.billed(event.message_id)
+        version = _version(event.occurred_at, event.event_id)
+        if billed is not None and _version(billed.occurred_at, billed.event_id) <= version:
+            log.info(
+                "message %s finished again: event %s is not earlier than the billed %s, not billed",
+                event.message_id,
+                event.event_id,
+                billed.event_id,
+            )
             return False
         known = await repo.catalog.price(event.model)  # the catalogue's prices first
         price = Price(*known) if known is not None else auth.prices.get(event.model, Price())
         usage = event.usage
-        await repo.add_usage(
+        bill = BilledMessageRow(
+            message_id=event.message_id,
+            event_id=event.event_id,
+            occurred_at=version[0],
             user_id=event.user_id,
             model=event.model,
             day=event.occurred_at.date(),
@@ -82,6 +108,14 @@ async def record_completion(event: CompletionFinished, *, auth: Auth) -> bool:
             completion_tokens=usage.completion_tokens,
             cost_nanos=price.cost_nanos(usage.prompt_tokens, usage.completion_tokens),
         )
+        if billed is not None:
+            log.info(
+                "message %s finished again: billed for event %s instead of %s",
+                event.message_id,
+                event.event_id,
+                billed.event_id,
+            )
+        await repo.bill(bill, instead_of=billed)
         await _evaluate(repo, event.user_id, auth=auth, reason="budget_raised")
     return True
 

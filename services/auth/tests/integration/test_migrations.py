@@ -1,14 +1,18 @@
-"""Migration 0004 keeps the usage ledger's costs: a float `cost` becomes exact nano-units."""
+"""Migration 0004 keeps the usage ledger's costs: a float `cost` becomes exact nano-units.
+Migration 0005 adds the billed messages beside the ledger it leaves alone, and goes back."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import inspect, text
 
-from parley_auth.__main__ import migrate
+from parley_auth.__main__ import alembic_config, migrate
+from parley_auth.adapters.orm import BilledMessageRow
 from parley_auth.adapters.repository import Database
 from tests.conftest import in_thread
 
@@ -32,3 +36,46 @@ async def test_costs_survive_the_move_to_nano_units(tmp_path: Path) -> None:
         assert (row.day, row.requests, row.cost_nanos, row.cost) == (date(2026, 3, 2), 3, 454_800, 0.0004548)
     finally:
         await db.close()
+
+
+async def test_billed_messages_come_and_go_beside_the_ledger(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+    await asyncio.to_thread(in_thread, migrate, url, "0004")
+    db = Database(url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO usage (user_id, model, day, requests, prompt_tokens, "
+                    "completion_tokens, cost_nanos) VALUES ('u', 'm', '2026-03-02', 3, 100, 50, 7)"
+                )
+            )
+        await asyncio.to_thread(in_thread, migrate, url)
+        message_id = uuid.uuid4()
+        async with db.transaction() as repo:
+            await repo.bill(
+                BilledMessageRow(
+                    message_id=message_id, event_id=uuid.uuid4(),
+                    occurred_at=datetime(2026, 3, 2, 12, tzinfo=UTC), user_id="u", model="m",
+                    day=date(2026, 3, 2), prompt_tokens=10, completion_tokens=5, cost_nanos=1,
+                )
+            )  # fmt: skip
+        async with db.transaction() as repo:
+            billed = await repo.billed(message_id)
+            [row] = await repo.usage(user_id="u", since=None, until=None, limit=10)
+        assert billed is not None
+        assert billed.occurred_at == datetime(2026, 3, 2, 12, tzinfo=UTC)
+        assert (row.requests, row.prompt_tokens, row.completion_tokens, row.cost_nanos) == (4, 110, 55, 8)
+
+        await asyncio.to_thread(in_thread, _downgrade, url, "0004")
+        async with db.engine.connect() as connection:
+            tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        assert "billed_messages" not in tables
+        assert "usage" in tables
+        await asyncio.to_thread(in_thread, migrate, url)
+    finally:
+        await db.close()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)

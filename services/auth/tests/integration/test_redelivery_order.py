@@ -3,13 +3,17 @@ and quota state unchanged.
 
 A seeded ledger of a few hundred finished completions (several users and models, today
 and yesterday, budgets crossed by some users and not by others, one user with a
-budget of their own) is counted once in order into database A; then, with about a
-quarter of the events delivered two or three times, in other orders into fresh
-databases: locally swapped, fully shuffled and backwards through the consumer's use
-case (`usage.record_completion`), and once through the real RabbitMQ queue
-`auth.usage` to two auth apps consuming it side by side. The `usage` rows (requests,
-tokens, cost per user, model and day), the processed event ids and the quota blocks
-must equal A's, and each user who crossed their budget is announced over quota once.
+budget of their own, and some answers generated twice: a second completion of the
+same message, later, of another length, under a new event id, as a request delivered
+again after a lost confirm makes it; one of them past midnight) is counted once in
+order into database A; then, with about a quarter of the events delivered two or three
+times, in other orders into fresh databases: locally swapped, fully shuffled and
+backwards through the consumer's use case (`usage.record_completion`), and once
+through the real RabbitMQ queue `auth.usage` to two auth apps consuming it side by
+side. The `usage` rows (requests, tokens, cost per user, model and day: each message
+billed once, for its first completion), the processed event ids, the billed messages
+and the quota blocks must equal A's; each user who ends over budget is announced over
+quota, and the announcements of a user alternate (a bill taken back may lift a block).
 
 Auth consumes no catalogue events (workers ask `catalog.requests`, a request-reply,
 and auth publishes `catalog.updated`), so there is nothing of the catalogue to reorder.
@@ -18,6 +22,7 @@ and auth publishes `catalog.updated`), so there is nothing of the catalogue to r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import secrets
@@ -25,7 +30,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aio_pika
@@ -85,11 +90,44 @@ class Ledger:
                 )
             )
         assert at < NOW
+        again = random.Random(seed + 1)
+        midnight = datetime.combine(NOW.date(), datetime.min.time(), tzinfo=UTC)
+        yesterday = [e for e in self.events if e.occurred_at < midnight]
+        last_of_yesterday = max(yesterday, key=lambda e: e.occurred_at)
+        twice = [e for e in self.events if again.random() < 0.1 and e is not last_of_yesterday]
+        self.events += [
+            self.generated_again(e, e.occurred_at + timedelta(seconds=again.randint(1, 40)), again)
+            for e in twice
+        ]
+        self.events.append(self.generated_again(last_of_yesterday, midnight + timedelta(seconds=30), again))
+        self.events.sort(key=lambda e: e.occurred_at)  # in the order they finished
+        assert max(e.occurred_at for e in self.events) < NOW
+
+    @staticmethod
+    def generated_again(event: CompletionFinished, at: datetime, rng: random.Random) -> CompletionFinished:
+        """The same message answered again (its request delivered again): another event, later."""
+        return event.model_copy(
+            update={
+                "event_id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                "occurred_at": at,
+                "worker_id": "w2",
+                "usage": Usage(
+                    prompt_tokens=event.usage.prompt_tokens, completion_tokens=rng.randint(1, 300)
+                ),
+            }
+        )
+
+    def billed(self) -> list[CompletionFinished]:
+        """Each message's completion that is billed: its first (the answer its user saw)."""
+        first: dict[uuid.UUID, CompletionFinished] = {}
+        for e in self.events:  # in the order they finished
+            first.setdefault(e.message_id, e)
+        return list(first.values())
 
     def tokens_today(self, user: str) -> int:
         return sum(
             e.usage.prompt_tokens + e.usage.completion_tokens
-            for e in self.events
+            for e in self.billed()
             if e.user_id == user and e.occurred_at.date() == NOW.date()
         )
 
@@ -186,6 +224,7 @@ async def state(db: Database, ledger: Ledger) -> Rows:
                 "usage": "SELECT * FROM usage ORDER BY user_id, model, day",
                 "quota_blocks": "SELECT * FROM quota_blocks ORDER BY user_id",
                 "processed_events": "SELECT event_id FROM processed_events ORDER BY event_id",
+                "billed_messages": "SELECT * FROM billed_messages ORDER BY message_id",
             }.items()
         }
     # (another test's leftovers on the shared `auth.usage` queue are not this ledger's)
@@ -193,6 +232,7 @@ async def state(db: Database, ledger: Ledger) -> Rows:
     rows["usage"] = [r for r in rows["usage"] if r[0] in mine]
     rows["quota_blocks"] = [r for r in rows["quota_blocks"] if r[0] in mine]
     rows["processed_events"] = [r for r in rows["processed_events"] if r[0] in ids]
+    rows["billed_messages"] = [r for r in rows["billed_messages"] if r[1] in ids]
     return rows
 
 
@@ -218,12 +258,18 @@ def assert_same(actual: Rows, expected: Rows) -> None:
         assert actual[table] == rows, f"{table}: {len(differ)} row(s) differ, e.g. {differ[:2]}"
 
 
-def _exceeded(events: list[dict[str, Any]] | list[Any]) -> list[str]:
-    return sorted(
-        e["user_id"] if isinstance(e, dict) else e.user_id
-        for e in events
-        if (e["type"] if isinstance(e, dict) else e.type) == "quota.exceeded"
-    )
+def assert_quota_decisions(events: list[dict[str, Any]] | list[Any], ledger: Ledger) -> None:
+    """Per user: exceeded, restored, exceeded, ... never twice the same in a row, ending
+    exceeded exactly for the users over budget."""
+    story: dict[str, list[str]] = {}
+    for e in events:
+        user, kind = (e["user_id"], e["type"]) if isinstance(e, dict) else (e.user_id, e.type)
+        if user in ledger.users and kind in ("quota.exceeded", "quota.restored"):
+            story.setdefault(user, []).append(kind)
+    for user, kinds in story.items():
+        assert all(a != b for a, b in itertools.pairwise(kinds)), (user, kinds)
+        assert kinds[0] == "quota.exceeded", (user, kinds)
+    assert {u for u, kinds in story.items() if kinds[-1] == "quota.exceeded"} == ledger.over_budget()
 
 
 async def test_the_ledger_crosses_budgets(ledger: Ledger) -> None:
@@ -231,6 +277,12 @@ async def test_the_ledger_crosses_budgets(ledger: Ledger) -> None:
     assert str(ledger.own_budget_user) in over
     assert 2 <= len(over) < len(ledger.users)
     assert {e.occurred_at.date() for e in ledger.events} == {NOW.date() - timedelta(days=1), NOW.date()}
+    twice = len(ledger.events) - len(ledger.billed())
+    assert 10 <= twice < len(ledger.events) // 5
+    days: dict[uuid.UUID, set[date]] = {}
+    for e in ledger.events:
+        days.setdefault(e.message_id, set()).add(e.occurred_at.date())
+    assert any(len(d) == 2 for d in days.values())  # an answer generated again past midnight
 
 
 @pytest.mark.parametrize("order", list(ORDERS))
@@ -241,8 +293,15 @@ async def test_duplicated_and_reordered_completions_count_the_same(
         await fresh_databases(), amqp_url, hasher, ledger, ledger.events
     )
     assert len(expected["processed_events"]) == len(ledger.events)
+    billed = ledger.billed()  # each message once, for its first completion
+    assert [sum(r[i] for r in expected["usage"]) for i in (3, 4, 5)] == [
+        len(billed),
+        sum(e.usage.prompt_tokens for e in billed),
+        sum(e.usage.completion_tokens for e in billed),
+    ]
+    assert sorted(r[1] for r in expected["billed_messages"]) == sorted(e.event_id for e in ledger.billed())
     assert {r[0] for r in expected["quota_blocks"]} == ledger.over_budget()
-    assert _exceeded(in_order_publisher.published) == sorted(ledger.over_budget())
+    assert_quota_decisions(in_order_publisher.published, ledger)
 
     deliveries, duplicates = reordered(ledger.events, seed=SEED + len(order), window=ORDERS[order])
     actual, publisher, took = await count_directly(
@@ -254,8 +313,7 @@ async def test_duplicated_and_reordered_completions_count_the_same(
         f"{len(ledger.over_budget())} users over budget; in order {first:.1f} s, reordered {took:.1f} s"
     )
     assert_same(actual, expected)
-    assert _exceeded(publisher.published) == sorted(ledger.over_budget())  # once each
-    assert not any(e.type == "quota.restored" for e in publisher.published)
+    assert_quota_decisions(publisher.published, ledger)
 
 
 async def test_through_rabbitmq_to_two_consuming_apps(
@@ -305,9 +363,7 @@ async def test_through_rabbitmq_to_two_consuming_apps(
     )
     assert all(c > 0 for c in counted)
     assert_same(actual, expected)
-    assert _exceeded([a for a in announced if a["user_id"] in set(ledger.users)]) == sorted(
-        ledger.over_budget()
-    )
+    assert_quota_decisions(announced, ledger)
 
 
 def _handled(auth: Auth) -> int:

@@ -6,13 +6,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aio_pika
 import orjson
 import pytest
 
-from parley_contracts import CompletionFinished, Usage
+from parley_contracts import CompletionFinished, Usage, new_id
 from parley_contracts.topology import CHAT_EVENTS, declare_exchange
 from tests.integration.conftest import Api, User
 
@@ -91,6 +92,63 @@ async def test_duplicate_deliveries_count_once(api: Api, bus: Bus, admin: User, 
     assert row["cost"] == pytest.approx((110 * 1.0 + 55 * 2.0) / 1_000_000)
     mine = (await alice.http.get("/api/auth/me/usage", headers=alice.headers)).json()["usage"]
     assert mine == rows
+
+
+def generated_again(event: CompletionFinished, completion: int) -> CompletionFinished:
+    """What a redelivered request makes of the same answer: a new event, later, of another length."""
+    return event.model_copy(
+        update={
+            "event_id": new_id(),
+            "occurred_at": event.occurred_at + timedelta(seconds=2),
+            "usage": Usage(prompt_tokens=event.usage.prompt_tokens, completion_tokens=completion),
+        }
+    )
+
+
+async def test_an_answer_generated_twice_is_billed_once(api: Api, bus: Bus, admin: User, alice: User) -> None:
+    """The outcome's confirm was lost after RabbitMQ took it: the request came back, the answer
+    was generated again and finished under a new event id. Billed once, as the first answer
+    (the one its user saw and history keeps), whichever of the two arrives first, and however often."""
+    first = finished(alice.id, 100, 50)
+    again = generated_again(first, 70)
+    late = finished(alice.id, 20, 10)
+    late_again = generated_again(late, 4)
+    for event in (first, again, first, again, late_again, late, late_again):
+        await bus.publish(event)
+    await bus.publish(finished(alice.id, 1, 1))
+    rows = await _ledger(admin, alice.id, requests=3)
+    await asyncio.sleep(0.3)  # give a wrongly billed answer the time to show
+    rows = await _ledger(admin, alice.id, requests=3)
+    assert [(r["requests"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [
+        (3, 100 + 20 + 1, 50 + 10 + 1)
+    ]
+    assert rows[0]["cost"] == pytest.approx((121 * 1.0 + 61 * 2.0) / 1_000_000)
+
+
+async def test_the_quota_follows_the_bill_of_an_answer_generated_again(
+    api: Api, bus: Bus, admin: User, bob: User
+) -> None:
+    """The budget is 1000 tokens a day. An answer generated again that would cross it is not
+    billed; arriving before the first answer, it is billed until that one takes its place."""
+    first = finished(bob.id, 300, 100)
+    await bus.publish(first)
+    await bus.publish(generated_again(first, 700))  # 1000, were it billed
+    await bus.publish(finished(bob.id, 1, 1))
+    rows = await _ledger(admin, bob.id, requests=2)
+    await asyncio.sleep(0.3)  # give a wrongly billed answer the time to show
+    rows = await _ledger(admin, bob.id, requests=2)
+    assert [(r["requests"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [(2, 301, 101)]
+    assert await bus.queue.get(fail=False) is None
+
+    second = finished(bob.id, 200, 300)
+    await bus.publish(generated_again(second, 500))  # 402 + 700 >= 1000
+    exceeded = await bus.next_quota()
+    assert (exceeded["type"], exceeded["used"]) == ("quota.exceeded", 1102)
+    await bus.publish(second)  # 402 + 500 < 1000: the block lifts
+    restored = await bus.next_quota()
+    assert (restored["type"], restored["used"]) == ("quota.restored", 902)
+    rows = await _ledger(admin, bob.id, requests=3)
+    assert [(r["requests"], r["prompt_tokens"], r["completion_tokens"]) for r in rows] == [(3, 501, 401)]
 
 
 async def test_quota_exceeded_then_restored_by_a_raised_budget(

@@ -81,11 +81,11 @@ async def submit_prompt(
             "you have used up your token budget for this period; prompts are refused until it renews",
             request_id=request_id,
         )
-    named = (prompt.conversation_id, prompt.parent_id, prompt.prompt_message_id)
+    named = (prompt.conversation_id, prompt.parent_id, prompt.prompt_message_id, prompt.project_id)
     if any(id_ is not None and foreign(id_, user_id) for id_ in named):
         raise GatewayError(
             ErrorCode.NOT_FOUND,
-            "no conversation or message of yours has this id",
+            "no conversation, message or project of yours has this id",
             request_id=request_id,
         )
     if not registry.serves(prompt.model):

@@ -97,10 +97,16 @@ async def test_accepted_names_the_user_message_and_a_regenerate_answers_it_again
 
 
 async def test_a_project_files_only_a_new_conversation(world: World) -> None:
-    project = uuid4()
+    project = new_owned_id("alice")
     await world.submit(project_id=str(project))
     await world.submit(project_id=str(project), conversation_id=str(uuid4()))
     assert [e.project_id for e in world.publisher.prompts] == [project, None]
+
+
+async def test_an_unmarked_project_id_of_before_still_files_the_conversation(world: World) -> None:
+    project = uuid4()  # history minted project ids without their owner before
+    await world.submit(project_id=str(project))
+    assert [e.project_id for e in world.publisher.prompts] == [project]
 
 
 async def test_an_existing_conversation_is_kept(world: World) -> None:
@@ -109,8 +115,8 @@ async def test_an_existing_conversation_is_kept(world: World) -> None:
     assert accepted.conversation_id == conversation
 
 
-@pytest.mark.parametrize("field", ["conversation_id", "parent_id", "prompt_message_id"])
-async def test_a_prompt_naming_another_users_conversation_or_message_is_refused(
+@pytest.mark.parametrize("field", ["conversation_id", "parent_id", "prompt_message_id", "project_id"])
+async def test_a_prompt_naming_another_users_conversation_message_or_project_is_refused(
     world: World, field: str
 ) -> None:
     with pytest.raises(GatewayError) as caught:

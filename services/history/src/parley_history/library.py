@@ -23,6 +23,7 @@ from parley_contracts import (
     PromptShared,
     new_id,
 )
+from parley_contracts.owned_ids import new_owned_id
 from parley_history.domain.conversations import ConversationView
 from parley_history.domain.errors import InvalidInput, LimitReached
 from parley_history.domain.library import (
@@ -61,7 +62,7 @@ async def create_project(
 ) -> ProjectView:
     event = ProjectCreated(
         user_id=user_id,
-        project_id=new_id(),
+        project_id=new_owned_id(user_id),  # so that the gateway refuses it in another user's prompt
         name=clean_name(name),
         system_prompt=clean_optional_text(system_prompt, what="system prompt", limit=SYSTEM_PROMPT_MAX),
         model=clean_model(model),

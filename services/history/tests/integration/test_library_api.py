@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from parley_contracts import DomainEvent
+from parley_contracts.owned_ids import owns
 from parley_history.bootstrap import History, bootstrap
 from parley_history.entrypoints.app import create_app
 from parley_testkit import FakeProvider, TestIssuer
@@ -53,6 +54,7 @@ async def test_projects_group_conversations(
         201,
     )
     pid = created["id"]
+    assert owns(uuid.UUID(pid), "alice")  # so that a gateway refuses it in another user's prompt
     assert (created["name"], created["system_prompt"], created["model"]) == (
         "Garden",
         "You are a gardener.",

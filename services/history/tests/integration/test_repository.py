@@ -74,6 +74,21 @@ async def test_an_outcome_before_its_prompt(store: SqlHistoryStore) -> None:
     assert applied.title_request is not None
 
 
+@pytest.mark.parametrize("first_arrives_first", [True, False])
+async def test_an_answer_finished_twice_keeps_the_one_its_user_saw(
+    store: SqlHistoryStore, first_arrives_first: bool
+) -> None:
+    """The request came back after its outcome was published (a lost confirm) and was
+    answered again: the gateway forwarded the first `done` only, so that one stays."""
+    p = prompt("alice", "hello")
+    first, again = finished(p, "hi there", after_s=1), finished(p, "hello again", after_s=3)
+    await _apply(store, p)
+    for event in (first, again) if first_arrives_first else (again, first):
+        await _apply(store, event)
+    answer = (await store.get_conversation("alice", p.conversation_id)).messages[1]
+    assert (answer.content, answer.completion_tokens) == ("hi there", 2)
+
+
 async def test_regenerate_and_edit_branch(store: SqlHistoryStore) -> None:
     p1 = prompt("alice", "Tell a joke")
     await _apply(store, p1)

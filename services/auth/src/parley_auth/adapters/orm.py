@@ -133,6 +133,25 @@ class ProcessedEventRow(Base):
     processed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
+class BilledMessageRow(Base):
+    """The one completion a message is billed for, and what it added to `usage` (so that
+    another can take its place exactly). A request generated twice (its worker's confirm
+    of the outcome was lost, so it was delivered again) finishes twice under two event ids:
+    the first by (`occurred_at`, `event_id`) is billed: the answer its user saw, and history keeps."""
+
+    __tablename__ = "billed_messages"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    user_id: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    day: Mapped[date] = mapped_column(Date)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_nanos: Mapped[int] = mapped_column(BigInteger)
+
+
 class QuotaBlockRow(Base):
     """A user over budget in the period starting `period_start`; `used`: their tokens in
     that period so far (kept current, so it does not depend on which completion crossed)."""

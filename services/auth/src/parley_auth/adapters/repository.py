@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import (
     ApiKeyRow,
+    BilledMessageRow,
     ProcessedEventRow,
     QuotaBlockRow,
     RefreshTokenRow,
@@ -184,6 +185,42 @@ class Repository:
                 },
             )
         )
+
+    async def billed(self, message_id: uuid.UUID) -> BilledMessageRow | None:
+        return await self.session.get(BilledMessageRow, message_id)
+
+    async def bill(self, row: BilledMessageRow, *, instead_of: BilledMessageRow | None = None) -> None:
+        """Count `row`'s completion in `usage` as its message's bill, taking the place of the
+        earlier bill `instead_of` (its usage taken back; a row it leaves at no requests goes)."""
+        if instead_of is not None:
+            key = (
+                UsageRow.user_id == instead_of.user_id,
+                UsageRow.model == instead_of.model,
+                UsageRow.day == instead_of.day,
+            )
+            await self.session.execute(
+                update(UsageRow)
+                .where(*key)
+                .values(
+                    requests=UsageRow.requests - 1,
+                    prompt_tokens=UsageRow.prompt_tokens - instead_of.prompt_tokens,
+                    completion_tokens=UsageRow.completion_tokens - instead_of.completion_tokens,
+                    cost_nanos=UsageRow.cost_nanos - instead_of.cost_nanos,
+                )
+            )
+            await self.session.execute(delete(UsageRow).where(*key, UsageRow.requests <= 0))
+            await self.session.delete(instead_of)
+            await self.session.flush()
+        await self.add_usage(
+            user_id=row.user_id,
+            model=row.model,
+            day=row.day,
+            prompt_tokens=row.prompt_tokens,
+            completion_tokens=row.completion_tokens,
+            cost_nanos=row.cost_nanos,
+        )
+        self.session.add(row)
+        await self.session.flush()
 
     async def tokens_used(self, user_id: str, since: date) -> int:
         total = await self.session.scalar(

@@ -238,15 +238,18 @@ async def _outcome(session: AsyncSession, event: Outcome) -> TitleRequest | None
 
 async def _outcome_wins(session: AsyncSession, message: Message, event: Outcome) -> bool:
     """Whether `event` decides the answer's outcome, when a request was answered twice (its
-    worker died after publishing, before its ack): an answer that finished stays finished,
-    as its user saw it (a retry that failed or was stopped does not take it back); else the
-    latest outcome wins."""
+    worker died, or lost the confirm of its outcome, after publishing, before its ack): an
+    answer that finished stays finished, as its user saw it (a retry that failed or was
+    stopped does not take it back); of two finished, the first stays (the gateway forwards
+    one `done` per message, the first; auth bills that one too); else the latest wins."""
     finished = isinstance(event, CompletionFinished)
     if message.status == "finished" and not finished:
         return False
     if finished and message.status != "finished":
         await versions.record(session, message.id, "outcome", event)
         return True
+    if finished:
+        return await versions.earliest(session, message.id, "outcome", event)
     return await versions.latest(session, message.id, "outcome", event)
 
 
