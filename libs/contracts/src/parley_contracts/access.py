@@ -33,11 +33,13 @@ class RecentAccessChanges(BaseModel):
 
 
 class AccessRevoked(Exception):
-    """The token's account lost its access after the token was issued."""
+    """The token's account lost its access after the token was issued: `disabled` while the
+    account is disabled, else the token predates the account's last disable."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, disabled: bool) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.disabled = disabled
 
 
 def newer(change: UserAccessChanged, than: UserAccessChanged | None) -> bool:
@@ -57,8 +59,10 @@ def effective_role(
     if change is None or change.relevant_until <= now:
         return role
     if change.disabled:
-        raise AccessRevoked("the account is disabled")
+        raise AccessRevoked("the account is disabled", disabled=True)
     cutoff = change.tokens_not_before
     if cutoff is not None and (issued_at is None or issued_at < cutoff.timestamp()):
-        raise AccessRevoked("the token was issued before the account was disabled; sign in again")
+        raise AccessRevoked(
+            "the token was issued before the account was disabled; sign in again", disabled=False
+        )
     return role if role == change.role else USER
