@@ -7,7 +7,8 @@ follow-ups, regenerations, edits), answers finished, failed and cancelled (and a
 finished twice, as when a worker dies after publishing and the request is redelivered),
 title requests and their answers, renames, pins, branch selections, moves, deletes
 (with generations still running), projects created, updated and deleted, and saved
-prompts saved, edited, shared, unshared by an admin and deleted. A few events share
+prompts saved, edited, shared, unshared by an admin and deleted, and (last) accounts
+disabled, enabled again, promoted and demoted by an admin. A few events share
 their `occurred_at` (two tabs, one instant), so that ties are decided by `event_id`.
 
 Everything, ids included, comes from the seed: the same seed gives the same log.
@@ -40,6 +41,7 @@ from parley_contracts import (
     PromptShared,
     PromptSubmitted,
     Usage,
+    UserAccessChanged,
 )
 from parley_history.adapters.projection import title_message_id
 from parley_history.domain.conversations import TitleRequest
@@ -135,6 +137,7 @@ class EventLog:
             else:
                 self._library_action(self._rng.choice(self._users))
             assert steps < 100_000
+        self._access_changes()
 
     def _ask(self, chat: _Chat, asked: _UserMessage, *, project_id: uuid.UUID | None = None) -> None:
         messages = [ChatMessage(role="system", content=chat.system)] if chat.system else []
@@ -275,6 +278,20 @@ class EventLog:
             self._emit(ConversationDeleted(user_id=chat.user, conversation_id=chat.id))
 
     # -- projects and saved prompts -----------------------------------------------
+
+    def _access_changes(self) -> None:
+        """After everything else (so the rest of the log stays what the seed made it before)."""
+        first, second = self._users[0], self._users[1]
+        disabled_at: datetime | None = None
+        for user, disabled, role in [
+            (first, True, "user"), (second, False, "admin"), (first, False, "user"),
+            (first, False, "admin"), (second, False, "user"), (first, True, "admin"),
+        ]:  # fmt: skip
+            if disabled:
+                disabled_at = self._now
+            cut = disabled_at if user == first else None
+            self._emit(UserAccessChanged(user_id=user, disabled=disabled, role=role, tokens_not_before=cut,
+                                         relevant_until=self._now + timedelta(minutes=16)))  # fmt: skip
 
     def _create_project(self, user: str) -> None:
         project_id = self._id()

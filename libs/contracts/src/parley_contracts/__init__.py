@@ -21,6 +21,7 @@ from parley_contracts.events import (
     Role,
     StreamMetrics,
     Usage,
+    UserAccessChanged,
     UserRegistered,
 )
 from parley_contracts.library import (
@@ -89,6 +90,7 @@ __all__ = [
     "TokenDelta",
     "UnsupportedEvent",
     "Usage",
+    "UserAccessChanged",
     "UserRegistered",
     "WorkerHeartbeat",
     "new_id",

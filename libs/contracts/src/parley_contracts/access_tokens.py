@@ -43,6 +43,8 @@ class AccessClaims:
     sub: str
     role: str
     exp: float
+    iat: float | None = None
+    """When the token was issued (whole seconds); None when it has no `iat`."""
 
 
 def http_jwks(url: str, *, timeout_s: float) -> JwksSource:
@@ -144,12 +146,17 @@ class JwksVerifier:
             raise TokenRejected("the token has expired", expired=True) from exc
         except jwt.PyJWTError as exc:
             raise TokenRejected(f"token rejected: {exc}") from exc
-        sub, exp, role = claims.get("sub"), claims.get("exp"), claims.get("role")
+        sub, exp, role, iat = (claims.get(k) for k in ("sub", "exp", "role", "iat"))
         if not isinstance(exp, int | float):
             raise TokenRejected("the token's 'exp' must be a number")
         if not isinstance(sub, str) or not sub:
             raise TokenRejected("the token's 'sub' must be a non-empty string")
-        return AccessClaims(sub=sub, role=role if isinstance(role, str) else "user", exp=float(exp))
+        return AccessClaims(
+            sub=sub,
+            role=role if isinstance(role, str) else "user",
+            exp=float(exp),
+            iat=float(iat) if isinstance(iat, int | float) else None,
+        )
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.get(kid)

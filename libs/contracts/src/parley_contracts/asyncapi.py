@@ -13,6 +13,7 @@ import yaml
 from faststream.rabbit import RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.specification import AsyncAPI
 
+from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
 from parley_contracts.envelope import Event
 from parley_contracts.events import DOMAIN_EVENTS, PromptSubmitted
 from parley_contracts.stream import CONTROL_COMMANDS, SESSION_STREAM_EVENTS, WorkerHeartbeat
@@ -103,6 +104,17 @@ def build_broker() -> RabbitBroker:
         description="Prompts that failed the delivery limit; ended as completion.failed.",
     )
     async def _inference_dead(event: PromptSubmitted) -> None: ...
+
+    broker.publisher(
+        ACCESS_REQUESTS,
+        title=f"{ACCESS_REQUESTS}:reply",
+        description=(
+            "Request-reply: a gateway that starts publishes any body to the durable classic queue "
+            f"{ACCESS_REQUESTS} with a reply-to; auth answers with the latest user.access_changed of "
+            "every account changed within one access-token lifetime."
+        ),
+        schema=RecentAccessChanges,
+    )
 
     return broker
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -144,6 +145,23 @@ class UserRegistered(DomainEvent):
     display_name: str
 
 
+class UserAccessChanged(DomainEvent):
+    """An admin changed what an account may do: disabled it, enabled it again, or changed its
+    role. Carries the account's whole access state, not a diff. Services that verify access
+    tokens locally apply it at once instead of waiting out the tokens' lifetime (the rules are
+    `parley_contracts.access.effective_role`)."""
+
+    type: Literal["user.access_changed"] = "user.access_changed"
+    disabled: bool
+    role: Literal["user", "admin"]
+    tokens_not_before: datetime | None = None
+    """Access tokens of this user issued (`iat`) before this instant are refused: the last
+    time the account was disabled. None: it never was."""
+    relevant_until: datetime
+    """Every access token issued before this change has expired by then (the change plus one
+    access-token lifetime): a verifier may forget the change afterwards."""
+
+
 class QuotaExceeded(DomainEvent):
     type: Literal["quota.exceeded"] = "quota.exceeded"
     quota: str
@@ -176,6 +194,7 @@ DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
     ConversationDeleted,
     BranchSelected,
     UserRegistered,
+    UserAccessChanged,
     QuotaExceeded,
     QuotaRestored,
     *LIBRARY_EVENTS,

@@ -135,6 +135,8 @@ HISTORY_EVENTS = QueueSpec(
         Binding(CHAT_EVENTS, "conversation.*"),
         Binding(CHAT_EVENTS, "project.*"),
         Binding(CHAT_EVENTS, "library.prompt.*"),
+        # History verifies access tokens itself: it must know of disabled accounts and demotions.
+        Binding(CHAT_EVENTS, "user.access_changed"),
     ),
 )
 AUTH_USAGE = QueueSpec("auth.usage", "quorum", bindings=(Binding(CHAT_EVENTS, "completion.finished"),))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from parley_auth import access
 from parley_auth.adapters.keys import AccessClaims
 from parley_auth.adapters.orm import ApiKeyRow, RefreshTokenRow, UserRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
@@ -239,6 +240,7 @@ async def admin_update_user(
         if user is None:
             raise NotFound("user not found")
         now = auth.now()
+        was_disabled, was_role = user.disabled, user.role
         if role is not None:
             user.role = role.value
         if disabled is not None:
@@ -250,6 +252,9 @@ async def admin_update_user(
         elif budget_tokens is not None:
             user.budget_tokens = budget_tokens
         user.updated_at = now
+        access_changed = access.mark_changed(user, was_disabled=was_disabled, was_role=was_role, now=now)
+    if access_changed:
+        await access.announce(user, auth=auth)
     return user
 
 

@@ -4,17 +4,21 @@ A session is relayed to one socket at a time. A new socket that resumes a
 session takes it over from the socket holding it: at once in this process,
 and through the `snapshot.request` that every gateway sees on `chat.control`
 when the holder is in another process (`on_snapshot_request`).
+
+When an admin changes an account's access, the sockets holding that user's
+sessions check their token again (`on_access_changed`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol
 from uuid import UUID
 
 from parley_contracts import RequestSnapshot
-from parley_gateway.domain.sessions import is_resync_request
+from parley_gateway.domain.sessions import is_resync_request, owns
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,10 @@ class Holder(Protocol):
 
     async def take_over(self) -> None:
         """Another socket resumed the session: let it go and close."""
+        ...
+
+    async def access_changed(self) -> None:
+        """The user's account access changed: check the token again, close if it no longer counts."""
         ...
 
 
@@ -56,7 +64,17 @@ class SessionHub:
             return
         log.info("session %s: resumed on another gateway; letting it go", command.session_id)
         del self._holders[command.session_id]
-        task = asyncio.create_task(holder.take_over())
+        self._spawn(holder.take_over())
+
+    def on_access_changed(self, user_id: str) -> int:
+        """Have every socket holding a session of `user_id` check its token again; how many."""
+        holders = [holder for session_id, holder in self._holders.items() if owns(session_id, user_id)]
+        for holder in holders:
+            self._spawn(holder.access_changed())
+        return len(holders)
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(step)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -68,6 +68,10 @@ class Settings(BrokerSettings):
     """A `quota.exceeded` block lapses unless auth re-announces it within this long (auth
     re-announces every `PARLEY_AUTH_QUOTA_SWEEP_S`, 60 s by default: keep this a few times that)."""
 
+    access_request_timeout_s: float = Field(default=3.0, ge=0.0)
+    """How long to wait for auth's answer to "which accounts' access changed lately" at
+    start (asked again every as long until it answers); 0: never ask."""
+
     snapshot_wait_s: float = Field(default=1.0, ge=0.0)
     resync_interval_s: float = Field(default=2.0, gt=0.0)
     session_prefetch: int = Field(default=64, ge=1, le=10_000)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from parley_contracts import RequestSnapshot
-from parley_gateway.domain.sessions import resync_request_id
+from parley_gateway.domain.sessions import new_session_id, resync_request_id
 from parley_gateway.hub import SessionHub
 from tests.fakes import until
 
@@ -12,12 +12,16 @@ class Holder:
     def __init__(self) -> None:
         self.requests: set[UUID] = set()
         self.taken_over = False
+        self.access_checks = 0
 
     def issued(self, request_id: UUID) -> bool:
         return request_id in self.requests
 
     async def take_over(self) -> None:
         self.taken_over = True
+
+    async def access_changed(self) -> None:
+        self.access_checks += 1
 
 
 async def test_a_new_socket_takes_a_session_over_in_this_process() -> None:
@@ -51,3 +55,15 @@ async def test_a_resume_elsewhere_takes_the_session_over() -> None:
     hub.on_snapshot_request(request(uuid4()))
     await until(lambda: holder.taken_over)
     assert hub.holder(session) is None
+
+
+async def test_an_access_change_has_only_that_users_sockets_check_their_token() -> None:
+    hub = SessionHub()
+    alice_1, alice_2, bob = Holder(), Holder(), Holder()
+    await hub.claim(new_session_id("alice"), alice_1)
+    await hub.claim(new_session_id("alice"), alice_2)
+    await hub.claim(new_session_id("bob"), bob)
+    assert hub.on_access_changed("alice") == 2
+    await until(lambda: alice_1.access_checks == alice_2.access_checks == 1)
+    assert bob.access_checks == 0
+    assert hub.on_access_changed("carol") == 0

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from parley_history import services
 from parley_history.adapters.tokens import Principal
 from parley_history.bootstrap import History
 from parley_history.domain.errors import NotAllowed, NotAuthenticated
@@ -36,7 +37,8 @@ async def _current_user(
         raise NotAuthenticated("an access token is required (Authorization: Bearer <token>)")
     if history.verifier is None:
         raise NotAuthenticated("this service has no JWKS configured (PARLEY_HISTORY_JWKS_URL)")
-    return await history.verifier.verify(credentials.credentials)
+    principal = await history.verifier.verify(credentials.credentials)
+    return await services.authorize(principal, store=history.store)
 
 
 async def _admin(

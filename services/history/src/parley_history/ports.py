@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from parley_contracts import DomainEvent
+from parley_contracts import DomainEvent, UserAccessChanged
 from parley_history.domain.audit import AuditRecord, BrokenLink
 from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page, ProjectFilter
 from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView
@@ -77,6 +77,10 @@ class HistoryStore(LibraryStore, Protocol):
     async def verify(self) -> tuple[int, BrokenLink | None]: ...
 
     async def ping(self) -> None: ...
+
+    async def access_change(self, user_id: str) -> UserAccessChanged | None:
+        """The account's latest `user.access_changed`, if an admin ever changed its access."""
+        ...
 
 
 class EventPublisher(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +21,10 @@ from parley_contracts import (
     GenerationParams,
     PromptSubmitted,
     UnsupportedEvent,
+    utcnow,
 )
+from parley_contracts.access import AccessRevoked, effective_role
+from parley_history.adapters.tokens import Principal
 from parley_history.domain.conversations import (
     TITLE_INSTRUCTION,
     Applied,
@@ -29,12 +33,19 @@ from parley_history.domain.conversations import (
     render_markdown,
     title_conversation_text,
 )
-from parley_history.domain.errors import InvalidInput
+from parley_history.domain.errors import InvalidInput, NotAuthenticated
 from parley_history.ports import EventPublisher, HistoryStore
 
 log = logging.getLogger(__name__)
 
-CONSUMED_PREFIXES = ("prompt.submitted", "completion.", "conversation.", "project.", "library.prompt.")
+CONSUMED_PREFIXES = (
+    "prompt.submitted",
+    "completion.",
+    "conversation.",
+    "project.",
+    "library.prompt.",
+    "user.access_changed",
+)
 """What `history.events` is bound to; replay from the stream skips everything else."""
 
 DECODER = EventDecoder(DOMAIN_EVENTS)
@@ -188,3 +199,17 @@ async def replay(bodies: AsyncIterator[bytes], *, target: HistoryStore, batch: i
         await flush()
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def authorize(principal: Principal, *, store: HistoryStore) -> Principal:
+    """`principal` as the account's access allows now: a token of a disabled account, or one
+    issued before its last disable, is refused (`NotAuthenticated`); a demoted admin's old
+    token counts as a user's."""
+    change = await store.access_change(principal.user_id)
+    if change is None:
+        return principal
+    try:
+        role = effective_role(change, role=principal.role, issued_at=principal.issued_at, now=utcnow())
+    except AccessRevoked as exc:
+        raise NotAuthenticated(exc.reason) from exc
+    return principal if role == principal.role else dataclasses.replace(principal, role=role)

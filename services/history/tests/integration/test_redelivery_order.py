@@ -41,6 +41,7 @@ TABLES = {
     "projects": "id",
     "saved_prompts": "id",
     "field_versions": "entity_id, field",
+    "account_access": "user_id",
 }
 ORDERS: dict[str, int | None] = {"local swaps": 6, "full shuffle": None, "backwards": -1}
 

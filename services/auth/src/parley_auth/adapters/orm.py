@@ -67,6 +67,10 @@ class UserRow(Base):
     budget_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    access_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    """The last time an admin disabled, enabled or changed the role of the account."""
+    tokens_not_before: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """The last time the account was disabled: access tokens issued before are refused."""
 
 
 class RefreshTokenRow(Base):

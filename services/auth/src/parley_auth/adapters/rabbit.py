@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from parley_auth.settings import Settings
-from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, UserRegistered
+from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, UserAccessChanged, UserRegistered
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.telemetry import broker_middlewares
 from parley_contracts.topology import CHAT_EVENTS, rabbit_exchange
@@ -45,8 +45,8 @@ def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> R
 
 
 class RabbitPublisher:
-    """`EventPublisher` over the router's broker: `user.registered`, `quota.exceeded|restored`,
-    `catalog.updated`."""
+    """`EventPublisher` over the router's broker: `user.registered`, `user.access_changed`,
+    `quota.exceeded|restored`, `catalog.updated`."""
 
     def __init__(self, router: RabbitRouter, *, timeout_s: float) -> None:
         self._router = router
@@ -60,7 +60,7 @@ class RabbitPublisher:
                 title=f"chat.events:{model.model_fields['type'].default}",
                 schema=model,
             )
-            for model in (UserRegistered, QuotaExceeded, QuotaRestored, CatalogUpdated)
+            for model in (UserRegistered, UserAccessChanged, QuotaExceeded, QuotaRestored, CatalogUpdated)
         }
 
     async def connected(self) -> bool:

@@ -76,6 +76,12 @@ class Repository:
         )
         return rows.all(), int(total or 0)
 
+    async def users_access_changed_since(self, since: datetime) -> Sequence[UserRow]:
+        rows = await self.session.scalars(
+            select(UserRow).where(UserRow.access_changed_at >= since).order_by(UserRow.access_changed_at)
+        )
+        return rows.all()
+
     # refresh tokens
     async def add_refresh(self, row: RefreshTokenRow) -> None:
         self.session.add(row)

@@ -1,5 +1,6 @@
 """Broker subscribers (FastStream): `completion.finished` from `auth.usage` into the usage
-ledger; requests for the model catalogue on `catalog.requests`, answered with `catalog.updated`."""
+ledger; requests for the model catalogue on `catalog.requests`, answered with `catalog.updated`;
+requests for recent account access changes on `access.requests` (gateways that start)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import logging
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, QueueType, RabbitQueue, RabbitResponse
 
-from parley_auth import catalog, usage
+from parley_auth import access, catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
 from parley_auth.bootstrap import Auth
 from parley_auth.outage import retry_while_unavailable
 from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent, utcnow
+from parley_contracts.access import ACCESS_REQUESTS
 from parley_contracts.catalog import CATALOG_REQUESTS
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS, rabbit_exchange, rabbit_queue
 
@@ -23,6 +25,9 @@ _DECODER = EventDecoder([CompletionFinished])
 CATALOG_REQUESTS_QUEUE = RabbitQueue(CATALOG_REQUESTS, durable=True, queue_type=QueueType.CLASSIC)
 """Durable, classic, no arguments: a worker publishes its request here by name (default exchange)
 and waits on the direct reply-to; any auth replica answers."""
+
+ACCESS_REQUESTS_QUEUE = RabbitQueue(ACCESS_REQUESTS, durable=True, queue_type=QueueType.CLASSIC)
+"""The same for gateways asking which accounts' access changed lately."""
 
 
 def register_consumers(auth: Auth) -> None:
@@ -76,3 +81,15 @@ def register_consumers(auth: Auth) -> None:
             message_type=event.type,
             message_id=str(event.event_id),
         )
+
+    @router.subscriber(
+        ACCESS_REQUESTS_QUEUE,
+        channel=Channel(),
+        ack_policy=AckPolicy.REJECT_ON_ERROR,
+        response_model=None,
+        title="auth:access.requests",
+    )
+    async def on_access_request(message: RabbitMessage) -> RabbitResponse:
+        changes = await access.recent(auth=auth)
+        log.debug("%d recent access change(s) sent to %s", len(changes.changes), message.reply_to or "nobody")
+        return RabbitResponse(changes.model_dump_json().encode(), content_type="application/json")

@@ -10,7 +10,7 @@ from parley_contracts.access_tokens import (
     TokenRejected,
     http_jwks,
 )
-from parley_gateway.domain.auth import Principal
+from parley_gateway.domain.auth import AccountAccess, Principal
 from parley_gateway.domain.clock import Clock
 from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 
@@ -18,7 +18,8 @@ __all__ = ["JwksTokenVerifier", "http_jwks"]
 
 
 class JwksTokenVerifier:
-    """`TokenVerifier`: signature by a JWKS key (by `kid`), `exp`, `iss`, `aud`, `sub`."""
+    """`TokenVerifier`: signature by a JWKS key (by `kid`), `exp`, `iss`, `aud`, `sub`; then
+    what the account's latest access change allows (`access`: disabled, revoked, demoted)."""
 
     def __init__(
         self,
@@ -29,7 +30,9 @@ class JwksTokenVerifier:
         leeway_s: float,
         refetch_floor_s: float,
         clock: Clock,
+        access: AccountAccess | None = None,
     ) -> None:
+        self.access = access or AccountAccess()
         self._verifier = JwksVerifier(
             source,
             issuer=issuer,
@@ -55,4 +58,7 @@ class JwksTokenVerifier:
                 "the signing keys cannot be fetched right now; try again",
                 close=CloseCode.TRY_AGAIN_LATER,
             ) from exc
-        return Principal(user_id=claims.sub, role=claims.role, expires_at=claims.exp)
+        principal = Principal(
+            user_id=claims.sub, role=claims.role, expires_at=claims.exp, issued_at=claims.iat
+        )
+        return self.access.check(principal)

@@ -28,6 +28,10 @@ class ErrorCode(StrEnum):
     AUTH_UNAVAILABLE = "auth_unavailable"
     SESSION_FORBIDDEN = "session_forbidden"
     SESSION_TAKEN_OVER = "session_taken_over"
+    ACCOUNT_DISABLED = "account_disabled"
+    """An admin disabled the account: its tokens are refused, its sockets closed (4401)."""
+    TOKEN_REVOKED = "token_revoked"
+    """The token was issued before the account's last disable (4401: sign in again)."""
     # Prompts refused before they reach a worker.
     MODEL_UNAVAILABLE = "model_unavailable"
     TOO_MANY_GENERATIONS = "too_many_generations"
@@ -40,7 +44,7 @@ class ErrorCode(StrEnum):
 class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
     UNAUTHORIZED = 4401
-    """Bad, expired or missing token (also: no hello in time)."""
+    """Bad, expired, revoked or missing token, or a disabled account (also: no hello in time)."""
     FORBIDDEN = 4403
     """`hello` named a session of another user."""
     TAKEN_OVER = 4409

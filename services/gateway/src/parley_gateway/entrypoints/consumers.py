@@ -1,8 +1,8 @@
 """Broker subscribers (FastStream): worker heartbeats, control commands, quota
-announcements, and the prompts every gateway accepts with the generation
-outcomes (together, the users' rate windows and generation slots; finished
-answers also feed the admin statistics), each on a private queue of this
-gateway process.
+announcements, the prompts every gateway accepts with the generation outcomes
+(together, the users' rate windows and generation slots; finished answers
+also feed the admin statistics), and account access changes, each on a
+private queue of this gateway process.
 
 Each subscriber has a channel of its own: subscribers stopped at once on a
 shared channel can race each other's basic.cancel at shutdown ("Channel
@@ -10,12 +10,21 @@ closed by RPC timeout")."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel
 
-from parley_contracts import PromptSubmitted, QuotaExceeded, QuotaRestored, RequestSnapshot
+from parley_contracts import (
+    PromptSubmitted,
+    QuotaExceeded,
+    QuotaRestored,
+    RequestSnapshot,
+    UserAccessChanged,
+)
 from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
@@ -25,10 +34,12 @@ from parley_contracts.topology import (
     rabbit_exchange,
     rabbit_queue,
 )
-from parley_gateway import services
+from parley_gateway import access, services
 from parley_gateway.adapters.bindings import bind_extra
 from parley_gateway.adapters.rabbit import RabbitMessage
 from parley_gateway.bootstrap import Gateway
+
+log = logging.getLogger(__name__)
 
 
 def register_consumers(gateway: Gateway) -> None:
@@ -88,6 +99,7 @@ def register_consumers(gateway: Gateway) -> None:
         await bind_extra(router, quota_queue, CHAT_EVENTS, quota_keys[1:])
 
     _register_generation_events(gateway)
+    register_access_consumer(gateway)
 
 
 async def _body_unread(message: RabbitMessage) -> None:
@@ -128,3 +140,48 @@ def _register_generation_events(gateway: Gateway) -> None:
     @router.after_startup
     async def _bind_outcomes(_app: Any) -> None:
         await bind_extra(router, queue, CHAT_EVENTS, ["completion.*"])
+
+
+def register_access_consumer(gateway: Gateway) -> None:
+    """`user.access_changed` on a private queue; at start, the recent changes from auth."""
+    router = gateway.router
+    verifier_access = gateway.verifier.access
+    key = UserAccessChanged.model_fields["type"].default
+    queue = private_queue(f"gateway.{gateway.instance_id}.access", bindings=(Binding(CHAT_EVENTS, key),))
+    asking: list[asyncio.Task[None]] = []
+
+    @router.subscriber(
+        rabbit_queue(queue, routing_key=key),
+        rabbit_exchange(CHAT_EVENTS),
+        channel=Channel(),
+        ack_policy=AckPolicy.ACK_FIRST,
+        no_reply=True,
+        title="gateway:user.access_changed",
+    )
+    async def on_access_changed(message: RabbitMessage) -> None:
+        access.record_access_change(message.body, access=verifier_access, sockets=gateway.hub)
+
+    @router.after_startup
+    async def _learn_recent(_app: Any) -> None:
+        # Subscribed first, then asked: a change in between arrives either way, and the newest wins.
+        settings = gateway.settings
+        broker = router.broker
+        timeout_s = settings.access_request_timeout_s
+        if timeout_s <= 0:
+            return
+        if not await access.learn_recent_changes(broker, access=verifier_access, timeout_s=timeout_s):
+            log.warning("auth did not answer which accounts' access changed lately; asking again")
+            asking.append(
+                asyncio.create_task(
+                    access.keep_asking(
+                        broker, access=verifier_access, timeout_s=timeout_s, interval_s=timeout_s
+                    )
+                )
+            )
+
+    @router.on_broker_shutdown
+    async def _stop_asking(_app: Any) -> None:
+        for task in asking:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -57,28 +57,41 @@ async def _principal(request: Request, gateway: Gateway) -> Principal:
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
         raise _unauthorized("No API key: send `Authorization: Bearer <Parley API key>`.")
-    token = credential
-    if credential.startswith(API_KEY_PREFIX):
-        address = request.client.host if request.client else "unknown"
+    if not credential.startswith(API_KEY_PREFIX):
         try:
-            token = await gateway.api_keys.access_token(credential, client_address=address)
-        except InvalidApiKey:
-            raise _unauthorized("Invalid API key (unknown, revoked, or its account is disabled).") from None
-        except ApiKeysThrottled:
-            raise OpenAIError(
-                429, "Too many failed API key attempts; try again later.", "rate_limit_error", "rate_limited"
-            ) from None
-        except AuthUnreachable as exc:
-            log.warning("API key exchange failed: %s", exc)
-            raise OpenAIError(
-                503, "The account service is unavailable; try again.", "api_error", "auth_unavailable"
-            ) from None
+            return await gateway.verifier.verify(credential)
+        except GatewayError as error:
+            raise _unauthorized(f"The credential was refused: {error.message}") from None
+    address = request.client.host if request.client else "unknown"
     try:
-        return await gateway.verifier.verify(token)
+        return await _key_principal(credential, address, gateway)
+    except GatewayError:
+        # The cached token was refused (expired early, or issued before the account's access
+        # changed): the key itself may still be good, so exchange it once more.
+        gateway.api_keys.forget(credential)
+    try:
+        return await _key_principal(credential, address, gateway)
     except GatewayError as error:
-        if credential is not token:
-            gateway.api_keys.forget(credential)
+        gateway.api_keys.forget(credential)
         raise _unauthorized(f"The credential was refused: {error.message}") from None
+
+
+async def _key_principal(api_key: str, address: str, gateway: Gateway) -> Principal:
+    """The principal of an API key's access token (cached, else exchanged with auth)."""
+    try:
+        token = await gateway.api_keys.access_token(api_key, client_address=address)
+    except InvalidApiKey:
+        raise _unauthorized("Invalid API key (unknown, revoked, or its account is disabled).") from None
+    except ApiKeysThrottled:
+        raise OpenAIError(
+            429, "Too many failed API key attempts; try again later.", "rate_limit_error", "rate_limited"
+        ) from None
+    except AuthUnreachable as exc:
+        log.warning("API key exchange failed: %s", exc)
+        raise OpenAIError(
+            503, "The account service is unavailable; try again.", "api_error", "auth_unavailable"
+        ) from None
+    return await gateway.verifier.verify(token)
 
 
 async def _body(request: Request, limit: int) -> bytes:

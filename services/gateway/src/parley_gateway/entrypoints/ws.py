@@ -219,6 +219,10 @@ class ClientConnection:
             on_superseded=self._superseded,
         )
         await self._gw.hub.claim(session_id, self)
+        if not await self._still_allowed():
+            # An access change between the token check and the claim found no socket to close.
+            self._gw.hub.release(session_id, self)
+            return False
         try:
             subscription = await self._gw.queues.open(session_id, relay.deliver)
         except BrokerUnavailable as exc:
@@ -308,6 +312,23 @@ class ClientConnection:
                 close=CloseCode.TAKEN_OVER,
             )
         )
+
+    async def access_changed(self) -> None:
+        await self._still_allowed()
+
+    async def _still_allowed(self) -> bool:
+        """Whether the account's access still allows the socket's token (its role is capped
+        to what the account has now); else the socket gets the reason and closes."""
+        principal = self._principal
+        if principal is None or self._closing:
+            return not self._closing
+        try:
+            self._principal = self._gw.verifier.access.check(principal)
+        except GatewayError as error:
+            log.info("session %s: %s; closing", self._session_id, error.message)
+            await self._close_with(error)
+            return False
+        return True
 
     # Frames.
 

@@ -161,3 +161,19 @@ class FieldVersion(Base):
     field: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_id: Mapped[UUID] = mapped_column(Uuid)
+
+
+class AccountAccess(Base):
+    """The latest `user.access_changed` of each account whose access an admin changed (by
+    `occurred_at`, then `event_id`): which of its access tokens are refused, and the role they
+    may still claim (`parley_contracts.access.effective_role`)."""
+
+    __tablename__ = "account_access"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    role: Mapped[str] = mapped_column(String(16))
+    tokens_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    relevant_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_id: Mapped[UUID] = mapped_column(Uuid)

@@ -44,8 +44,10 @@ from parley_contracts import (
     PromptSaved,
     PromptShared,
     PromptSubmitted,
+    UserAccessChanged,
 )
 from parley_history.adapters import versions
+from parley_history.adapters.access_projection import project_access
 from parley_history.adapters.library_projection import project_library, resolve_project
 from parley_history.adapters.orm import Conversation, Message
 from parley_history.domain.conversations import TitleRequest, clean_title, fallback_title
@@ -81,6 +83,8 @@ async def project(session: AsyncSession, event: DomainEvent) -> TitleRequest | N
         event, ProjectCreated | ProjectUpdated | ProjectDeleted | PromptSaved | PromptShared | PromptDeleted
     ):
         await project_library(session, event)
+    elif isinstance(event, UserAccessChanged):
+        await project_access(session, event)
     return None
 
 

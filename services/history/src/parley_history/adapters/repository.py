@@ -13,9 +13,10 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, tex
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from parley_contracts import DomainEvent, utcnow
+from parley_contracts import DomainEvent, UserAccessChanged, utcnow
+from parley_history.adapters.access_projection import as_event
 from parley_history.adapters.library_repository import LibraryQueries
-from parley_history.adapters.orm import AuditHead, AuditLog, Conversation, Message
+from parley_history.adapters.orm import AccountAccess, AuditHead, AuditLog, Conversation, Message
 from parley_history.adapters.projection import project
 from parley_history.domain.audit import AuditRecord, BrokenLink, ChainVerifier, chain_hash
 from parley_history.domain.conversations import (
@@ -57,6 +58,13 @@ class SqlHistoryStore(LibraryQueries):
             await session.execute(text("SELECT 1"))
 
         await self._run(work)
+
+    async def access_change(self, user_id: str) -> UserAccessChanged | None:
+        async def work(session: AsyncSession) -> UserAccessChanged | None:
+            row = await session.get(AccountAccess, user_id)
+            return None if row is None else as_event(row)
+
+        return await self._run(work)
 
     # -- the write path: one transaction per event --------------------------------
 

@@ -21,6 +21,8 @@ __all__ = ["JwksTokenVerifier", "Principal", "http_jwks"]
 class Principal:
     user_id: str
     role: str
+    issued_at: float | None = None
+    """The token's `iat` (seconds since the epoch), None when it has none."""
 
 
 class JwksTokenVerifier:
@@ -44,4 +46,4 @@ class JwksTokenVerifier:
             raise NotAuthenticated(exc.reason) from exc
         except SigningKeysUnavailable as exc:
             raise StoreUnavailable("the signing keys cannot be fetched right now") from exc
-        return Principal(user_id=claims.sub, role=claims.role)
+        return Principal(user_id=claims.sub, role=claims.role, issued_at=claims.iat)
