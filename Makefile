@@ -89,7 +89,7 @@ asyncapi: install
 	@echo "wrote docs/asyncapi.yaml"
 
 # The load-and-scale benchmarks (not part of `make test`): results in bench/results/*.json, then
-# docs/benchmarks.md and its plots. About 30 minutes; the soak alone is 10.
+# docs/benchmarks.md and its plots. About 35 minutes; the soak alone is 10.
 bench: install local-model frontend browser
 	@$(PY) bench/stream_bench.py
 	@$(PY) bench/idle_sessions.py
@@ -98,6 +98,7 @@ bench: install local-model frontend browser
 	@$(PY) bench/soak.py
 	@$(PY) bench/ui_long_chat.py
 	@$(PY) bench/provider_requests.py
+	@$(PY) bench/window_bench.py
 	@$(PY) bench/report.py
 	@$(PY) bench/local_model_bench.py
 
@@ -109,6 +110,8 @@ bench-quick: install
 	@$(PY) bench/replay_bench.py --conversations 100 --out $(BENCH_QUICK)/replay.json
 	@$(PY) bench/flood.py --phase-s 6 --out $(BENCH_QUICK)/flood.json
 	@$(PY) bench/soak.py --minutes 1 --out $(BENCH_QUICK)/soak.json
+	@$(PY) bench/provider_requests.py --messages 1 10 --requests 50 --rounds 1 --out $(BENCH_QUICK)/provider_requests.json
+	@$(PY) bench/window_bench.py --streams 20 --reps 1 --out $(BENCH_QUICK)/window.json
 	@$(PY) bench/report.py --results $(BENCH_QUICK) --md $(BENCH_QUICK)/benchmarks.md
 
 # Each database-owning service runs its own migrations (PARLEY_<SVC>_DATABASE_URL; SQLite by default).

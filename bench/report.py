@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -393,6 +394,58 @@ def ui_section(ui: dict[str, Any]) -> str:
     )
 
 
+def window_section(data: dict[str, Any]) -> str:
+    """`bench/window_bench.py`: a fixed 50 ms coalescing window against the widening one."""
+    runs = data["runs"]
+    baseline = [r for r in runs if r["config"].startswith("fixed")]
+    processes = sorted({p for r in runs for p in r["cpu_ms_per_1k_tokens"]}, key=_process_order)
+
+    def base(key: str) -> float:
+        return float(statistics.median(r[key] for r in baseline))
+
+    def base_cpu(process: str) -> float:
+        return float(statistics.median(r["cpu_ms_per_1k_tokens"].get(process, math.nan) for r in baseline))
+
+    rows = [
+        [
+            r["config"],
+            fmt(r["rep"] + 1, 0),
+            f"{fmt(r['ttft_p50_ms'])} ({fmt_ratio(r['ttft_p50_ms'], base('ttft_p50_ms'))})",
+            f"{fmt(r['ttft_p99_ms'])} ({fmt_ratio(r['ttft_p99_ms'], base('ttft_p99_ms'))})",
+            f"{fmt(r['tokens_per_s'], 0)} ({fmt_ratio(r['tokens_per_s'], base('tokens_per_s'))})",
+            fmt(r["broker_messages_per_token"], 3),
+            *(
+                f"{fmt(r['cpu_ms_per_1k_tokens'].get(p))} "
+                f"({fmt_ratio(r['cpu_ms_per_1k_tokens'].get(p), base_cpu(p))})"
+                for p in processes
+            ),
+        ]
+        for r in runs
+    ]
+    header = [
+        "window",
+        "run",
+        "TTFT p50 ms",
+        "TTFT p99 ms",
+        "tokens/s",
+        "broker msgs / token",
+        *(f"{p} CPU ms / 1k tokens" for p in processes),
+    ]
+    return "\n".join(
+        [
+            "## The coalescing window under load",
+            "",
+            f"`{data['command']}`: one worker behind one gateway at {data['streams']} streams, each "
+            "stream as in the matrix; the fixed 50 ms window (as before) against the window that widens "
+            "past 64 running generations on a worker, up to 150 ms, alternating. Ratios (×) are to the "
+            f"median of the fixed window's runs. Run: {_machine(data)}.",
+            "",
+            table(header, rows),
+            "",
+        ]
+    )
+
+
 def provider_requests_section(data: dict[str, Any]) -> str:
     """`bench/provider_requests.py`: the worker's CPU per provider request, by conversation length."""
     rows = [
@@ -531,6 +584,9 @@ def render(results: Path, md: Path, plots: Path) -> str:
         parts.append(soak_section(found["soak"]))
     if found["flood"]:
         parts.append(flood_section(found["flood"]))
+    window = read_result(results / "window.json")
+    if window:
+        parts.append(window_section(window))
     provider_requests = read_result(results / "provider_requests.json")
     if provider_requests:
         parts.append(provider_requests_section(provider_requests))

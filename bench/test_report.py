@@ -118,3 +118,38 @@ def test_report_renders_the_tables_and_plots_from_results(tmp_path: Path) -> Non
     assert "| 200 | parley-1w | 5.5 (\u00d72.75)" in text
     assert (tmp_path / "plots" / "ttft.png").stat().st_size > 0
     assert (tmp_path / "plots" / "throughput.png").stat().st_size > 0
+
+
+def _window_run(config: str, rep: int, ttft: float, msgs: float, gateway_cpu: float) -> dict[str, Any]:
+    return {
+        "config": config,
+        "rep": rep,
+        "ttft_p50_ms": ttft,
+        "ttft_p99_ms": ttft * 2,
+        "tokens_per_s": 7000.0,
+        "broker_messages_per_token": msgs,
+        "cpu_ms_per_1k_tokens": {"gateway": gateway_cpu, "worker-1": 70.0},
+    }
+
+
+def test_report_compares_the_window_and_the_request_cost_to_their_baselines(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    window = {
+        "command": "python bench/window_bench.py",
+        "streams": 200,
+        "runs": [
+            _window_run("fixed 50 ms", 0, 200.0, 0.4, 50.0),
+            _window_run("widening (default)", 0, 100.0, 0.2, 25.0),
+        ],
+    }
+    requests = {
+        "command": "python bench/provider_requests.py",
+        "rows": [{"messages": 100, "sdk_us": 40_000, "parley_us": 2_000}],
+    }
+    (results / "window.json").write_text(json.dumps(window))
+    (results / "provider_requests.json").write_text(json.dumps(requests))
+    text = render(results, tmp_path / "benchmarks.md", tmp_path / "plots")
+    assert "| widening (default) | 1 | 100.0 (\u00d70.50) |" in text
+    assert "25.0 (\u00d70.50)" in text  # the gateway's CPU per 1k tokens
+    assert "| 100 | 40,000 | 2,000 (\u00d70.05) |" in text
