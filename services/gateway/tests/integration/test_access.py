@@ -6,6 +6,8 @@ from auth's answer on `access.requests`."""
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,7 +87,11 @@ async def test_disabling_closes_the_users_sockets_everywhere_and_refuses_the_old
     error, code = await refused_hello(await connect(gateway_b), token)
     assert (error["code"], code) == ("token_revoked", 4401)
     assert await v1_status(gateway_b, token) == 401
-    fresh = keyring.token(user, issued_at=disabled_at.timestamp() + 1)
+    # `iat` is whole seconds: a token of the second after the disable's (waited for, since a token
+    # from the future is refused as not yet valid).
+    issued_at = math.floor(disabled_at.timestamp()) + 1
+    await asyncio.sleep(max(issued_at - time.time(), 0.0))
+    fresh = keyring.token(user, issued_at=issued_at)
     client = await connect(gateway_b)
     await client.hello(fresh)
     await client.ping()
