@@ -71,12 +71,15 @@ class Agreement:
     """Distinct outcome events of these answers in `audit.events`."""
     copies: int
     """Repeated copies of an outcome or prompt event (same `event_id`) in the stream."""
+    answered_again: int
+    """Answers with more than one outcome event (generated again after a lost confirm)."""
     history_caught_up_s: float
 
     def __str__(self) -> str:
         return (
             f"agreement: {self.done} done + {self.errors} errors seen = {self.stored} stored in history "
-            f"= {self.outcome_events} outcome events in audit.events ({self.copies} repeated copies); "
+            f"= {self.outcome_events} outcome events in audit.events ({self.copies} repeated copies, "
+            f"{self.answered_again} answered again); "
             f"history caught up in {self.history_caught_up_s:.1f} s"
         )
 
@@ -107,8 +110,11 @@ async def check_agreement(
         if m["role"] == "assistant" and m["status"] in _TERMINAL and m["id"] not in audit.titles
     ]
     done = sum(1 for s in seen if s.done)
-    outcome_events = sum(len(by_id) for by_id in audit.outcomes.values())
-    return Agreement(done, len(seen) - done, len(answers), outcome_events, audit.copies, caught_up)
+    wanted = _messages(seen)
+    outcomes = [by_id for message_id, by_id in audit.outcomes.items() if message_id in wanted]
+    again = sum(1 for by_id in outcomes if len(by_id) > 1)
+    outcome_events = sum(len(by_id) for by_id in outcomes)
+    return Agreement(done, len(seen) - done, len(answers), outcome_events, audit.copies, again, caught_up)
 
 
 @dataclass
@@ -253,15 +259,27 @@ def _compare(seen: Sequence[Seen], stored: dict[str, list[dict[str, Any]]], audi
     return problems
 
 
+def decided(outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The outcome that counts when a request was answered more than once (its worker died,
+    or lost the confirm of its outcome, after publishing it, and another attempt followed):
+    the first finished one by `(occurred_at, event_id)`, as the gateway forwarded it to its
+    user, history keeps it and auth bills it; without a finished one, the latest."""
+
+    def when(event: dict[str, Any]) -> tuple[str, str]:
+        return str(event["occurred_at"]), str(event["event_id"])
+
+    finished = [e for e in outcomes if e["type"] == FINISHED]
+    return min(finished, key=when) if finished else max(outcomes, key=when)
+
+
 def _compare_one(one: Seen, stored: dict[str, Any] | None, outcomes: list[dict[str, Any]]) -> list[str]:
     """What is wrong with one answer: history's row and the stream's events against the client's view."""
     who = f"{one.message_id} ({one.end['type']})"
     if stored is None:
         return [f"{who}: not in history"]
-    if len(outcomes) != 1:
-        kinds = sorted(e["type"] for e in outcomes)
-        return [f"{who}: {len(outcomes)} distinct outcome events in audit.events {kinds}"]
-    event = outcomes[0]
+    if not outcomes:
+        return [f"{who}: no outcome event in audit.events"]
+    event = decided(outcomes)
     problems: list[str] = []
     if one.done:
         cancelled = one.end["finish_reason"] == "cancelled"
