@@ -50,6 +50,12 @@ def test_a_request_becomes_messages_and_params() -> None:
     assert request.include_usage
 
 
+def test_null_takes_the_default_of_optional_fields() -> None:
+    request = parse_request(_body(n=None, stream=None, temperature=None, stream_options=None))
+    assert not request.stream
+    assert request.params().temperature is None
+
+
 @pytest.mark.parametrize(
     ("body", "where", "says"),
     [

@@ -70,19 +70,20 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1, max_length=MAX_MODEL_CHARS)
     messages: list[_Message] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
+    stream: bool | None = False
+    """OpenAI's optional fields take `null` for their default."""
     stream_options: _StreamOptions | None = None
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    n: int = 1
+    n: int | None = 1
     tools: list[Any] | None = None
 
     @field_validator("n")
     @classmethod
-    def _one_choice(cls, value: int) -> int:
-        if value != 1:
+    def _one_choice(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
             raise ValueError("only n=1 is supported")
         return value
 
