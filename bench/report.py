@@ -394,6 +394,10 @@ def ui_section(ui: dict[str, Any]) -> str:
     )
 
 
+def _workers(n: int) -> str:
+    return "one worker" if n == 1 else f"{n} workers"
+
+
 def window_section(data: dict[str, Any]) -> str:
     """`bench/window_bench.py`: a fixed 50 ms coalescing window against the widening one."""
     runs = data["runs"]
@@ -435,10 +439,11 @@ def window_section(data: dict[str, Any]) -> str:
         [
             "## The coalescing window under load",
             "",
-            f"`{data['command']}`: one worker behind one gateway at {data['streams']} streams, each "
-            "stream as in the matrix; the fixed 50 ms window (as before) against the window that widens "
-            "past 64 running generations on a worker, up to 150 ms, alternating. Ratios (×) are to the "
-            f"median of the fixed window's runs. Run: {_machine(data)}.",
+            f"`{data['command']}`: {_workers(data.get('workers', 1))} behind one gateway at "
+            f"{data['streams']} streams, each stream as in the matrix; the fixed 50 ms window (as before) "
+            "against the window that widens past a number of running generations on a worker, in "
+            "proportion to them, up to 150 ms, alternating. Ratios (×) are to the median of the fixed "
+            f"window's runs. Run: {_machine(data)}.",
             "",
             table(header, rows),
             "",

@@ -3,6 +3,7 @@ each prompt's time split into stages by joining the client's clock with the
 worker's log (all on this machine's wall clock).
 
     python bench/ttft_probe.py [--streams 200] [--workers 1] [--worker-env KEY=VALUE ...]
+                               [--gateway-env KEY=VALUE ...]
 
 Stages, per prompt:
 - accepted: the prompt frame sent until `accepted` came back (the gateway's
@@ -110,6 +111,7 @@ async def probe(args: argparse.Namespace) -> None:
             args.workers,
             concurrency=2 * args.streams + 16,
             worker_env={"PARLEY_INFERENCE_LOG_LEVEL": "INFO", **extra},
+            **dict(item.split("=", 1) for item in args.gateway_env),
         )
         try:
             out = Collected()
@@ -151,6 +153,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument(
         "--worker-env", nargs="*", default=[], metavar="KEY=VALUE", help="added to the workers' environment"
+    )
+    parser.add_argument(
+        "--gateway-env", nargs="*", default=[], metavar="KEY=VALUE", help="added to the gateway's environment"
     )
     uvloop.run(probe(parser.parse_args()))
 

@@ -1,9 +1,10 @@
 """The workers' coalescing window under load: a fixed 50 ms window (the
-baseline, as before) against the window that widens while a worker is busy
-(the default), one worker behind one gateway at N streams, in one run,
+baseline, as before) against the window that widens while a worker is busy,
+past 64 running generations (the default before) and past 16 (the default),
+`--workers` workers behind one gateway at N streams, in one run,
 alternating, `--reps` times each.
 
-    python bench/window_bench.py [--streams 200] [--reps 2] [--out bench/results/window.json]
+    python bench/window_bench.py [--streams 200] [--workers 4] [--reps 2] [--out bench/results/window.json]
 
 Per run: time to first text, delivered tokens/s, broker messages per token
 and the CPU of each process per 1,000 tokens delivered.
@@ -29,7 +30,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "PARLEY_INFERENCE_COALESCE_WINDOW_MS": "50",
         "PARLEY_INFERENCE_COALESCE_WINDOW_MAX_MS": "50",
     },
-    "widening (default)": {},
+    "widening past 64": {"PARLEY_INFERENCE_COALESCE_BUSY_AT": "64"},
+    "widening past 16 (default)": {},
 }
 
 
@@ -55,7 +57,9 @@ async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
             shared["rabbitmq"] = broker
         for rep in range(args.reps):
             for name, env in VARIANTS.items():
-                parley = stack.start_parley(1, concurrency=2 * args.streams + 16, worker_env=env)
+                parley = stack.start_parley(
+                    args.workers, concurrency=2 * args.streams // args.workers + 16, worker_env=env
+                )
                 try:
                     await run_load("warm-up", parley.ws_urls, stack.issuer, 5, ramp_s=0.1)
                     cell = await measure(
@@ -73,7 +77,7 @@ async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
                 cell.update(rep=rep, cpu_ms_per_1k_tokens=cpu_ms_per_1k_tokens(cell))
                 runs.append(cell)
                 sys.stdout.write(
-                    f"{name:<20} TTFT p50 {cell['ttft_p50_ms']} ms, p99 {cell['ttft_p99_ms']} ms; "
+                    f"{name:<27} TTFT p50 {cell['ttft_p50_ms']} ms, p99 {cell['ttft_p99_ms']} ms; "
                     f"{cell['tokens_per_s']} tok/s; msgs/token {cell['broker_messages_per_token']}; "
                     f"CPU ms per 1k tokens {cell['cpu_ms_per_1k_tokens']}\n"
                 )
@@ -86,6 +90,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0)
@@ -100,7 +105,13 @@ def main() -> None:
     target = write_result(
         args.out,
         "window",
-        {"command": command.strip(), "machine": started, "streams": args.streams, "runs": runs},
+        {
+            "command": command.strip(),
+            "machine": started,
+            "streams": args.streams,
+            "workers": args.workers,
+            "runs": runs,
+        },
     )
     sys.stdout.write(f"wrote {target}\n")
 

@@ -34,7 +34,7 @@ class Settings(BrokerSettings):
     coalesce_window_max_ms: float = Field(default=150.0, ge=0, le=5000)
     """The widest window: past `coalesce_busy_at` running generations the window
     grows in proportion to them, up to this (fewer messages when busy)."""
-    coalesce_busy_at: int = Field(default=64, ge=1, le=100_000)
+    coalesce_busy_at: int = Field(default=16, ge=1, le=100_000)
     worker_id: str = Field(default_factory=_default_worker_id, min_length=1, max_length=200)
     heartbeat_interval_s: float = Field(default=2.0, gt=0, le=300)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
