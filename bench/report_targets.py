@@ -46,6 +46,21 @@ def _cpu_total(cell: Cell) -> float:
     return sum(v for k, v in cell["cpu_percent"].items() if isinstance(v, int | float) and not math.isnan(v))
 
 
+def _demand(cell: Cell, rate: float) -> str:
+    """The cores the cell's processes would need to serve every stream at the source's rate: their
+    CPU per token, times the tokens/s offered. Above the machine's two cores, the work queues (in
+    each process's event loop) and the first text waits behind it."""
+    if not cell.get("wall_s") or not cell.get("tokens"):
+        return ""
+    cpu_s_per_token = _cpu_total(cell) / 100 * cell["wall_s"] / cell["tokens"]
+    offered = cell["streams"] * rate
+    return (
+        f"; at the source's {offered:,.0f} tokens/s its processes would need "
+        f"{cpu_s_per_token * offered:.1f} cores of the machine's 2 "
+        f"({cpu_s_per_token * 1e6:.0f} µs of CPU per token, all of them)"
+    )
+
+
 def _added_ttft(matrix: dict[str, Any], key: str, limit_ms: float, label: str) -> Target:
     base, cells = _cells(matrix, TTFT_N)
     target = f"added TTFT {label} under {limit_ms:g} ms at {TTFT_N} streams"
@@ -63,10 +78,12 @@ def _added_ttft(matrix: dict[str, Any], key: str, limit_ms: float, label: str) -
         f"after that, of which the worker waited {c.get(f'provider_ttft_{pct}_ms') or 0:.1f} ms for the "
         f"provider (the relay {base.get(f'provider_ttft_{pct}_ms') or 0:.1f} ms)"
         f"; busiest {_busiest(c)}, "
-        f"all processes {_cpu_total(c):.0f} % of 200 %, load {c['loadavg'][0]:.1f}"
+        f"all processes {_cpu_total(c):.0f} % of 200 % over the run, load {c['loadavg'][0]:.1f}"
+        f"{_demand(c, matrix['settings']['rate'])}"
         for c in missed
     )
-    return Target(target, figure, False, why)
+    direct = _demand(base, matrix["settings"]["rate"]).removeprefix("; ")
+    return Target(target, figure, False, f"direct: {direct}; {why}" if direct else why)
 
 
 def _throughput(matrix: dict[str, Any], rate: float) -> Target:
@@ -84,7 +101,7 @@ def _throughput(matrix: dict[str, Any], rate: float) -> Target:
                 missed.append(c)
     why = "; ".join(
         f"N={c['streams']} {c['config']}: busiest {_busiest(c)}, {c['errors']} errors, peak "
-        f"{c['peak_streams']} streams at once (direct: the same load)"
+        f"{c['peak_streams']} streams at once (direct: the same load){_demand(c, rate)}"
         for c in missed
     )
     return Target(target, "; ".join(rows), not missed and bool(rows), why)
@@ -222,7 +239,8 @@ def targets(found: dict[str, dict[str, Any] | None]) -> list[Target]:
                     "broker messages per token",
                     f"{min(msgs):.3f}–{max(msgs):.3f} (services' counters: deltas + 3 per prompt)",
                     None,
-                    "the workers coalesce deltas over 50 ms, the first at once",
+                    "the workers coalesce deltas over 50 ms, widening in proportion past 16 running "
+                    "generations on a worker up to 150 ms; the first at once",
                 )
             )
     idle = found.get("idle_sessions")
