@@ -15,7 +15,7 @@ from parley_contracts.telemetry import instrument_app
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
-from parley_gateway.entrypoints.consumers import register_consumers
+from parley_gateway.entrypoints.consumers import generation_events, register_consumers
 from parley_gateway.entrypoints.openai import openai_routes
 from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.stats import stats_routes
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     @router.after_startup
     async def _start(_app: FastAPI) -> None:
         await gateway.queues.start()
+        await gateway.queues.feed(*generation_events(gateway))
         if not await gateway.verifier.refresh():
             log.warning("the JWKS could not be fetched at start; will retry on the first token")
         log.info("gateway %s ready: broker connected", gateway.instance_id)

@@ -1,8 +1,8 @@
 """Broker subscribers (FastStream): worker heartbeats, control commands, quota
-announcements, the prompts every gateway accepts with the generation outcomes
-(together, the users' rate windows and generation slots; finished answers
-also feed the admin statistics), and account access changes, each on a
-private queue of this gateway process.
+announcements and account access changes, each on a private queue of this
+gateway process; and the queue of the prompts every gateway accepts with the
+generation outcomes (together, the users' rate windows and generation slots;
+finished answers also feed the admin statistics), fed on aio-pika directly.
 
 Each subscriber has a channel of its own: subscribers stopped at once on a
 shared channel can race each other's basic.cancel at shutdown ("Channel
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from faststream.middlewares import AckPolicy
@@ -30,6 +31,7 @@ from parley_contracts.topology import (
     CHAT_EVENTS,
     WORKER_HEARTBEATS,
     Binding,
+    QueueSpec,
     private_queue,
     rabbit_exchange,
     rabbit_queue,
@@ -37,6 +39,7 @@ from parley_contracts.topology import (
 from parley_gateway import access, services
 from parley_gateway.adapters.bindings import bind_extra
 from parley_gateway.adapters.rabbit import RabbitMessage
+from parley_gateway.adapters.session_queues import EventCallback
 from parley_gateway.bootstrap import Gateway
 
 log = logging.getLogger(__name__)
@@ -98,48 +101,27 @@ def register_consumers(gateway: Gateway) -> None:
         # before the gateway reports ready.
         await bind_extra(router, quota_queue, CHAT_EVENTS, quota_keys[1:])
 
-    _register_generation_events(gateway)
     register_access_consumer(gateway)
 
 
-async def _body_unread(message: RabbitMessage) -> None:
-    """A decoder that leaves the body alone: FastStream's FastAPI integration would otherwise
-    parse every JSON body, a prompt's full message list included, before the handler runs."""
-    return
-
-
-def _register_generation_events(gateway: Gateway) -> None:
+def generation_events(gateway: Gateway) -> tuple[QueueSpec, EventCallback]:
     """Every prompt any gateway accepted, and every generation outcome, on one queue: a prompt is
     routed here when it is routed to its worker, so its outcome always comes after it, and a
-    slot freed by the outcome is never taken again by its prompt arriving late."""
-    router = gateway.router
+    slot freed by the outcome is never taken again by its prompt arriving late. Fed by the
+    session-queue adapter (`feed`) once it is connected."""
     prompt_key = PromptSubmitted.model_fields["type"].default
-    queue = rabbit_queue(
-        private_queue(
-            f"gateway.{gateway.instance_id}.generations",
-            bindings=(Binding(CHAT_EVENTS, prompt_key), Binding(CHAT_EVENTS, "completion.*")),
-        ),
-        routing_key=prompt_key,
+    queue = private_queue(
+        f"gateway.{gateway.instance_id}.generations",
+        bindings=(Binding(CHAT_EVENTS, prompt_key), Binding(CHAT_EVENTS, "completion.*")),
     )
 
-    @router.subscriber(
-        queue,
-        rabbit_exchange(CHAT_EVENTS),
-        channel=Channel(),
-        ack_policy=AckPolicy.ACK_FIRST,
-        no_reply=True,
-        decoder=_body_unread,
-        title="gateway:prompt.submitted+completion.*",
-    )
-    async def on_generation_event(message: RabbitMessage) -> None:
-        if message.raw_message.routing_key == prompt_key:
-            services.record_prompt(message.headers, rate=gateway.rate, generations=gateway.generations)
+    def on_generation_event(routing_key: str, headers: Mapping[str, Any], body: bytes) -> None:
+        if routing_key == prompt_key:
+            services.record_prompt(headers, rate=gateway.rate, generations=gateway.generations)
         else:
-            services.record_outcome(message.body, latency=gateway.latency, generations=gateway.generations)
+            services.record_outcome(body, latency=gateway.latency, generations=gateway.generations)
 
-    @router.after_startup
-    async def _bind_outcomes(_app: Any) -> None:
-        await bind_extra(router, queue, CHAT_EVENTS, ["completion.*"])
+    return queue, on_generation_event
 
 
 def register_access_consumer(gateway: Gateway) -> None:
