@@ -31,15 +31,15 @@ log = logging.getLogger(__name__)
 
 
 class _CancelledHandlers(logging.Filter):
-    """FastStream logs each request handler cancelled by a lost broker connection as an
-    ERROR with a traceback; the request goes back to its queue and is generated again,
-    so one WARNING line says it."""
+    """FastStream logs each handler cancelled by a lost broker connection as an ERROR with a
+    traceback; what it held goes back to its queue and is handled again, so one WARNING line
+    says it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg, record.args = (
-                "request handler cancelled (%s); the request returns to its queue",
+                "handler cancelled (%s); its message returns to its queue",
                 (record.exc_info[1],),
             )
             record.exc_info = record.exc_text = None

@@ -175,8 +175,5 @@ async def test_metrics_are_served_when_a_port_is_set(
     assert samples["parley_inference_deltas_published_total"] >= 2
     assert samples['parley_inference_completion_tokens_total{model="test"}'] == 3
     assert samples["parley_inference_inter_token_seconds_count"] == 2  # three chunks, two gaps
-    # FastStream's middleware counts what the subscribers handled (by routing key)
-    consumed = 'parley_broker_received_messages_total{app_name="parley-inference",broker="rabbitmq",'
-    assert samples[consumed + 'handler="chat.events.prompt.submitted"}'] == 2
     assert samples["parley_inference_time_to_first_token_seconds_count"] == 1
     assert samples["parley_inference_tokens_per_second_count"] == 1

@@ -3,7 +3,7 @@
 - `inference.requests.<model>` for each model served (quorum, competing
   workers, prefetch = the model's concurrency, so prompts beyond it wait in
   RabbitMQ): `prompt.submitted` -> `generate`; acked only once the outcome is
-  published.
+  published. On aio-pika directly (`RequestConsumer`), the others through FastStream.
 - `inference.dead` (competing): requests dead-lettered after the delivery
   limit, or for a model no queue takes -> `fail_dead_request`.
 - a private queue bound to `chat.control`: `generation.cancel` and
@@ -23,12 +23,18 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aio_pika.abc import AbstractQueue
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
+from opentelemetry import trace
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -39,13 +45,14 @@ from parley_contracts import (
     UnsupportedEvent,
 )
 from parley_contracts.catalog import CatalogUpdated
-from parley_contracts.telemetry import log_context
+from parley_contracts.telemetry import context_from_headers, log_context
 from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
     INFERENCE_DEAD,
     INFERENCE_DELIVERY_LIMIT,
     QueueSpec,
+    declare_queue,
     inference_queue,
     rabbit_exchange,
     rabbit_queue,
@@ -63,6 +70,7 @@ from parley_inference.services import (
 )
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 _DEAD_RETRY_DELAY_S = 1.0
 
@@ -135,7 +143,7 @@ class InFlight:
 
 @dataclass
 class Subscribers:
-    requests: dict[str, RabbitSubscriber]
+    requests: dict[str, RequestConsumer]
     """By model name."""
     dead: RabbitSubscriber
     control: RabbitSubscriber
@@ -168,9 +176,7 @@ def register(
 ) -> Subscribers:
     """Attach the worker's subscribers to `broker` (before it starts)."""
 
-    requests = {
-        lane.model: request_subscriber(broker, lane, ports=ports, in_flight=in_flight) for lane in lanes
-    }
+    requests = {lane.model: RequestConsumer(lane, ports=ports, in_flight=in_flight) for lane in lanes}
     dead = broker.subscriber(
         rabbit_queue(INFERENCE_DEAD),
         channel=Channel(prefetch_count=2),
@@ -273,49 +279,96 @@ async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports) -> int:
     return failed
 
 
-def request_subscriber(
-    broker: RabbitBroker, lane: RequestLane, *, ports: Ports, in_flight: InFlight, persistent: bool = True
-) -> RabbitSubscriber:
-    """A model's requests consumer; `persistent=False` for one added while the
-    broker runs (started by the caller, dropped once stopped)."""
-    # The queue is declared, and bound, by the worker before it consumes.
-    subscriber = broker.subscriber(
-        rabbit_queue(lane.queue),
-        persistent=persistent,
+class RequestConsumer:
+    """A model's requests queue, consumed on aio-pika directly: FastStream's middlewares
+    (spans, metrics, logging, dependency injection) cost a worker about 0.7 ms of CPU per
+    request, 7 % of it at 200 streams. Its consume span carries the trace context the
+    gateway published with. Stopped, it takes no more requests, while the ones being
+    generated still ack on its channel; closed, its channel goes (the broker requeues what
+    is unacked)."""
+
+    def __init__(self, lane: RequestLane, *, ports: Ports, in_flight: InFlight) -> None:
+        self.lane = lane
+        self._ports = ports
+        self._in_flight = in_flight
+        self._channel: AbstractRobustChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+
+    async def start(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
         # Per consumer (not global): each model's lane holds at most its own prefetch.
-        channel=Channel(prefetch_count=lane.prefetch),
-        ack_policy=AckPolicy.MANUAL,
-        no_reply=True,
-        decoder=_raw_body,
-        title=f"{lane.queue.name}:consume",
-    )
+        await channel.set_qos(prefetch_count=self.lane.prefetch)
+        # Declared (as the worker did) on this robust channel, so that a reconnect restores it.
+        queue = await declare_queue(channel, self.lane.queue)
+        self._channel, self._queue = channel, queue
+        self._tag = await queue.consume(self._on_message, no_ack=False)
 
-    @subscriber
-    async def on_request(message: RabbitMessage) -> None:
-        """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
-        with in_flight.track():
+    async def stop(self) -> None:
+        if self._queue is not None and self._tag is not None:
+            tag, self._tag = self._tag, None
             try:
-                request = _requests.decode(message.body)
-            except UnsupportedEvent as exc:
-                _rejected(message, lane.queue.name, exc)
-                await message.reject(requeue=False)
-                return
-            assert isinstance(request, PromptSubmitted)
-            try:
-                with log_context(session_id=request.session_id, message_id=request.message_id):
-                    attempt = delivery_count(message.headers)
-                    outcome = await generate(Generate(request, attempt=attempt), ports=ports)
-            except Exception:
-                log.exception(
-                    "could not publish the outcome message_id=%s session_id=%s; requeued",
-                    request.message_id,
-                    request.session_id,
-                )
-                await message.nack(requeue=True)
-                return
-            if outcome is Outcome.ABORTED:
-                await message.nack(requeue=True)
-            else:
-                await message.ack()
+                await self._queue.cancel(tag)
+            except Exception as exc:  # the channel went away: the broker stopped the consumer
+                log.debug("%s: consumer cancel failed: %s", self.lane.queue.name, exc)
 
-    return subscriber
+    async def close(self) -> None:
+        await self.stop()
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        name = self.lane.queue.name
+        with _tracer.start_as_current_span(
+            f"{name} process",
+            context=context_from_headers(message.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": name},
+        ):
+            await handle_request(message, queue=name, ports=self._ports, in_flight=self._in_flight)
+
+
+async def handle_request(
+    message: AbstractIncomingMessage, *, queue: str, ports: Ports, in_flight: InFlight
+) -> None:
+    """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
+    with in_flight.track():
+        try:
+            request = _requests.decode(message.body)
+        except UnsupportedEvent as exc:
+            log.warning(
+                "rejected message %s on %s: %s (type=%r version=%r)",
+                message.message_id,
+                queue,
+                exc.reason,
+                exc.type,
+                exc.version,
+            )
+            await _settle(message.reject(requeue=False), queue)
+            return
+        assert isinstance(request, PromptSubmitted)
+        try:
+            with log_context(session_id=request.session_id, message_id=request.message_id):
+                attempt = delivery_count(message.headers)
+                outcome = await generate(Generate(request, attempt=attempt), ports=ports)
+        except Exception:
+            log.exception(
+                "could not publish the outcome message_id=%s session_id=%s; requeued",
+                request.message_id,
+                request.session_id,
+            )
+            await _settle(message.nack(requeue=True), queue)
+            return
+        if outcome is Outcome.ABORTED:
+            await _settle(message.nack(requeue=True), queue)
+        else:
+            await _settle(message.ack(), queue)
+
+
+async def _settle(settling: Awaitable[None], queue: str) -> None:
+    try:
+        await settling
+    except Exception as exc:  # the channel went away: the broker requeues the request
+        log.warning("%s: a request could not be settled (%s); the broker requeues it", queue, exc)

@@ -13,19 +13,19 @@ from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
-from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, declare_queue, unbind_queue
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, unbind_queue
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
 from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
 from parley_inference.entrypoints.consumers import (
     InFlight,
+    RequestConsumer,
     RequestLane,
     Subscribers,
     fail_waiting_requests,
     register,
     request_lanes,
-    request_subscriber,
 )
 from parley_inference.services import Ports, abort_generations
 
@@ -86,6 +86,9 @@ class Worker:
         self._sealer = sealer
         self._catalog_revision = -1
         self._lanes_lock = asyncio.Lock()
+        self._retired: list[RequestConsumer] = []
+        """Consumers of models no longer served: their channels stay until the worker stops, for
+        the acks of the generations still running."""
         self.lanes = request_lanes(ports.catalog, default_concurrency=config.concurrency)
         self.subscribers: Subscribers = register(
             broker,
@@ -132,6 +135,8 @@ class Worker:
         if self.chat_model is not None:
             self.chat_model.warm_up(self.ports.catalog)
         await self.broker.start()
+        for consumer in self.subscribers.requests.values():
+            await consumer.start(connection)
         await self._request_catalog()
         await self._beat()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
@@ -209,9 +214,10 @@ class Worker:
                         )
                         wanted[model] = lane
                     continue
-                subscriber = self.subscribers.requests.pop(model, None)
-                if subscriber is not None:
-                    await subscriber.stop()
+                consumer = self.subscribers.requests.pop(model, None)
+                if consumer is not None:
+                    await consumer.stop()
+                    self._retired.append(consumer)
                 retired.append(lane)
             self.ports.catalog = catalog
             if self.chat_model is not None:
@@ -243,18 +249,11 @@ class Worker:
     async def _start_lanes(self, lanes: list[RequestLane]) -> None:
         if not lanes:
             return
-        channel = await (await self.broker.connect()).channel()
-        try:
-            for lane in lanes:
-                await declare_queue(channel, lane.queue)
-        finally:
-            await channel.close()
+        connection = await self.broker.connect()
         for lane in lanes:
-            subscriber = request_subscriber(
-                self.broker, lane, ports=self.ports, in_flight=self.in_flight, persistent=False
-            )
-            await subscriber.start()
-            self.subscribers.requests[lane.model] = subscriber
+            consumer = RequestConsumer(lane, ports=self.ports, in_flight=self.in_flight)
+            await consumer.start(connection)
+            self.subscribers.requests[lane.model] = consumer
 
     def _heartbeat(self) -> WorkerHeartbeat:
         capacity = sum(lane.prefetch for lane in self.lanes)
@@ -295,8 +294,8 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
-        for subscriber in self.subscribers.requests.values():
-            await subscriber.stop()
+        for consumer in self.subscribers.requests.values():
+            await consumer.stop()
         await self.subscribers.dead.stop()
         log.info(
             "worker %s stopping: takes no more requests, %d generation(s) in flight, grace %.1f s",
@@ -314,6 +313,8 @@ class Worker:
             aborted = abort_generations(ports=self.ports)
             log.warning("grace period over: %d generation(s) requeued", aborted)
             await self.in_flight.wait_idle(_ABORT_WAIT_S)
+        for consumer in [*self.subscribers.requests.values(), *self._retired]:
+            await consumer.close()
         await self.sink.close()
         await self.broker.stop()
         if self.chat_model is not None:
