@@ -11,12 +11,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
 
-from parley_testkit import FakeProvider, Script, TestIssuer
+from parley_testkit import FakeProvider, Script, TestIssuer, cut_connections
 
 from .agreement import Seen, check_agreement
 from .stack import Client, Stack, postgres_database
@@ -43,16 +42,8 @@ def fault_stack(
 
 
 def _close_connections(amqp_url: str) -> None:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
+    if not cut_connections(amqp_url, "fault test: every connection cut"):
         pytest.skip("rabbitmqctl is not on PATH: cannot cut the broker's connections")
-    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
-    subprocess.run(
-        [ctl, "-q", "close_all_connections", "--vhost", vhost, "fault test: every connection cut"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
 
 
 async def _stream(client: Client, index: int) -> Seen:

@@ -3,7 +3,7 @@
 from parley_testkit.jwt import TestIssuer
 from parley_testkit.procs import ServiceProcess, ServiceProcessError, free_port
 from parley_testkit.provider import FakeProvider, RecordedRequest, Script
-from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
+from parley_testkit.rabbit import amqp_url_from_env, cut_connections, isolated_vhost
 
 __all__ = [
     "FakeProvider",
@@ -13,6 +13,7 @@ __all__ = [
     "ServiceProcessError",
     "TestIssuer",
     "amqp_url_from_env",
+    "cut_connections",
     "free_port",
     "isolated_vhost",
 ]

@@ -44,6 +44,22 @@ def isolated_vhost(
         admin.delete_vhost(vhost)
 
 
+def cut_connections(amqp_url: str, reason: str) -> bool:
+    """Close every client connection to the URL's vhost, as a broker fault would (through
+    `rabbitmqctl`); False when `rabbitmqctl` is not on PATH (the caller skips)."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return False
+    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
+    subprocess.run(
+        [ctl, "-q", "close_all_connections", "--vhost", vhost, reason],
+        check=True,
+        capture_output=True,
+        timeout=_CTL_TIMEOUT_S,
+    )
+    return True
+
+
 class _Admin(Protocol):
     def add_vhost(self, vhost: str, user: str) -> None: ...
 

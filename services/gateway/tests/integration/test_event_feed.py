@@ -7,18 +7,15 @@ vhost of its own: cutting its connections leaves the other tests' gateways alone
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import pytest
 
 from parley_contracts.topology import CHAT_EVENTS, Binding, declare_exchange, private_queue
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
-from parley_testkit import amqp_url_from_env, isolated_vhost
+from parley_testkit import amqp_url_from_env, cut_connections, isolated_vhost
 
 SPEC = private_queue(
     "gateway.test.generations",
@@ -30,19 +27,6 @@ SPEC = private_queue(
 def feed_url() -> Iterator[str]:
     with isolated_vhost(amqp_url_from_env(), prefix="parley-gateway-feed") as url:
         yield url
-
-
-def _cut_connections(amqp_url: str) -> None:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        pytest.skip("rabbitmqctl is not on PATH: cannot cut the broker's connections")
-    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
-    subprocess.run(
-        [ctl, "-q", "close_all_connections", "--vhost", vhost, "feed test"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
 
 
 async def _publish(amqp_url: str, routing_key: str, body: bytes, headers: dict[str, Any]) -> None:
@@ -75,7 +59,8 @@ async def test_the_feed_takes_its_events_and_takes_them_again_after_a_connection
         await _publish(feed_url, "completion.finished", b'{"x": 1}', {})
         assert await _next(seen) == ("completion.finished", {}, b'{"x": 1}')
 
-        await asyncio.to_thread(_cut_connections, feed_url)
+        if not await asyncio.to_thread(cut_connections, feed_url, "feed test"):
+            pytest.skip("rabbitmqctl is not on PATH: cannot cut the broker's connections")
         # Published until fed: the first may go before the exclusive queue is declared again.
         async with asyncio.timeout(20):
             while seen.empty():

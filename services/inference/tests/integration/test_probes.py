@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from parley_inference.entrypoints.worker import Worker
-from parley_testkit import free_port
+from parley_testkit import cut_connections, free_port
 
 StartWorker = Callable[..., Awaitable[Worker]]
 
@@ -38,8 +36,7 @@ async def _until_status(url: str, wanted: int, within_s: float) -> float:
 
 
 async def test_readyz_follows_the_broker_connection(start_worker: StartWorker, amqp_url: str) -> None:
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
+    if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not on PATH: cannot cut the worker's connection")
     port = free_port()
     worker = await start_worker(metrics_port=port)
@@ -48,14 +45,7 @@ async def test_readyz_follows_the_broker_connection(start_worker: StartWorker, a
     assert await asyncio.to_thread(_status, f"{base}/readyz") == 200
     assert await asyncio.to_thread(_status, f"{base}/metrics") == 200
 
-    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
-    await asyncio.to_thread(
-        subprocess.run,
-        [ctl, "-q", "close_all_connections", "--vhost", vhost, "probe test"],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    await asyncio.to_thread(cut_connections, amqp_url, "probe test")
     await _until_status(f"{base}/readyz", 503, within_s=5)
     assert await asyncio.to_thread(_status, f"{base}/healthz") == 200  # alive: no restart wanted
     await _until_status(f"{base}/readyz", 200, within_s=30)  # it reconnects by itself

@@ -153,10 +153,10 @@ class Subscribers:
 CatalogCallback = Callable[[CatalogUpdated], Awaitable[None]]
 
 
-def _rejected(message: RabbitMessage, queue: str, exc: UnsupportedEvent) -> None:
+def _rejected(message_id: str | None, queue: str, exc: UnsupportedEvent) -> None:
     log.warning(
         "rejected message %s on %s: %s (type=%r version=%r)",
-        message.message_id,
+        message_id,
         queue,
         exc.reason,
         exc.type,
@@ -210,7 +210,7 @@ def register(
         try:
             event = _catalog.decode(message.body)
         except UnsupportedEvent as exc:
-            _rejected(message, catalog_queue.name, exc)
+            _rejected(message.message_id, catalog_queue.name, exc)
             return
         assert isinstance(event, CatalogUpdated)
         await on_catalog(event)
@@ -221,7 +221,7 @@ def register(
         try:
             request = _requests.decode(message.body)
         except UnsupportedEvent as exc:
-            _rejected(message, INFERENCE_DEAD.name, exc)
+            _rejected(message.message_id, INFERENCE_DEAD.name, exc)
             await message.ack()
             return
         assert isinstance(request, PromptSubmitted)
@@ -246,7 +246,7 @@ def register(
         try:
             command = _control.decode(message.body)
         except UnsupportedEvent as exc:
-            _rejected(message, control_queue.name, exc)
+            _rejected(message.message_id, control_queue.name, exc)
             return
         if isinstance(command, CancelGeneration):
             cancel_generation(command, ports=ports)
@@ -338,14 +338,7 @@ async def handle_request(
         try:
             request = _requests.decode(message.body)
         except UnsupportedEvent as exc:
-            log.warning(
-                "rejected message %s on %s: %s (type=%r version=%r)",
-                message.message_id,
-                queue,
-                exc.reason,
-                exc.type,
-                exc.version,
-            )
+            _rejected(message.message_id, queue, exc)
             await _settle(message.reject(requeue=False), queue)
             return
         assert isinstance(request, PromptSubmitted)
