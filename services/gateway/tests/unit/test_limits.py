@@ -131,3 +131,18 @@ def test_generation_limiter_counts_generations_started_elsewhere_once(clock: Fak
     assert limiter.try_start("bob", uuid4())
     limiter.finish("alice", theirs)  # its outcome event
     assert limiter.try_start("alice", uuid4())
+
+
+def test_generation_limiter_does_not_count_again_a_generation_seen_ending(clock: FakeClock) -> None:
+    limiter = GenerationLimiter(1, clock=clock, lease_s=600)
+    message = uuid4()
+    assert limiter.try_start("alice", message)
+    limiter.finish("alice", message)  # its end relayed to the socket
+    limiter.add("alice", message)  # its prompt, late from the broker
+    assert limiter.active("alice") == 0
+    assert limiter.try_start("alice", uuid4())
+    later = uuid4()
+    limiter.finish("bob", later)
+    clock.advance(61)
+    limiter.add("bob", later)  # over a minute on, an end is no longer remembered
+    assert limiter.active("bob") == 1

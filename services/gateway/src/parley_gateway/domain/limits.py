@@ -8,7 +8,7 @@ is injected so that the tests need no sleeping.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -105,12 +105,19 @@ class _Lease:
     started_at: float
 
 
+_LATE_ADD_S = 60.0
+"""How long a generation seen ending takes no slot when it is learned of again."""
+
+
 class GenerationLimiter:
     """At most `max_per_user` generations running per user.
 
     A generation holds its slot from `try_start` (or `add`, for one learned
     on resume) until `finish`. A slot whose end was never seen (the socket
     went away and the gateway never learns of it) expires after `lease_s`.
+    A generation that ended is not counted again when its prompt is learned
+    of late: this gateway may relay an answer's end before its own feed of
+    events brings the prompt (the outcome then follows it there).
     """
 
     def __init__(self, max_per_user: int, *, clock: Clock, lease_s: float) -> None:
@@ -120,6 +127,7 @@ class GenerationLimiter:
         self._clock = clock
         self._lease_s = lease_s
         self._running: dict[str, dict[UUID, _Lease]] = {}
+        self._ended: OrderedDict[UUID, float] = OrderedDict()
 
     def try_start(self, user_id: str, message_id: UUID) -> bool:
         leases = self._live(user_id)
@@ -133,9 +141,15 @@ class GenerationLimiter:
     def add(self, user_id: str, message_id: UUID) -> None:
         """Count a generation that is already running, whatever the limit: one
         learned on resume, or accepted by another gateway."""
+        self._forget_ended()
+        if message_id in self._ended:
+            return
         self._live(user_id).setdefault(message_id, _Lease(self._clock()))
 
     def finish(self, user_id: str, message_id: UUID) -> None:
+        self._ended[message_id] = self._clock()
+        self._ended.move_to_end(message_id)
+        self._forget_ended()
         leases = self._running.get(user_id)
         if leases is None:
             return
@@ -152,6 +166,11 @@ class GenerationLimiter:
     @property
     def limit(self) -> int:
         return self._limit
+
+    def _forget_ended(self) -> None:
+        horizon = self._clock() - _LATE_ADD_S
+        while self._ended and next(iter(self._ended.values())) <= horizon:
+            self._ended.popitem(last=False)
 
     def _live(self, user_id: str) -> dict[UUID, _Lease]:
         leases = self._running.setdefault(user_id, {})
