@@ -55,10 +55,14 @@ def _demand(cell: Cell, rate: float) -> str:
     cpu_s_per_token = _cpu_total(cell) / 100 * cell["wall_s"] / cell["tokens"]
     offered = cell["streams"] * rate
     return (
-        f"; at the source's {offered:,.0f} tokens/s its processes would need "
+        f"at the source's {offered:,.0f} tokens/s its processes would need "
         f"{cpu_s_per_token * offered:.1f} cores of the machine's 2 "
         f"({cpu_s_per_token * 1e6:.0f} µs of CPU per token, all of them)"
     )
+
+
+def _clause(text: str) -> str:
+    return f"; {text}" if text else ""
 
 
 def _added_ttft(matrix: dict[str, Any], key: str, limit_ms: float, label: str) -> Target:
@@ -79,10 +83,10 @@ def _added_ttft(matrix: dict[str, Any], key: str, limit_ms: float, label: str) -
         f"provider (the relay {base.get(f'provider_ttft_{pct}_ms') or 0:.1f} ms)"
         f"; busiest {_busiest(c)}, "
         f"all processes {_cpu_total(c):.0f} % of 200 % over the run, load {c['loadavg'][0]:.1f}"
-        f"{_demand(c, matrix['settings']['rate'])}"
+        f"{_clause(_demand(c, matrix['settings']['rate']))}"
         for c in missed
     )
-    direct = _demand(base, matrix["settings"]["rate"]).removeprefix("; ")
+    direct = _demand(base, matrix["settings"]["rate"])
     return Target(target, figure, False, f"direct: {direct}; {why}" if direct else why)
 
 
@@ -101,7 +105,7 @@ def _throughput(matrix: dict[str, Any], rate: float) -> Target:
                 missed.append(c)
     why = "; ".join(
         f"N={c['streams']} {c['config']}: busiest {_busiest(c)}, {c['errors']} errors, peak "
-        f"{c['peak_streams']} streams at once (direct: the same load){_demand(c, rate)}"
+        f"{c['peak_streams']} streams at once (direct: the same load){_clause(_demand(c, rate))}"
         for c in missed
     )
     return Target(target, "; ".join(rows), not missed and bool(rows), why)

@@ -128,7 +128,8 @@ class Worker:
         self._connection = connection
         channel = await connection.channel()
         try:
-            await declare(channel, INFERENCE_DEAD, *(lane.queue for lane in self.lanes))
+            # Each model's requests queue is declared by its consumer, on its own robust channel.
+            await declare(channel, INFERENCE_DEAD)
         finally:
             await channel.close()
         await self.sink.start(connection)
