@@ -121,3 +121,18 @@ async def test_poison_request_dead_letters(connection: AbstractRobustConnection)
     dead = await channel.declare_queue(topology.INFERENCE_DEAD.name, passive=True)
     assert await _get(dead) == b"poison"
     assert await requests.get(fail=False) is None
+
+
+async def test_queue_exists_leaves_no_channel_open(connection: AbstractRobustConnection) -> None:
+    served = topology.inference_queue("served")
+    async with connection.channel() as channel:
+        await topology.declare_queue(channel, served)
+    assert connection.transport is not None
+    open_channels = connection.transport.connection.channels
+
+    answers = [await topology.queue_exists(connection, name) for name in ("absent", "absent", served.name)]
+
+    # A robust channel the broker closed reopens itself a moment later: give it that moment.
+    await asyncio.sleep(0.5)
+    assert answers == [False, False, True]
+    assert len(open_channels) == 0

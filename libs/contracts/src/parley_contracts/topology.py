@@ -15,7 +15,8 @@ from typing import Any, Literal
 from uuid import UUID
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 ExchangeKind = Literal["topic", "fanout", "direct", "headers"]
@@ -244,6 +245,18 @@ async def unbind_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQue
         exchange = await declare_exchange(channel, binding.exchange)
         await queue.unbind(exchange, routing_key=binding.routing_key, arguments=dict(binding.arguments))
     return queue
+
+
+async def queue_exists(connection: AbstractConnection, name: str) -> bool:
+    """Whether the broker has queue `name` (a passive declare, on a channel of its own:
+    a missing queue closes the channel). The channel is closed here either way: a robust
+    channel the broker closed would otherwise reopen itself, and stay open for good."""
+    try:
+        async with connection.channel() as channel:
+            await channel.declare_queue(name, passive=True)
+    except ChannelNotFoundEntity:
+        return False
+    return True
 
 
 async def declare(channel: AbstractChannel, *queues: QueueSpec) -> None:

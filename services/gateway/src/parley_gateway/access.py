@@ -14,11 +14,11 @@ import asyncio
 import logging
 from typing import Protocol
 
-from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 
 from parley_contracts import EventDecoder, UnsupportedEvent, UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
+from parley_contracts.topology import queue_exists
 from parley_gateway.domain.auth import AccountAccess
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ def record_access_change(body: bytes, *, access: AccountAccess, sockets: Sockets
 async def learn_recent_changes(broker: RabbitBroker, *, access: AccountAccess, timeout_s: float) -> bool:
     """Ask auth for the access changes that still matter; False when it did not answer (no
     auth on this broker, or it is down: the caller asks again later)."""
-    if not await _auth_listens(broker):
+    # A request to a queue nobody declared is dropped silently: check first, as workers do.
+    if not await queue_exists(await broker.connect(), ACCESS_REQUESTS):
         return False
     try:
         response = await broker.request(b"{}", queue=ACCESS_REQUESTS, timeout=timeout_s)
@@ -77,16 +78,3 @@ async def keep_asking(
         except Exception as exc:
             log.warning("asking auth for recent access changes failed: %s: %s", type(exc).__name__, exc)
         await asyncio.sleep(interval_s)
-
-
-async def _auth_listens(broker: RabbitBroker) -> bool:
-    # A request to a queue nobody declared is dropped silently: check first, as workers do.
-    channel = await (await broker.connect()).channel()
-    try:
-        await channel.declare_queue(ACCESS_REQUESTS, passive=True)
-    except ChannelNotFoundEntity:
-        return False
-    finally:
-        if not channel.is_closed:
-            await channel.close()
-    return True

@@ -8,12 +8,11 @@ import logging
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractRobustConnection
-from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
-from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, unbind_queue
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, queue_exists, unbind_queue
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
@@ -168,15 +167,7 @@ class Worker:
         await self.apply_catalog_event(event)
 
     async def _catalog_service_exists(self) -> bool:
-        channel = await (await self.broker.connect()).channel()
-        try:
-            await channel.declare_queue(CATALOG_REQUESTS, passive=True)
-        except ChannelNotFoundEntity:
-            return False
-        finally:
-            if not channel.is_closed:
-                await channel.close()
-        return True
+        return await queue_exists(await self.broker.connect(), CATALOG_REQUESTS)
 
     async def apply_catalog_event(self, event: CatalogUpdated) -> None:
         if event.revision <= self._catalog_revision:
