@@ -12,6 +12,8 @@ from parley_contracts import (
     Usage,
 )
 from parley_gateway.domain.stream import (
+    ENDED_AT_MOST,
+    ENDED_FOR_S,
     DeltaFrame,
     DoneFrame,
     RestartFrame,
@@ -20,6 +22,7 @@ from parley_gateway.domain.stream import (
     StreamErrorFrame,
     StreamTracker,
 )
+from tests.fakes import FakeClock
 
 
 def delta(message_id: UUID, seq: int, text: str, attempt: int = 0) -> TokenDelta:
@@ -208,3 +211,27 @@ def test_resume_hold_completes_when_every_expected_worker_answered() -> None:
     hold.answer(request, "w2")
     assert (complete_before, hold.complete) == (False, True)
     assert not ResumeHold(request, frozenset()).complete  # nobody known: wait out the deadline
+
+
+def test_an_end_is_remembered_for_a_while_then_forgotten() -> None:
+    clock = FakeClock()
+    tracker, m, later = StreamTracker(clock), uuid4(), uuid4()
+    tracker.expect(m)
+    tracker.process(finished(m, 1, "a"))
+    clock.advance(ENDED_FOR_S - 1)
+    assert tracker.process(delta(m, 2, "late")) == []
+    tracker.expect(later)
+    clock.advance(2)
+    tracker.process(finished(later, 1, "b"))
+    assert not tracker.is_known(m)
+    assert tracker.is_known(later)
+
+
+def test_only_the_latest_ends_are_remembered() -> None:
+    tracker = StreamTracker(FakeClock())
+    ids = [uuid4() for _ in range(ENDED_AT_MOST + 1)]
+    for m in ids:
+        tracker.expect(m)
+        tracker.process(finished(m, 1, "x"))
+    assert not tracker.is_known(ids[0])
+    assert all(tracker.is_known(m) for m in ids[1:])

@@ -26,7 +26,7 @@ def _summary(values: Iterable[float]) -> dict[str, Any]:
     return {"count": len(ordered), **{f"p{p}": percentile(ordered, p) for p in PERCENTILES}}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finished:
     model: str
     ttft_ms: float | None

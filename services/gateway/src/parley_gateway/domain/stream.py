@@ -15,13 +15,18 @@ every event exactly once, in order, and never leaves a hole in the text:
   message asks for a resync (a fresh snapshot request);
 - a gap in a followed message makes it unsynced in the same way.
 
+An ended message is remembered for `ENDED_FOR_S` (at most the last
+`ENDED_AT_MOST` of them), so that its late events are dropped: a redelivery
+after a reconnect, a worker's snapshot that crossed the end, an attempt
+generated again after a worker was lost. They all arrive within that.
+
 `ResumeHold` counts the snapshot answers a resume waits for.
 The session seq the client sees is assigned when frames are sent.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -34,8 +39,10 @@ from parley_contracts import (
     StreamRestarted,
     TokenDelta,
 )
+from parley_gateway.domain.clock import Clock
 
-_ENDED_MEMORY = 4096
+ENDED_FOR_S = 300.0
+ENDED_AT_MOST = 1024
 
 
 @dataclass(frozen=True)
@@ -116,9 +123,10 @@ class _Message:
 class StreamTracker:
     """Per-socket bookkeeping of one session's messages (see module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
         self._messages: dict[UUID, _Message] = {}
-        self._ended: OrderedDict[UUID, None] = OrderedDict()
+        self._ended: dict[UUID, float] = {}  # when each ended, oldest first
         self._resync_wanted = False
 
     # What the gateway itself knows.
@@ -220,9 +228,15 @@ class StreamTracker:
         )
 
     def _remember_end(self, message_id: UUID) -> None:
-        self._ended[message_id] = None
-        while len(self._ended) > _ENDED_MEMORY:
-            self._ended.popitem(last=False)
+        now = self._clock()
+        self._ended.pop(message_id, None)
+        self._ended[message_id] = now
+        horizon = now - ENDED_FOR_S
+        while True:
+            oldest, ended_at = next(iter(self._ended.items()))
+            if ended_at > horizon and len(self._ended) <= ENDED_AT_MOST:
+                return
+            del self._ended[oldest]
 
 
 class ResumeHold:
