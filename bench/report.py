@@ -319,6 +319,11 @@ def flood_section(flood: dict[str, Any]) -> str:
                 else "–",
             ]
         )
+    polite = " and ".join(
+        f"{p['polite_user']['prompts']:,} prompts, {p['polite_user']['errors']:,} errors"
+        for p in flood["phases"]
+        if "polite_user" in p
+    )
     refusals = ", ".join(
         f"`{k[6:]}` {v:,}"
         for p in flood["phases"]
@@ -333,7 +338,14 @@ def flood_section(flood: dict[str, Any]) -> str:
             f"{flood['phase_s']:g} s; in the middle one, one user sends a prompt every "
             f"{flood['flood_interval_ms']:g} ms on each of {flood['flood_sockets']} sockets. The gateway's "
             f"limits are its defaults (4 generations at once per user) and {flood['per_minute']} prompts a "
-            f"minute per user. Refusals: {refusals or 'none'}.",
+            f"minute per user. Refusals: {refusals or 'none'}."
+            + (
+                f" In the quiet phases one more user streams on 4 sockets ({polite}), using the "
+                "allowance the flood is admitted politely, so that the flooded phase differs from the "
+                "quiet ones only by what the limits refuse."
+                if polite
+                else ""
+            ),
             "",
             f"Run: {_machine(flood)}.",
             "",

@@ -286,8 +286,8 @@ def targets(found: dict[str, dict[str, Any] | None]) -> list[Target]:
                 f"{p50['flooded']:.1f} ms; p99 quiet {p99['quiet'][0]:.1f} / {p99['quiet'][1]:.1f} ms, "
                 f"flooded {p99['flooded']:.1f} ms",
                 met,
-                "unchanged: the flooded figure lies within the two quiet phases' range widened by their "
-                "difference" + ("" if met else "; it does not"),
+                "unchanged: the flooded figure is not above both quiet ones by more than their "
+                "difference" + ("" if met else "; it is"),
             )
         )
     return out

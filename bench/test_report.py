@@ -57,6 +57,7 @@ def test_flood_verdict_uses_the_quiet_phases_spread_as_noise() -> None:
     quiet = [{"p": 10.0}, {"p": 12.0}]
     assert verdict(quiet, {"p": 13.5}, "p")["unchanged"]  # 12 + 2 of noise
     assert not verdict(quiet, {"p": 14.5}, "p")["unchanged"]
+    assert verdict(quiet, {"p": 7.0}, "p")["unchanged"]  # lower than both: noise, not harm
 
 
 def _cell(config: str, n: int, ttft50: float, ttft99: float, tps: float, **extra: Any) -> dict[str, Any]:
