@@ -5,7 +5,9 @@ at once, `--per-minute` prompts a minute per user). Twenty users each stream
 prompts one after another for three phases of `--phase-s` seconds: quiet,
 flooded, quiet again. During the flood one user holds `--flood-sockets`
 sockets, each sending a prompt every `--flood-interval-ms` and reading what
-comes back; the gateway refuses what is over that user's limits. In the quiet
+comes back (from a process of its own, so that the load generator measuring
+the others does not carry the flood in its event loop too); the gateway
+refuses what is over that user's limits. In the quiet
 phases one more user (a fresh one each time) streams on 4 sockets, using the
 same allowance politely: what the limits admit of the flood is load any user
 may add, so the comparison isolates what they refuse. The others' time to
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 from collections import Counter
@@ -66,9 +69,11 @@ async def _flood_socket(
             await asyncio.gather(reader, return_exceptions=True)
 
 
-async def _flood(url: str, issuer: TestIssuer, args: argparse.Namespace, stop: asyncio.Event) -> Counter[str]:
+async def _flood(url: str, token: str, args: argparse.Namespace) -> Counter[str]:
+    """The flooding sockets, until SIGTERM (run in a process of its own: `--flood-only`)."""
     seen: Counter[str] = Counter()
-    token = issuer.token("flooder", expires_in=3600)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await asyncio.gather(
         *(
             _flood_socket(url, token, args.flood_interval_ms / 1000, stop, seen)
@@ -77,6 +82,34 @@ async def _flood(url: str, issuer: TestIssuer, args: argparse.Namespace, stop: a
         return_exceptions=True,
     )
     return seen
+
+
+class Flooder:
+    """The flood in a child process, so that the load generator measuring the others does
+    not also carry the flood's sockets in its own event loop."""
+
+    def __init__(self, url: str, issuer: TestIssuer, args: argparse.Namespace) -> None:
+        self._argv = [
+            sys.executable,
+            __file__,
+            "--flood-only",
+            url,
+            issuer.token("flooder", expires_in=3600),
+            "--flood-sockets",
+            str(args.flood_sockets),
+            "--flood-interval-ms",
+            str(args.flood_interval_ms),
+        ]
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(*self._argv, stdout=asyncio.subprocess.PIPE)
+
+    async def stop(self) -> dict[str, int]:
+        assert self._proc is not None
+        self._proc.terminate()
+        out, _ = await self._proc.communicate()
+        return dict(orjson.loads(out)) if out else {}
 
 
 def _phase(name: str, run: RunResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -148,12 +181,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             meter = CpuMeter(parley.pids())
             phases.append(await quiet_phase("quiet"))
-            stop = asyncio.Event()
+            flooder = Flooder(parley.ws_url, stack.issuer, args)
             meter.start()
-            flood = asyncio.create_task(_flood(parley.ws_url, stack.issuer, args, stop))
+            await flooder.start()
             flooded = await victims("flooded")
-            stop.set()
-            seen = await flood
+            seen = await flooder.stop()
             phases.append(_phase("flooded", flooded, {"cpu_percent": meter.stop(), "flood": dict(seen)}))
             phases.append(await quiet_phase("quiet again"))
         finally:
@@ -184,7 +216,15 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/flood.json"))
+    parser.add_argument(
+        "--flood-only", nargs=2, metavar=("URL", "TOKEN"), help="(internal) be the flooding process"
+    )
     args = parser.parse_args()
+    if args.flood_only:
+        url, token = args.flood_only
+        seen = uvloop.run(_flood(url, token, args))
+        sys.stdout.buffer.write(orjson.dumps(seen))
+        return
     started = machine()
     began = time.monotonic()
     result = uvloop.run(bench(args))
