@@ -27,11 +27,15 @@ class FakePublisher:
         self.prompts: list[PromptSubmitted] = []
         self.control: list[CancelGeneration | RequestSnapshot] = []
         self.down = False
+        self.unconfirmed = False
+        """Prompts are written but never confirmed (an overloaded broker)."""
 
     async def publish_prompt(self, event: PromptSubmitted) -> None:
         if self.down:
             raise BrokerUnavailable("fake broker is down")
         self.prompts.append(event)
+        if self.unconfirmed:
+            raise BrokerUnavailable("no publisher confirm", maybe_sent=True)
 
     async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
         if self.down:

@@ -129,9 +129,16 @@ async def submit_prompt(
         generations.finish(user_id, message_id)
         rate.refund(user_id, message_id)
         log.warning("session %s message %s: prompt not published: %s", command.session_id, message_id, exc)
+        if not exc.maybe_sent:
+            raise GatewayError(
+                ErrorCode.BROKER_UNAVAILABLE,
+                "the message broker is unavailable; the prompt was not sent, try again",
+                request_id=request_id,
+            ) from exc
+        await _withdraw(publisher, message_id, user_id)
         raise GatewayError(
             ErrorCode.BROKER_UNAVAILABLE,
-            "the message broker is unavailable; the prompt was not sent, try again",
+            "the message broker did not confirm the prompt in time; it was withdrawn, try again",
             request_id=request_id,
         ) from exc
     log.info(
@@ -142,6 +149,15 @@ async def submit_prompt(
         len(prompt.messages),
     )
     return Accepted(request_id, event.conversation_id, message_id, event.prompt_message_id)
+
+
+async def _withdraw(publisher: EventPublisher, message_id: UUID, user_id: str) -> None:
+    """A prompt that may have been queued although the client is told it was not: whichever
+    worker takes it ends it at once as cancelled (workers remember cancels that come first)."""
+    try:
+        await publisher.publish_control(CancelGeneration(message_id=message_id, user_id=user_id))
+    except BrokerUnavailable as exc:
+        log.warning("message %s: not withdrawn (%s); it may still be answered", message_id, exc)
 
 
 async def stop_generation(

@@ -179,6 +179,20 @@ async def test_a_broker_outage_refuses_the_prompt_and_rolls_back(world: World) -
     assert world.rate.used("alice") == 0
 
 
+async def test_a_prompt_without_its_confirm_is_withdrawn_and_refused(world: World) -> None:
+    world.publisher.unconfirmed = True
+    with pytest.raises(GatewayError) as caught:
+        await world.submit()
+    assert caught.value.code == ErrorCode.BROKER_UNAVAILABLE
+    assert "withdrawn" in caught.value.message
+    (maybe_queued,) = world.publisher.prompts
+    (withdrawal,) = world.publisher.control
+    assert isinstance(withdrawal, CancelGeneration)
+    assert (withdrawal.message_id, withdrawal.user_id) == (maybe_queued.message_id, "alice")
+    assert world.generations.active("alice") == 0
+    assert world.rate.used("alice") == 0
+
+
 async def test_stop_publishes_a_cancel_for_a_running_message(publisher: FakePublisher) -> None:
     message_id = uuid4()
     await services.stop_generation(ALICE, message_id, running=True, publisher=publisher)

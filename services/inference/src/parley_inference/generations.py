@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -77,6 +78,41 @@ class ActiveGenerations:
             for r in self._by_message.values()
             if not r.ended and (session_id is None or r.generation.session_id == session_id)
         ]
+
+
+WITHDRAWN_FOR_S = 600.0
+WITHDRAWN_AT_MOST = 10_000
+
+
+class Withdrawals:
+    """Cancels of generations this worker did not hold when they came: the prompt may still
+    be on its way (waiting in the model's queue behind others, or one whose publisher confirm
+    the gateway gave up on). Whichever worker then takes it ends it at once as cancelled.
+    Every worker sees every cancel, so each remembers them, for `WITHDRAWN_FOR_S` and at
+    most `WITHDRAWN_AT_MOST`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._by_message: dict[tuple[UUID, str], float] = {}  # when each came, oldest first
+
+    def add(self, message_id: UUID, user_id: str) -> None:
+        now = self._clock()
+        self._by_message.pop((message_id, user_id), None)
+        self._by_message[(message_id, user_id)] = now
+        horizon = now - WITHDRAWN_FOR_S
+        while True:
+            oldest, at = next(iter(self._by_message.items()))
+            if at > horizon and len(self._by_message) <= WITHDRAWN_AT_MOST:
+                return
+            del self._by_message[oldest]
+
+    def take(self, message_id: UUID, user_id: str) -> bool:
+        """Whether that user withdrew that message (lately); forgets it."""
+        at = self._by_message.pop((message_id, user_id), None)
+        return at is not None and at > self._clock() - WITHDRAWN_FOR_S
+
+    def __len__(self) -> int:
+        return len(self._by_message)
 
 
 class DeltaStreamer:

@@ -21,12 +21,13 @@ from parley_contracts import (
     StreamFinished,
     StreamRestarted,
     StreamSnapshots,
+    Usage,
 )
 from parley_inference.domain.catalog import ModelCatalog
 from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation, finish_reason
-from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop
+from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop, Withdrawals
 from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Ports:
     coalesce: WindowPolicy = field(default_factory=lambda: WindowPolicy(0.05, 0.05, 1))
     metrics: Metrics = field(default_factory=NullMetrics)
     active: ActiveGenerations = field(default_factory=ActiveGenerations)
+    withdrawn: Withdrawals = field(default_factory=Withdrawals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,11 @@ async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
         req.model,
         cmd.attempt,
     )
+    if ports.withdrawn.take(req.message_id, req.user_id):
+        # Stopped before any worker took it: no provider call, nothing to bill.
+        log.info("generation withdrawn before it started message_id=%s", req.message_id)
+        await _publish_cancelled(req, gen, ports, usage=Usage())
+        return Outcome.CANCELLED
     if cmd.attempt > 0:
         restarted = StreamRestarted(message_id=gen.message_id, attempt=gen.attempt, seq=gen.next_seq())
         ports.stream.publish(gen.reply_to, restarted)
@@ -231,8 +238,10 @@ async def _publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports)
     )
 
 
-async def _publish_cancelled(req: PromptSubmitted, gen: Generation, ports: Ports) -> None:
-    usage = gen.usage(req.messages)
+async def _publish_cancelled(
+    req: PromptSubmitted, gen: Generation, ports: Ports, *, usage: Usage | None = None
+) -> None:
+    usage = usage or gen.usage(req.messages)
     text = gen.text
     await ports.stream.publish_last(
         gen.reply_to,
@@ -295,9 +304,12 @@ async def _publish_failed(
 
 
 def cancel_generation(cmd: CancelGeneration, *, ports: Ports) -> bool:
-    """Stop a generation this worker holds for that user; False if it holds none."""
+    """Stop a generation this worker holds for that user; False if it holds none (the
+    cancel is then remembered, in case the prompt is still on its way)."""
     running = ports.active.owned(cmd.message_id, cmd.user_id)
     if running is None:
+        if cmd.message_id not in ports.active:
+            ports.withdrawn.add(cmd.message_id, cmd.user_id)
         return False
     log.info("cancel requested message_id=%s", cmd.message_id)
     running.stop_with(Stop.CANCEL)

@@ -54,6 +54,34 @@ async def test_cancel_closes_the_provider_stream_within_a_second(
     assert (event.message_id, event.text) == (prompt.message_id, end.text)
 
 
+async def test_a_stop_while_the_prompt_waits_in_its_queue_ends_it_before_the_provider(
+    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+) -> None:
+    provider.set_script(Script(tokens=[f"w{i} " for i in range(20)], delay_s=0.05))
+    await start_worker(concurrency=1)
+    session = await client.session()
+    events = await client.domain_events()
+    running, waiting = make_prompt(session, user_id="alice"), make_prompt(session, user_id="alice")
+    await client.submit(running)
+    await client.submit(waiting)
+    await session.wait_for(lambda items: len(items) >= 2)  # the first streams; the second waits
+
+    await client.control(CancelGeneration(message_id=waiting.message_id, user_id="alice"))
+
+    end = await session.end(waiting.message_id)
+    assert isinstance(end, StreamFinished)
+    assert (end.finish_reason, end.text) == ("cancelled", "")
+    first = await session.end(running.message_id)
+    assert isinstance(first, StreamFinished)
+    assert first.finish_reason == "stop"
+    assert len(provider.requests) == 1
+    event = await events.first(
+        lambda e: isinstance(e, CompletionCancelled) and e.message_id == waiting.message_id
+    )
+    assert isinstance(event, CompletionCancelled)
+    assert (event.usage.prompt_tokens, event.usage.completion_tokens) == (0, 0)
+
+
 async def test_snapshot_request_is_answered_once_in_queue_order(
     start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
 ) -> None:

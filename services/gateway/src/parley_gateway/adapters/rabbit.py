@@ -9,6 +9,7 @@ import logging
 import warnings
 from typing import Any
 
+from aio_pika.exceptions import DeliveryError
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
@@ -90,6 +91,10 @@ class RabbitPublisher:
                     timeout=self._timeout_s,
                 )
         except TimeoutError as exc:
-            raise BrokerUnavailable(f"no publisher confirm within {self._timeout_s} s") from exc
-        except Exception as exc:
+            raise BrokerUnavailable(
+                f"no publisher confirm within {self._timeout_s} s", maybe_sent=True
+            ) from exc
+        except DeliveryError as exc:  # nacked or returned: the broker did not take it
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # e.g. the channel closed while the confirm was awaited
+            raise BrokerUnavailable(f"{type(exc).__name__}: {exc}", maybe_sent=True) from exc

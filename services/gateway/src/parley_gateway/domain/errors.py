@@ -72,4 +72,9 @@ class GatewayError(Exception):
 
 
 class BrokerUnavailable(Exception):
-    """RabbitMQ did not take (or confirm) a publish or a declaration."""
+    """RabbitMQ did not take (or confirm) a publish or a declaration. `maybe_sent`: the
+    message was written, and may have been routed (no confirm came in time)."""
+
+    def __init__(self, reason: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(reason)
+        self.maybe_sent = maybe_sent
