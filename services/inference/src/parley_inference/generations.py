@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from parley_contracts import PromptSubmitted, TokenDelta
+from parley_contracts.recent import Recent
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.coalescer import Coalescer
 from parley_inference.domain.errors import cut_off
@@ -84,35 +84,12 @@ WITHDRAWN_FOR_S = 600.0
 WITHDRAWN_AT_MOST = 10_000
 
 
-class Withdrawals:
-    """Cancels of generations this worker did not hold when they came: the prompt may still
-    be on its way (waiting in the model's queue behind others, or one whose publisher confirm
-    the gateway gave up on). Whichever worker then takes it ends it at once as cancelled.
-    Every worker sees every cancel, so each remembers them, for `WITHDRAWN_FOR_S` and at
-    most `WITHDRAWN_AT_MOST`."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._by_message: dict[tuple[UUID, str], float] = {}  # when each came, oldest first
-
-    def add(self, message_id: UUID, user_id: str) -> None:
-        now = self._clock()
-        self._by_message.pop((message_id, user_id), None)
-        self._by_message[(message_id, user_id)] = now
-        horizon = now - WITHDRAWN_FOR_S
-        while True:
-            oldest, at = next(iter(self._by_message.items()))
-            if at > horizon and len(self._by_message) <= WITHDRAWN_AT_MOST:
-                return
-            del self._by_message[oldest]
-
-    def take(self, message_id: UUID, user_id: str) -> bool:
-        """Whether that user withdrew that message (lately); forgets it."""
-        at = self._by_message.pop((message_id, user_id), None)
-        return at is not None and at > self._clock() - WITHDRAWN_FOR_S
-
-    def __len__(self) -> int:
-        return len(self._by_message)
+def withdrawals() -> Recent[tuple[UUID, str]]:
+    """Cancels (message id, user id) of generations this worker did not hold when they came:
+    the prompt may still be on its way (waiting in the model's queue behind others, or one
+    whose publisher confirm the gateway gave up on). Whichever worker then takes it ends it
+    at once as cancelled. Every worker sees every cancel, so each remembers them."""
+    return Recent(for_s=WITHDRAWN_FOR_S, at_most=WITHDRAWN_AT_MOST)
 
 
 class DeltaStreamer:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+from uuid import UUID
 
 from opentelemetry import trace
 
@@ -23,11 +24,12 @@ from parley_contracts import (
     StreamSnapshots,
     Usage,
 )
+from parley_contracts.recent import Recent
 from parley_inference.domain.catalog import ModelCatalog
 from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation, finish_reason
-from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop, Withdrawals
+from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop, withdrawals
 from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ class Ports:
     coalesce: WindowPolicy = field(default_factory=lambda: WindowPolicy(0.05, 0.05, 1))
     metrics: Metrics = field(default_factory=NullMetrics)
     active: ActiveGenerations = field(default_factory=ActiveGenerations)
-    withdrawn: Withdrawals = field(default_factory=Withdrawals)
+    withdrawn: Recent[tuple[UUID, str]] = field(default_factory=withdrawals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
         req.model,
         cmd.attempt,
     )
-    if ports.withdrawn.take(req.message_id, req.user_id):
+    if ports.withdrawn.take((req.message_id, req.user_id)):
         # Stopped before any worker took it: no provider call, nothing to bill.
         log.info("generation withdrawn before it started message_id=%s", req.message_id)
         await _publish_cancelled(req, gen, ports, usage=Usage())
@@ -309,7 +311,7 @@ def cancel_generation(cmd: CancelGeneration, *, ports: Ports) -> bool:
     running = ports.active.owned(cmd.message_id, cmd.user_id)
     if running is None:
         if cmd.message_id not in ports.active:
-            ports.withdrawn.add(cmd.message_id, cmd.user_id)
+            ports.withdrawn.add((cmd.message_id, cmd.user_id))
         return False
     log.info("cancel requested message_id=%s", cmd.message_id)
     running.stop_with(Stop.CANCEL)

@@ -29,7 +29,7 @@ from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation
 from parley_inference.domain.sse import TokenCounts
-from parley_inference.generations import WITHDRAWN_AT_MOST, WITHDRAWN_FOR_S, Running, Withdrawals
+from parley_inference.generations import Running
 from parley_inference.services import (
     DEAD_LETTER_MESSAGE,
     Generate,
@@ -402,18 +402,3 @@ async def test_a_prompt_cancelled_before_it_arrives_ends_at_once_without_the_pro
     # Someone else's cancel withdraws nothing, and a withdrawal is used once.
     assert await generate(Generate(other), ports=ports) is Outcome.FINISHED
     assert await generate(Generate(req, attempt=1), ports=ports) is Outcome.FINISHED
-
-
-def test_withdrawals_are_forgotten_after_a_while_and_bounded() -> None:
-    now = [0.0]
-    withdrawn = Withdrawals(clock=lambda: now[0])
-    old, recent = uuid4(), uuid4()
-    withdrawn.add(old, "u")
-    now[0] += WITHDRAWN_FOR_S + 1
-    withdrawn.add(recent, "u")
-    assert len(withdrawn) == 1
-    assert not withdrawn.take(old, "u")
-    assert withdrawn.take(recent, "u")
-    for _ in range(WITHDRAWN_AT_MOST + 5):
-        withdrawn.add(uuid4(), "u")
-    assert len(withdrawn) == WITHDRAWN_AT_MOST

@@ -8,10 +8,11 @@ is injected so that the tests need no sleeping.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from parley_contracts.recent import Recent
 from parley_gateway.domain.clock import Clock
 
 _SWEEP_EVERY = 1024
@@ -127,7 +128,7 @@ class GenerationLimiter:
         self._clock = clock
         self._lease_s = lease_s
         self._running: dict[str, dict[UUID, _Lease]] = {}
-        self._ended: OrderedDict[UUID, float] = OrderedDict()
+        self._ended: Recent[UUID] = Recent(for_s=_LATE_ADD_S, clock=clock)
 
     def try_start(self, user_id: str, message_id: UUID) -> bool:
         leases = self._live(user_id)
@@ -141,15 +142,12 @@ class GenerationLimiter:
     def add(self, user_id: str, message_id: UUID) -> None:
         """Count a generation that is already running, whatever the limit: one
         learned on resume, or accepted by another gateway."""
-        self._forget_ended()
         if message_id in self._ended:
             return
         self._live(user_id).setdefault(message_id, _Lease(self._clock()))
 
     def finish(self, user_id: str, message_id: UUID) -> None:
-        self._ended[message_id] = self._clock()
-        self._ended.move_to_end(message_id)
-        self._forget_ended()
+        self._ended.add(message_id)
         leases = self._running.get(user_id)
         if leases is None:
             return
@@ -166,11 +164,6 @@ class GenerationLimiter:
     @property
     def limit(self) -> int:
         return self._limit
-
-    def _forget_ended(self) -> None:
-        horizon = self._clock() - _LATE_ADD_S
-        while self._ended and next(iter(self._ended.values())) <= horizon:
-            self._ended.popitem(last=False)
 
     def _live(self, user_id: str) -> dict[UUID, _Lease]:
         leases = self._running.setdefault(user_id, {})

@@ -39,6 +39,7 @@ from parley_contracts import (
     StreamRestarted,
     TokenDelta,
 )
+from parley_contracts.recent import Recent
 from parley_gateway.domain.clock import Clock
 
 ENDED_FOR_S = 300.0
@@ -124,9 +125,8 @@ class StreamTracker:
     """Per-socket bookkeeping of one session's messages (see module doc)."""
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
-        self._clock = clock
         self._messages: dict[UUID, _Message] = {}
-        self._ended: dict[UUID, float] = {}  # when each ended, oldest first
+        self._ended: Recent[UUID] = Recent(for_s=ENDED_FOR_S, at_most=ENDED_AT_MOST, clock=clock)
         self._resync_wanted = False
 
     # What the gateway itself knows.
@@ -228,15 +228,7 @@ class StreamTracker:
         )
 
     def _remember_end(self, message_id: UUID) -> None:
-        now = self._clock()
-        self._ended.pop(message_id, None)
-        self._ended[message_id] = now
-        horizon = now - ENDED_FOR_S
-        while True:
-            oldest, ended_at = next(iter(self._ended.items()))
-            if ended_at > horizon and len(self._ended) <= ENDED_AT_MOST:
-                return
-            del self._ended[oldest]
+        self._ended.add(message_id)
 
 
 class ResumeHold:
