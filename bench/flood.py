@@ -27,6 +27,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,28 +150,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await run_load("warm-up", parley.ws_url, stack.issuer, 5, ramp_s=0.1, user=lambda i: f"warm-{i}")
 
-            async def victims(phase: str) -> RunResult:
+            async def load(name: str, sessions: int, user: Callable[[int], str]) -> RunResult:
                 return await run_load(
-                    phase,
+                    name,
                     parley.ws_url,
                     stack.issuer,
-                    VICTIMS,
+                    sessions,
                     ramp_s=1.0,
                     duration_s=args.phase_s,
-                    user=lambda i: f"victim-{i}",
+                    user=user,
                 )
 
+            async def victims(phase: str) -> RunResult:
+                return await load(phase, VICTIMS, lambda i: f"victim-{i}")
+
             async def quiet_phase(phase: str) -> dict[str, Any]:
+                polite_user = f"polite-{len(phases)}"
                 polite = asyncio.create_task(
-                    run_load(
-                        f"{phase}: one user at its limit",
-                        parley.ws_url,
-                        stack.issuer,
-                        GENERATIONS_PER_USER,
-                        ramp_s=1.0,
-                        duration_s=args.phase_s,
-                        user=lambda _: f"polite-{len(phases)}",
-                    )
+                    load(f"{phase}: one user at its limit", GENERATIONS_PER_USER, lambda _: polite_user)
                 )
                 meter.start()
                 run = await victims(phase)
