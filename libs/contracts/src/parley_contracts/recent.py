@@ -12,6 +12,8 @@ K = TypeVar("K", bound=Hashable)
 
 
 class Recent(Generic[K]):
+    __slots__ = ("_added", "_at_most", "_clock", "_for_s")
+
     def __init__(
         self, *, for_s: float, at_most: int | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
