@@ -104,13 +104,19 @@ class Flooder:
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(*self._argv, stdout=asyncio.subprocess.PIPE)
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
 
     async def stop(self) -> dict[str, int]:
         assert self._proc is not None
         self._proc.terminate()
-        out, _ = await self._proc.communicate()
-        return dict(orjson.loads(out)) if out else {}
+        out, err = await self._proc.communicate()
+        if self._proc.returncode != 0:
+            raise RuntimeError(
+                f"the flooding process failed ({self._proc.returncode}): {err.decode()[-2000:]}"
+            )
+        return dict(orjson.loads(out))
 
 
 def _phase(name: str, run: RunResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -38,6 +38,13 @@ def test_only_the_latest_are_kept() -> None:
     assert [key in recent for key in range(5)] == [False, False, True, True, True]
 
 
+def test_a_zero_lifetime_keeps_nothing() -> None:
+    recent: Recent[str] = Recent(for_s=0, clock=Clock())
+    recent.add("a")
+    assert "a" not in recent
+    assert len(recent) == 0
+
+
 def test_take_answers_once() -> None:
     recent: Recent[str] = Recent(for_s=60, clock=Clock())
     recent.add("a")

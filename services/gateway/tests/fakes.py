@@ -28,6 +28,7 @@ class FakePublisher:
         self.control: list[CancelGeneration | RequestSnapshot] = []
         self.down = False
         self.unconfirmed = False
+        self.control_down = False
         """Prompts are written but never confirmed (an overloaded broker)."""
 
     async def publish_prompt(self, event: PromptSubmitted) -> None:
@@ -38,7 +39,7 @@ class FakePublisher:
             raise BrokerUnavailable("no publisher confirm", maybe_sent=True)
 
     async def publish_control(self, command: CancelGeneration | RequestSnapshot) -> None:
-        if self.down:
+        if self.down or self.control_down:
             raise BrokerUnavailable("fake broker is down")
         self.control.append(command)
 

@@ -27,7 +27,7 @@ class Recent(Generic[K]):
         self._added.pop(key, None)
         self._added[key] = now
         horizon = now - self._for_s
-        while True:
+        while self._added:
             oldest, added_at = next(iter(self._added.items()))
             if added_at > horizon and (self._at_most is None or len(self._added) <= self._at_most):
                 return

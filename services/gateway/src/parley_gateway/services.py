@@ -129,18 +129,12 @@ async def submit_prompt(
         generations.finish(user_id, message_id)
         rate.refund(user_id, message_id)
         log.warning("session %s message %s: prompt not published: %s", command.session_id, message_id, exc)
-        if not exc.maybe_sent:
-            raise GatewayError(
-                ErrorCode.BROKER_UNAVAILABLE,
-                "the message broker is unavailable; the prompt was not sent, try again",
-                request_id=request_id,
-            ) from exc
-        await _withdraw(publisher, message_id, user_id)
-        raise GatewayError(
-            ErrorCode.BROKER_UNAVAILABLE,
-            "the message broker did not confirm the prompt in time; it was withdrawn, try again",
-            request_id=request_id,
-        ) from exc
+        if exc.maybe_sent:
+            await _withdraw(publisher, message_id, user_id)
+            message = "the message broker did not confirm the prompt in time; it was withdrawn, try again"
+        else:
+            message = "the message broker is unavailable; the prompt was not sent, try again"
+        raise GatewayError(ErrorCode.BROKER_UNAVAILABLE, message, request_id=request_id) from exc
     log.info(
         "session %s message %s: prompt accepted (model %s, %d messages)",
         command.session_id,

@@ -193,6 +193,18 @@ async def test_a_prompt_without_its_confirm_is_withdrawn_and_refused(world: Worl
     assert world.rate.used("alice") == 0
 
 
+async def test_a_withdrawal_that_cannot_be_sent_still_refuses_the_prompt(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.publisher.unconfirmed = world.publisher.control_down = True
+    with pytest.raises(GatewayError) as caught, caplog.at_level(logging.WARNING):
+        await world.submit()
+    assert caught.value.code == ErrorCode.BROKER_UNAVAILABLE
+    assert world.publisher.control == []
+    assert "may still be answered" in caplog.text
+    assert world.generations.active("alice") == 0
+
+
 async def test_stop_publishes_a_cancel_for_a_running_message(publisher: FakePublisher) -> None:
     message_id = uuid4()
     await services.stop_generation(ALICE, message_id, running=True, publisher=publisher)

@@ -243,7 +243,7 @@ async def _publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports)
 async def _publish_cancelled(
     req: PromptSubmitted, gen: Generation, ports: Ports, *, usage: Usage | None = None
 ) -> None:
-    usage = usage or gen.usage(req.messages)
+    usage = usage if usage is not None else gen.usage(req.messages)
     text = gen.text
     await ports.stream.publish_last(
         gen.reply_to,
