@@ -103,6 +103,26 @@ async def test_a_new_model_is_served_and_a_disabled_one_dropped_without_a_restar
     assert worker.ports.catalog.names == ()
 
 
+async def test_a_heartbeat_announces_a_new_model_only_once_its_queue_is_consumed(
+    start_worker: StartWorker, second_provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A beat sent while the new model's queue was still being declared listed it (CI: the
+    gateway routed a prompt to a queue not bound yet, and it ended as `model_unavailable`)."""
+    monkeypatch.setenv("PARLEY_CATALOG_SECRET", SECRET)
+    worker = await start_worker()
+    applying = asyncio.create_task(
+        worker.apply_catalog_event(_catalogue(5, second_provider, _model("second-model")))
+    )
+    announced_before_consumed = False
+    while not applying.done():
+        if "second-model" in worker.heartbeat().models:
+            announced_before_consumed |= "second-model" not in worker.subscribers.requests
+        await asyncio.sleep(0)
+    await applying
+    assert not announced_before_consumed
+    assert worker.heartbeat().models == ("second-model",)
+
+
 async def test_a_starting_worker_asks_for_the_current_catalogue(
     start_worker: StartWorker,
     amqp_url: str,

@@ -247,12 +247,15 @@ class Worker:
             await consumer.start(connection)
             self.subscribers.requests[lane.model] = consumer
 
-    def _heartbeat(self) -> WorkerHeartbeat:
+    def heartbeat(self) -> WorkerHeartbeat:
+        """What the worker announces now: the models whose queues it consumes (not the
+        catalogue's, which is ahead of them while a new model's queue is being declared: a
+        gateway would route to a queue not bound yet, and the prompt meet `model_unavailable`)."""
         capacity = sum(lane.prefetch for lane in self.lanes)
         free = 0 if self._stopping else max(0, capacity - len(self.ports.active))
         return WorkerHeartbeat(
             worker_id=self.worker_id,
-            models=self.ports.catalog.names,
+            models=tuple(lane.model for lane in self.lanes),
             capacity=capacity,
             free_slots=free,
             interval_s=self.config.heartbeat_interval_s,
@@ -261,7 +264,7 @@ class Worker:
 
     async def _beat(self) -> None:
         try:
-            await self._heartbeats.publish(self._heartbeat())
+            await self._heartbeats.publish(self.heartbeat())
         except Exception as exc:
             log.warning("heartbeat not published: %s", exc)
 
