@@ -5,6 +5,7 @@ migrations; the real Argon2id hasher with cheap parameters."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -45,11 +46,11 @@ def _admin_dsn(url: str) -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database `parley_auth_test_<hex>` on DATABASE_URL's server, migrated; dropped at the end."""
+@contextlib.contextmanager
+def _fresh_postgres(prefix: str) -> Iterator[str]:
+    """A new empty database `<prefix>_<hex>` on DATABASE_URL's server, dropped at the end."""
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    name = f"parley_auth_test_{secrets.token_hex(5)}"
+    name = f"{prefix}_{secrets.token_hex(5)}"
     admin = _admin_dsn(base)
 
     async def run(sql: str) -> None:
@@ -60,13 +61,29 @@ def postgres_url() -> Iterator[str]:
             await connection.close()
 
     in_thread(asyncio.run, run(f'CREATE DATABASE "{name}"'))
-    url = make_url(normalize_database_url(base)).set(database=name).render_as_string(hide_password=False)
     try:
+        yield make_url(normalize_database_url(base)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        in_thread(asyncio.run, run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database `parley_auth_test_<hex>` on DATABASE_URL's server, migrated; dropped at the end."""
+    with _fresh_postgres("parley_auth_test") as url:
         in_thread(migrate, url)
         in_thread(asyncio.run, _seed(url))
         yield url
-    finally:
-        in_thread(asyncio.run, run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, on each backend: for the migrations' own tests."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+        return
+    with _fresh_postgres("parley_auth_migrations") as url:
+        yield url
 
 
 async def _seed(url: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from alembic import command
 from sqlalchemy import inspect, text
@@ -17,9 +16,9 @@ from parley_auth.adapters.repository import Database
 from tests.conftest import in_thread
 
 
-async def test_costs_survive_the_move_to_nano_units(tmp_path: Path) -> None:
-    """On SQLite (a `make dev` install), where the column moves through a table copy."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+async def test_costs_survive_the_move_to_nano_units(empty_database_url: str) -> None:
+    """On PostgreSQL, and on SQLite (a `make dev` install), where the column moves through a table copy."""
+    url = empty_database_url
     await asyncio.to_thread(in_thread, migrate, url, "0003")
     db = Database(url)
     try:
@@ -38,8 +37,8 @@ async def test_costs_survive_the_move_to_nano_units(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_billed_messages_come_and_go_beside_the_ledger(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
+async def test_billed_messages_come_and_go_beside_the_ledger(empty_database_url: str) -> None:
+    url = empty_database_url
     await asyncio.to_thread(in_thread, migrate, url, "0004")
     db = Database(url)
     try:
