@@ -11,6 +11,7 @@ import {
 } from "@/lib/conversation";
 import { fitContext } from "@/lib/context";
 import type { ChatMessage } from "@/lib/protocol";
+import { isSilent } from "@/lib/stream";
 import { type ChildIndex, type TreeMessage, indexChildren, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
 import type { Project } from "@/lib/library";
 import type { ConversationDetail } from "@/lib/types";
@@ -28,6 +29,8 @@ const LAST_MODEL_KEY = "parley.model";
 // Long chats render their latest messages first; older ones on demand (with memoised
 // messages and content-visibility, a 1,000-message chat stays fast).
 const PAGE_SIZE = 100;
+/** How long a running answer may bring nothing before history is asked how it ended. */
+const SILENT_STREAM_MS = 10_000;
 
 interface ChatViewProps {
   /** The conversation in the URL; null for a new chat. */
@@ -94,6 +97,7 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
         const detail = await api.request<ConversationDetail>("GET", `/api/history/conversations/${encodeURIComponent(id)}`);
         if (stateRef.current.conversationId !== id && stateRef.current.conversationId !== null) return;
         dispatch({ type: "loaded", detail });
+        controller?.streams.settle(detail.messages, Date.now());
         return detail;
       } catch (error) {
         dispatch({
@@ -103,7 +107,7 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
         return undefined;
       }
     },
-    [api],
+    [api, controller],
   );
 
   // A new id in the URL: load it, unless it is the conversation this view just created.
@@ -181,6 +185,21 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
         setNotice(event.message);
       }
     });
+  }, [controller, load]);
+
+  // An answer's end can be lost: frames written to a socket the network then dropped are gone,
+  // and a resume brings back only what is still queued or running. While an answer on screen
+  // has been silent for a while, ask history, which has every outcome (`load` settles it).
+  useEffect(() => {
+    if (!controller) return;
+    const timer = window.setInterval(() => {
+      const { conversationId: id, tree } = stateRef.current;
+      const now = Date.now();
+      if (id && [...tree.keys()].some((messageId) => isSilent(controller.streams.get(messageId), now, SILENT_STREAM_MS))) {
+        void load(id);
+      }
+    }, SILENT_STREAM_MS);
+    return () => window.clearInterval(timer);
   }, [controller, load]);
 
   const path = useMemo(() => pathTo(state.tree, state.leafId), [state.tree, state.leafId]);

@@ -71,6 +71,65 @@ export function applyStreamFrame(state: StreamState | undefined, frame: StreamFr
   }
 }
 
+/** An answer as history stored it: what a stream that lost its end is settled from. */
+export interface StoredOutcome {
+  id: string;
+  content: string;
+  status: string;
+  finish_reason?: string | null;
+  error_code?: string | null;
+  error_message?: string | null;
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  ttft_ms?: number | null;
+  tokens_per_s?: number | null;
+}
+
+const FINISH_REASONS: readonly string[] = ["stop", "length", "cancelled"];
+
+export function isRunning(state: StreamState | undefined): state is StreamState {
+  return state?.status === "waiting" || state?.status === "streaming";
+}
+
+/** Whether a running stream has brought nothing for `quietMs` (or never told when it last did). */
+export function isSilent(state: StreamState | undefined, now: number, quietMs: number): boolean {
+  if (!isRunning(state)) return false;
+  const last = state.lastTokenAt ?? state.startedAt;
+  return last === null || now - last >= quietMs;
+}
+
+/** A running stream whose answer history has stored as ended ends that way: its end frame was
+ * lost (written to a socket the network then dropped; a resume brings back only what is still
+ * queued or running). History has every outcome, whole. Anything else is left as it is. */
+export function settleStream(state: StreamState, stored: StoredOutcome, now: number): StreamState {
+  if (!isRunning(state)) return state;
+  if (stored.status === "failed") {
+    return {
+      ...state,
+      status: "error",
+      error: {
+        code: stored.error_code ?? "generation_failed",
+        message: stored.error_message ?? "The answer could not be generated.",
+      },
+    };
+  }
+  if (stored.status !== "finished" && stored.status !== "cancelled") return state;
+  const reason = stored.status === "cancelled" ? "cancelled" : stored.finish_reason ?? "stop";
+  const usage =
+    stored.prompt_tokens != null && stored.completion_tokens != null
+      ? { prompt_tokens: stored.prompt_tokens, completion_tokens: stored.completion_tokens }
+      : null;
+  return {
+    ...state,
+    status: "done",
+    text: stored.content,
+    finishReason: (FINISH_REASONS.includes(reason) ? reason : "stop") as FinishReason,
+    usage,
+    metrics: { ttft_ms: stored.ttft_ms ?? null, tokens_per_s: stored.tokens_per_s ?? null },
+    lastTokenAt: now,
+  };
+}
+
 /** Rough live figures while streaming (about 4 characters a token); `done` replaces them with the server's. */
 export function liveMetrics(state: StreamState, now: number): { ttftMs: number | null; tokensPerS: number | null } {
   if (state.metrics) return { ttftMs: state.metrics.ttft_ms, tokensPerS: state.metrics.tokens_per_s };
@@ -100,6 +159,20 @@ export class StreamStore {
     const next = applyStreamFrame(this.states.get(frame.message_id), frame, now);
     this.set(frame.message_id, next);
     return next;
+  }
+
+  /** Settles the running streams among `stored` (see `settleStream`): the ids of those it ended. */
+  settle(stored: readonly StoredOutcome[], now: number): string[] {
+    const ended: string[] = [];
+    for (const message of stored) {
+      const state = this.states.get(message.id);
+      if (!isRunning(state)) continue;
+      const next = settleStream(state, message, now);
+      if (next === state) continue;
+      this.set(message.id, next);
+      ended.push(message.id);
+    }
+    return ended;
   }
 
   subscribe(messageId: string, listener: () => void): () => void {
