@@ -53,6 +53,7 @@ test: install local-model
 	@set -e; for p in $(PACKAGES); do \
 		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
 	done
+	@echo "=== bench (the benchmarks' own arithmetic and report)"; $(PY) -m pytest -q bench/test_report.py
 	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-frontend
 	@$(MAKE) --no-print-directory test-e2e

@@ -363,7 +363,23 @@ def flood_section(flood: dict[str, Any]) -> str:
                 rows,
             ),
             "",
+            _flood_bands(flood),
+            "",
         ]
+    )
+
+
+def _flood_bands(flood: dict[str, Any]) -> str:
+    parts = []
+    for name in ("p50", "p99"):
+        judged = flood[name]
+        low, high = judged["band_ms"]
+        verdict = "unchanged" if judged["unchanged"] else "above it and both quiet phases"
+        parts.append(f"{name} {judged['flooded']:.1f} ms against {low:.1f}-{high:.1f} ms ({verdict})")
+    return (
+        "The noise: the quiet phases' prompts, pooled and drawn again 2,000 times as many as the "
+        f"flooded phase had ({flood['p99']['prompts']:,}), give its figure within a band 19 times in "
+        f"20. Flooded: {'; '.join(parts)}."
     )
 
 

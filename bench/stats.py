@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -32,3 +33,18 @@ def slope(xs: list[float], ys: list[float]) -> float:
 def rounded(value: float, digits: int = 2) -> float | None:
     """JSON-safe: NaN becomes null."""
     return None if math.isnan(value) else round(value, digits)
+
+
+def bootstrap_band(
+    values: list[float], q: float, n: int, *, level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Where the `q` quantile of `n` values drawn from `values` (with replacement) falls,
+    `level` of the time: the noise of that figure at that sample size. Seeded: the same
+    inputs give the same band."""
+    kept = [v for v in values if not math.isnan(v)]
+    if not kept or n < 1:
+        return math.nan, math.nan
+    rng = random.Random(seed)
+    figures = sorted(quantile(rng.choices(kept, k=n), q) for _ in range(draws))
+    tail = (1 - level) / 2
+    return quantile(figures, tail), quantile(figures, 1 - tail)

@@ -1,5 +1,5 @@
 """The benchmarks' own arithmetic and the report, without servers:
-`.venv/bin/python -m pytest -q bench/test_report.py` (not part of `make test`)."""
+`.venv/bin/python -m pytest -q bench/test_report.py` (part of `make test`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from flood import verdict
 from promtext import parse, total
 from report import render
 from report_targets import targets
-from stats import quantile, slope
+from stats import bootstrap_band, quantile, slope
 from wsload import RunResult, StreamResult
 
 
@@ -53,11 +53,30 @@ def test_prometheus_text_sums_samples_by_label() -> None:
     assert total(samples, "parley_inference_deltas_published_total") == 40.0
 
 
-def test_flood_verdict_uses_the_quiet_phases_spread_as_noise() -> None:
-    quiet = [{"p": 10.0}, {"p": 12.0}]
-    assert verdict(quiet, {"p": 13.5}, "p")["unchanged"]  # 12 + 2 of noise
-    assert not verdict(quiet, {"p": 14.5}, "p")["unchanged"]
-    assert verdict(quiet, {"p": 7.0}, "p")["unchanged"]  # lower than both: noise, not harm
+def test_flood_verdict_compares_with_the_quiet_phases_band_at_the_same_sample_size() -> None:
+    quiet = [[10.0 + i % 10 for i in range(200)], [10.5 + i % 10 for i in range(200)]]
+    same = [10.2 + i % 10 for i in range(200)]
+    assert verdict(quiet, same, 0.5)["unchanged"]
+    assert verdict(quiet, same, 0.99)["unchanged"]
+    slower = [v + 3.0 for v in same]
+    judged = verdict(quiet, slower, 0.5)
+    assert not judged["unchanged"]
+    assert judged["band_ms"][0] <= judged["quiet"][0] <= judged["band_ms"][1]
+    assert verdict(quiet, [v - 5.0 for v in same], 0.99)["unchanged"]  # faster: noise, not harm
+    drifted = [[10.0 + i % 10 for i in range(200)], [12.0 + i % 10 for i in range(200)]]
+    between = verdict(drifted, [11.8 + i % 10 for i in range(200)], 0.5)
+    assert between["band_ms"][1] < between["flooded"]  # above the band, below a quiet phase
+    assert between["unchanged"]
+
+
+def test_a_bootstrap_band_widens_as_the_sample_shrinks_and_is_repeatable() -> None:
+    values = [float(i) for i in range(1000)]
+    wide = bootstrap_band(values, 0.99, 50)
+    narrow = bootstrap_band(values, 0.99, 5000)
+    assert wide[1] - wide[0] > narrow[1] - narrow[0]
+    assert narrow[0] <= 990 <= narrow[1]
+    assert bootstrap_band(values, 0.99, 50) == wide
+    assert all(math.isnan(v) for v in bootstrap_band([], 0.5, 10))
 
 
 def _cell(config: str, n: int, ttft50: float, ttft99: float, tps: float, **extra: Any) -> dict[str, Any]:
