@@ -4,6 +4,7 @@ running in-process against a fresh PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -104,10 +105,13 @@ class Running:
         await self.wait_for(enough, timeout)
 
 
-@pytest.fixture
-async def running(amqp_url: str, pg_url: str, purged: None) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def consuming(
+    amqp_url: str, pg_url: str, store: SqlHistoryStore | None = None
+) -> AsyncIterator[Running]:
+    """The consumer running in-process on `store` (by default a new one on `pg_url`)."""
     settings = history_settings(amqp_url, pg_url)
-    store = SqlHistoryStore(make_engine(pg_url))
+    store = store or SqlHistoryStore(make_engine(pg_url))
     metrics = HistoryMetrics()
     publisher = RabbitPublisher(amqp_url)
     consumer = EventConsumer(settings, store=store, publisher=publisher, metrics=metrics)
@@ -117,11 +121,19 @@ async def running(amqp_url: str, pg_url: str, purged: None) -> AsyncIterator[Run
         assert time.monotonic() < deadline, "consumer did not connect"
         assert not task.done(), task
         await asyncio.sleep(0.02)
-    yield Running(settings, store, consumer, metrics, publisher)
-    consumer.stop()
-    await asyncio.wait_for(task, timeout=10)
-    await publisher.close()
-    await store.close()
+    try:
+        yield Running(settings, store, consumer, metrics, publisher)
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=10)
+        await publisher.close()
+        await store.close()
+
+
+@pytest.fixture
+async def running(amqp_url: str, pg_url: str, purged: None) -> AsyncIterator[Running]:
+    async with consuming(amqp_url, pg_url) as started:
+        yield started
 
 
 # -- the REST API over ASGI, tokens checked against a JWKS served over real HTTP ----

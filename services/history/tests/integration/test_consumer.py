@@ -4,15 +4,19 @@ dead-lettering, and a database outage."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from parley_contracts import PromptSubmitted
-from parley_contracts.topology import declare_queue, inference_queue
+from parley_contracts import DomainEvent, PromptSubmitted
+from parley_contracts.topology import HISTORY_EVENTS, declare, declare_queue, inference_queue
+from parley_history.adapters.database import make_engine
+from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.conversations import Applied
 from tests.events import finished, prompt
-from tests.integration.conftest import Broker, Running
+from tests.integration.conftest import Broker, Running, consuming
 
 
 async def test_events_become_a_conversation_and_a_title_is_requested(
@@ -119,3 +123,72 @@ async def test_a_database_outage_holds_events_and_loses_none(
     assert await running.store.verify() == (20, None)
     page = await running.store.list_conversations("alice", query=None, limit=100, cursor=None)
     assert len(page.items) == 20
+
+
+class _BatchCountingStore(SqlHistoryStore):
+    """The real store, noting the size of each transaction of several events; `fail_batches`
+    of them raise first, as a bug would."""
+
+    def __init__(self, url: str, *, fail_batches: int = 0) -> None:
+        super().__init__(make_engine(url))
+        self.batches: list[int] = []
+        self._fail_batches = fail_batches
+
+    async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
+        self.batches.append(len(items))
+        if self._fail_batches:
+            self._fail_batches -= 1
+            raise RuntimeError("a bug in the projection")
+        return await super().apply_batch(items)
+
+
+async def _backlog(broker: Broker, amqp_url: str) -> list[PromptSubmitted]:
+    """Events waiting in `history.events` before the consumer starts: 30 prompts, one of
+    them three times, an answer, and an unreadable message among them. Once stored, the
+    answer's title request comes back: 32 events in all."""
+    connection = await aio_pika.connect(amqp_url)
+    await declare(await connection.channel(), HISTORY_EVENTS)
+    await connection.close()
+    prompts = [prompt("alice", f"backlog {i}") for i in range(30)]
+    await broker.publish(*prompts[:10], prompts[3], prompts[3], finished(prompts[0], "First."))
+    await broker.publish_raw(b"{not json", "prompt.submitted")
+    await broker.publish(*prompts[10:])
+    return prompts
+
+
+async def test_a_backlog_is_stored_in_few_transactions_once_each_in_order(
+    broker: Broker, amqp_url: str, pg_url: str, purged: None
+) -> None:
+    prompts = await _backlog(broker, amqp_url)
+    async with consuming(amqp_url, pg_url, _BatchCountingStore(pg_url)) as running:
+        await running.wait_events(32)
+        await asyncio.sleep(0.3)
+        store = running.store
+        assert isinstance(store, _BatchCountingStore)
+        assert await store.event_count() == 32
+        assert await store.verify() == (32, None)
+        records = [r async for r in store.audit_records()]
+        stored = [
+            PromptSubmitted.model_validate_json(r.body).request_id
+            for r in records
+            if r.type == "prompt.submitted"
+        ]
+        assert [r for r in stored if not r.startswith("title:")] == [p.request_id for p in prompts]
+        assert sum(store.batches) >= 31, store.batches  # all but the title request came together
+        assert len(store.batches) < 10, store.batches
+        view = await store.get_conversation("alice", prompts[0].conversation_id)
+        assert [m.content for m in view.messages] == ["backlog 0", "First."]
+        assert running.metrics.events.labels("prompt.submitted", "duplicate")._value.get() == 2
+        assert running.metrics.events.labels("unknown", "rejected")._value.get() == 1
+
+
+async def test_when_a_transaction_of_several_fails_they_are_stored_one_by_one(
+    broker: Broker, amqp_url: str, pg_url: str, purged: None
+) -> None:
+    await _backlog(broker, amqp_url)
+    async with consuming(amqp_url, pg_url, _BatchCountingStore(pg_url, fail_batches=1)) as running:
+        await running.wait_events(32)
+        await asyncio.sleep(0.3)
+        assert await running.store.event_count() == 32
+        assert await running.store.verify() == (32, None)
+        assert running.metrics.events.labels("prompt.submitted", "duplicate")._value.get() == 2

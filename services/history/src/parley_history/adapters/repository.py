@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, case, exists, func, insert, or_, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -72,7 +72,10 @@ class SqlHistoryStore(LibraryQueries):
         """Append `event` to the audit log and project it, once per `event_id`."""
 
         async def work(session: AsyncSession) -> Applied:
-            return await _apply(session, await _head(session), event, body)
+            chain = await _Chain.locked(session)
+            applied = await _apply(session, chain, event, body)
+            await chain.write(session)
+            return applied
 
         return await self._run(work)
 
@@ -80,13 +83,14 @@ class SqlHistoryStore(LibraryQueries):
         """`apply` for many events in one transaction (replay: one commit per batch)."""
 
         async def work(session: AsyncSession) -> list[Applied]:
-            head = await _head(session)
+            chain = await _Chain.locked(session)
             ids = [event.event_id for event, _ in items]
             seen = set(await session.scalars(select(AuditLog.event_id).where(AuditLog.event_id.in_(ids))))
             results = []
             for event, body in items:
-                results.append(await _apply(session, head, event, body, seen=seen))
+                results.append(await _apply(session, chain, event, body, seen=seen))
                 seen.add(event.event_id)
+            await chain.write(session)
             return results
 
         return await self._run(work)
@@ -245,30 +249,25 @@ async def _head(session: AsyncSession) -> AuditHead:
     return head
 
 
-async def _apply(
-    session: AsyncSession, head: AuditHead, event: DomainEvent, body: str, *, seen: set[UUID] | None = None
-) -> Applied:
-    """`seen`: the event ids known to be stored (a batch looks them up at once)."""
-    if seen is not None:
-        if event.event_id in seen:
-            return Applied(duplicate=True)
-    elif await session.scalar(select(AuditLog.seq).where(AuditLog.event_id == event.event_id)) is not None:
-        return Applied(duplicate=True)
-    conversation_id = getattr(event, "conversation_id", None)
-    seq = head.seq + 1
-    digest = chain_hash(
-        seq=seq,
-        event_id=event.event_id,
-        type=event.type,
-        version=event.version,
-        occurred_at=event.occurred_at,
-        user_id=event.user_id,
-        conversation_id=conversation_id,
-        body=body,
-        prev_hash=head.hash,
-    )
-    session.add(
-        AuditLog(
+class _Chain:
+    """The audit log's end while one transaction appends to it. Its rows and the head are
+    written once, when the transaction's events are all projected: as ORM objects they were
+    flushed with each event's projection (an INSERT and an UPDATE of the head per event, a
+    third of a batch's time)."""
+
+    def __init__(self, head: AuditHead) -> None:
+        self._head = head
+        self.seq = head.seq
+        self.hash = head.hash
+        self._rows: list[dict[str, Any]] = []
+
+    @classmethod
+    async def locked(cls, session: AsyncSession) -> _Chain:
+        return cls(await _head(session))
+
+    def append(self, event: DomainEvent, body: str, conversation_id: UUID | None) -> None:
+        seq = self.seq + 1
+        digest = chain_hash(
             seq=seq,
             event_id=event.event_id,
             type=event.type,
@@ -277,12 +276,43 @@ async def _apply(
             user_id=event.user_id,
             conversation_id=conversation_id,
             body=body,
-            prev_hash=head.hash,
-            hash=digest,
-            received_at=utcnow(),
+            prev_hash=self.hash,
         )
-    )
-    head.seq, head.hash = seq, digest
+        self._rows.append(
+            {
+                "seq": seq,
+                "event_id": event.event_id,
+                "type": event.type,
+                "version": event.version,
+                "occurred_at": event.occurred_at,
+                "user_id": event.user_id,
+                "conversation_id": conversation_id,
+                "body": body,
+                "prev_hash": self.hash,
+                "hash": digest,
+                "received_at": utcnow(),
+            }
+        )
+        self.seq, self.hash = seq, digest
+
+    async def write(self, session: AsyncSession) -> None:
+        if not self._rows:
+            return
+        await session.execute(insert(AuditLog), self._rows)
+        self._head.seq, self._head.hash = self.seq, self.hash
+        self._rows = []
+
+
+async def _apply(
+    session: AsyncSession, chain: _Chain, event: DomainEvent, body: str, *, seen: set[UUID] | None = None
+) -> Applied:
+    """`seen`: the event ids known to be stored (a batch looks them up at once)."""
+    if seen is not None:
+        if event.event_id in seen:
+            return Applied(duplicate=True)
+    elif await session.scalar(select(AuditLog.seq).where(AuditLog.event_id == event.event_id)) is not None:
+        return Applied(duplicate=True)
+    chain.append(event, body, getattr(event, "conversation_id", None))
     title = await project(session, event)
     return Applied(duplicate=False, title_request=title)
 

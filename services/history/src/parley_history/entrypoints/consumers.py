@@ -1,6 +1,7 @@
-"""The `history.events` consumer: one event at a time, in queue order, acked only
-once stored. A database outage holds the current message (no ack) and retries
-it with backoff; an unreadable event is dead-lettered and acked."""
+"""The `history.events` consumer: in queue order, acked only once stored. What has
+arrived together (up to the prefetch) is stored in one transaction; a lone event
+in one of its own. A database outage holds the current messages (no ack) and
+retries them with backoff; an unreadable event is dead-lettered and acked."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from parley_contracts import UnsupportedEvent, utcnow
+from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
 from parley_contracts.telemetry import context_from_headers
 from parley_contracts.topology import HISTORY_EVENTS
 from parley_history import services
@@ -72,36 +73,103 @@ class EventConsumer:
             )
             self.connected = True
             log.info("consuming %s (prefetch %d)", queue.name, self._settings.prefetch)
+            inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+
+            async def take(message: AbstractIncomingMessage) -> None:
+                inbox.put_nowait(message)
+
+            await queue.consume(take, no_ack=False)
             last_depth = 0.0
-            async with queue.iterator() as messages:
-                stop = asyncio.ensure_future(self._stopping.wait())
-                try:
-                    while not self._stopping.is_set():
-                        receive = asyncio.ensure_future(messages.__anext__())
-                        done, _ = await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
-                        if receive not in done:
-                            receive.cancel()
-                            break
-                        await self._handle(channel, receive.result())
-                        if time.monotonic() - last_depth > _DEPTH_INTERVAL_S:
-                            last_depth = time.monotonic()
-                            declared = await channel.declare_queue(queue.name, passive=True)
-                            self._metrics.queue_depth.set(declared.declaration_result.message_count or 0)
-                finally:
-                    stop.cancel()
+            stop = asyncio.ensure_future(self._stopping.wait())
+            closed = asyncio.ensure_future(channel.closed())
+            try:
+                while not self._stopping.is_set():
+                    receive = asyncio.ensure_future(inbox.get())
+                    done, _ = await asyncio.wait({receive, stop, closed}, return_when=asyncio.FIRST_COMPLETED)
+                    if receive not in done:
+                        receive.cancel()
+                        if closed in done:
+                            raise ConnectionError("the channel closed")
+                        break
+                    batch = [receive.result()]
+                    while not inbox.empty() and len(batch) < self._settings.prefetch:
+                        batch.append(inbox.get_nowait())
+                    await self._handle_all(channel, batch)
+                    if time.monotonic() - last_depth > _DEPTH_INTERVAL_S:
+                        last_depth = time.monotonic()
+                        declared = await channel.declare_queue(queue.name, passive=True)
+                        self._metrics.queue_depth.set(declared.declaration_result.message_count or 0)
+            finally:
+                stop.cancel()
+                closed.cancel()
         finally:
             self.connected = False
             await connection.close()
 
+    async def _handle_all(self, channel: AbstractChannel, messages: list[AbstractIncomingMessage]) -> None:
+        """Messages that arrived together: the readable ones in one transaction. When that
+        fails for any reason but the database being away (a bug, or an event the store
+        refuses), each goes its own way, so that one bad event does not hold the others."""
+        if len(messages) == 1:
+            await self._handle(channel, messages[0])
+            return
+        readable: list[tuple[AbstractIncomingMessage, DomainEvent]] = []
+        for message in messages:
+            try:
+                readable.append((message, services.decode(message.body)))
+            except UnsupportedEvent:
+                await self._handle(channel, message)  # dead-lettered there, with its reason
+        if not readable:
+            return
+        spans = [_consume_span(message) for message, _ in readable]
+        try:
+            if await self._store_together(readable):
+                return
+        finally:
+            for span in spans:
+                span.end()
+        for message, _ in readable:
+            await self._handle(channel, message)
+
+    async def _store_together(self, readable: list[tuple[AbstractIncomingMessage, DomainEvent]]) -> bool:
+        """Store and ack them all, retrying while the database is away: False (nothing
+        stored, nothing acked) when they must go one by one."""
+        delay = self._settings.retry_initial_s
+        while True:
+            started = time.perf_counter()
+            try:
+                handled = await services.handle_events(
+                    [(event, message.body) for message, event in readable],
+                    store=self._store,
+                    publisher=self._publisher,
+                    title_reply_to=self._settings.title_reply_to if self._settings.title_requests else None,
+                )
+            except StoreUnavailable as exc:
+                if self._stopping.is_set():
+                    for message, _ in readable:
+                        await message.nack(requeue=True)
+                    return True
+                self._metrics.store_retries.inc()
+                log.warning(
+                    "database unavailable (%s); holding %d messages, retry in %.1fs",
+                    exc,
+                    len(readable),
+                    delay,
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, self._settings.retry_max_s)
+                continue
+            except Exception:
+                log.exception("could not store %d events together; storing them one by one", len(readable))
+                return False
+            seconds = (time.perf_counter() - started) / len(readable)
+            for (message, _), one in zip(readable, handled, strict=True):
+                await message.ack()
+                self._stored(one, seconds)
+            return True
+
     async def _handle(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
-        # aio-pika's instrumentation spans only the hand-over to the queue iterator, not the
-        # processing: the consumer span is made here, a child of the publisher's.
-        with _tracer.start_as_current_span(
-            f"{HISTORY_EVENTS.name} process",
-            context=context_from_headers(message.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(message.message_id)},
-        ):
+        with trace.use_span(_consume_span(message), end_on_exit=True):
             await self._store_event(channel, message)
 
     async def _store_event(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
@@ -150,15 +218,29 @@ class EventConsumer:
                 self._metrics.events.labels("unknown", "failed").inc()
                 return
             await message.ack()
-            self.handled += 1
-            event = handled.event
-            result = "duplicate" if handled.applied.duplicate else "stored"
-            self._metrics.events.labels(event.type, result).inc()
-            self._metrics.handle_seconds.observe(time.perf_counter() - started)
-            self._metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
-            log.debug("%s %s event_id=%s", result, event.type, event.event_id)
+            self._stored(handled, time.perf_counter() - started)
             return
+
+    def _stored(self, handled: services.Handled, seconds: float) -> None:
+        self.handled += 1
+        event = handled.event
+        result = "duplicate" if handled.applied.duplicate else "stored"
+        self._metrics.events.labels(event.type, result).inc()
+        self._metrics.handle_seconds.observe(seconds)
+        self._metrics.lag.set(max(0.0, (utcnow() - event.occurred_at).total_seconds()))
+        log.debug("%s %s event_id=%s", result, event.type, event.event_id)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def _consume_span(message: AbstractIncomingMessage) -> trace.Span:
+    """The processing of `message`, a child of its publisher's span (aio-pika's instrumentation
+    spans only the hand-over to the consumer)."""
+    return _tracer.start_span(
+        f"{HISTORY_EVENTS.name} process",
+        context=context_from_headers(message.headers),
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(message.message_id)},
+    )
