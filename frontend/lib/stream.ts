@@ -1,6 +1,7 @@
 // What the client shows of one answer while it streams: snapshots replace,
 // restarts clear, deltas append, `done` brings the whole text and the figures.
 import type { FinishReason, Metrics, StreamFrame, Usage } from "./protocol";
+import type { TreeMessage } from "./tree";
 
 export type StreamStatus = "waiting" | "streaming" | "done" | "error";
 
@@ -72,18 +73,19 @@ export function applyStreamFrame(state: StreamState | undefined, frame: StreamFr
 }
 
 /** An answer as history stored it: what a stream that lost its end is settled from. */
-export interface StoredOutcome {
-  id: string;
-  content: string;
-  status: string;
-  finish_reason?: string | null;
-  error_code?: string | null;
-  error_message?: string | null;
-  prompt_tokens?: number | null;
-  completion_tokens?: number | null;
-  ttft_ms?: number | null;
-  tokens_per_s?: number | null;
-}
+export type StoredOutcome = Pick<
+  TreeMessage,
+  | "id"
+  | "content"
+  | "status"
+  | "finish_reason"
+  | "error_code"
+  | "error_message"
+  | "prompt_tokens"
+  | "completion_tokens"
+  | "ttft_ms"
+  | "tokens_per_s"
+>;
 
 const FINISH_REASONS: readonly string[] = ["stop", "length", "cancelled"];
 

@@ -225,3 +225,14 @@ def send(page: Page, text: str) -> None:
 
 def last_answer(page: Page) -> Any:
     return page.locator('[data-role="assistant"]').last
+
+
+def expect_whole_slow_answer_then_chat_on(page: Page, answer: Any) -> None:
+    """A `[slow]` answer that lived through a broken connection ends whole, each word once,
+    and the socket takes the next prompt."""
+    expect(answer).to_contain_text("word79 end.", timeout=30_000)
+    expect(answer).to_have_attribute("data-status", "done")
+    text = answer.inner_text()
+    assert text.count(" word40 ") == 1, text
+    send(page, "Still there?")
+    expect(last_answer(page)).to_contain_text("Hello from the fake provider.")
