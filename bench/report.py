@@ -379,7 +379,8 @@ def _flood_bands(flood: dict[str, Any]) -> str:
     return (
         "The noise: the quiet phases' prompts, pooled and drawn again 2,000 times as many as the "
         f"flooded phase had ({flood['p99']['prompts']:,}), give its figure within a band 19 times in "
-        f"20. Flooded: {'; '.join(parts)}."
+        "20; the machine also drifts between phases. A flooded figure is harm only above that band "
+        f"and above both quiet phases' figures. Flooded: {'; '.join(parts)}."
     )
 
 
