@@ -4,7 +4,7 @@ dead-lettering, and a database outage."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
@@ -126,8 +126,8 @@ async def test_a_database_outage_holds_events_and_loses_none(
 
 
 class _BatchCountingStore(SqlHistoryStore):
-    """The real store, noting the size of each transaction of several events; `fail_batches`
-    of them raise first, as a bug would."""
+    """The real store, noting the size of each transaction of several events that committed;
+    `fail_batches` of them raise first, as a bug would."""
 
     def __init__(self, url: str, *, fail_batches: int = 0) -> None:
         super().__init__(make_engine(url))
@@ -135,11 +135,12 @@ class _BatchCountingStore(SqlHistoryStore):
         self._fail_batches = fail_batches
 
     async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
-        self.batches.append(len(items))
         if self._fail_batches:
             self._fail_batches -= 1
             raise RuntimeError("a bug in the projection")
-        return await super().apply_batch(items)
+        applied = await super().apply_batch(items)
+        self.batches.append(len(items))
+        return applied
 
 
 async def _backlog(broker: Broker, amqp_url: str) -> list[PromptSubmitted]:
@@ -156,17 +157,23 @@ async def _backlog(broker: Broker, amqp_url: str) -> list[PromptSubmitted]:
     return prompts
 
 
+async def _whole_backlog_stored(running: Running) -> _BatchCountingStore:
+    """Once the backlog's 32 events are in, once each, with the audit chain whole: the store."""
+    await running.wait_events(32)
+    await asyncio.sleep(0.3)
+    store = running.store
+    assert isinstance(store, _BatchCountingStore)
+    assert await store.event_count() == 32
+    assert await store.verify() == (32, None)
+    return store
+
+
 async def test_a_backlog_is_stored_in_few_transactions_once_each_in_order(
     broker: Broker, amqp_url: str, pg_url: str, purged: None
 ) -> None:
     prompts = await _backlog(broker, amqp_url)
     async with consuming(amqp_url, pg_url, _BatchCountingStore(pg_url)) as running:
-        await running.wait_events(32)
-        await asyncio.sleep(0.3)
-        store = running.store
-        assert isinstance(store, _BatchCountingStore)
-        assert await store.event_count() == 32
-        assert await store.verify() == (32, None)
+        store = await _whole_backlog_stored(running)
         records = [r async for r in store.audit_records()]
         stored = [
             PromptSubmitted.model_validate_json(r.body).request_id
@@ -192,3 +199,30 @@ async def test_when_a_transaction_of_several_fails_they_are_stored_one_by_one(
         assert await running.store.event_count() == 32
         assert await running.store.verify() == (32, None)
         assert running.metrics.events.labels("prompt.submitted", "duplicate")._value.get() == 2
+
+
+async def test_a_backlog_waits_out_a_database_that_refuses_connections(
+    broker: Broker, amqp_url: str, pg_url: str, purged: None
+) -> None:
+    """The backlog's transaction fails while the database is away: held, retried, then
+    stored once, together."""
+    dbname = pg_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_url.rsplit("/", 1)[0] + "/postgres")
+    await _backlog(broker, amqp_url)
+    await admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS false")
+    try:
+        async with consuming(amqp_url, pg_url, _BatchCountingStore(pg_url)) as running:
+            await running.wait_for(_retried(running), timeout=15)
+            await admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+            store = await _whole_backlog_stored(running)
+            assert sum(store.batches) >= 31, store.batches  # held, then stored together
+    finally:
+        await admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+        await admin.close()
+
+
+def _retried(running: Running) -> Callable[[], Awaitable[bool]]:
+    async def retried() -> bool:
+        return bool(running.metrics.store_retries._value.get() > 0)
+
+    return retried

@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 
 _DEPTH_INTERVAL_S = 5.0
+
+T = TypeVar("T")
 
 
 class EventConsumer:
@@ -132,94 +136,96 @@ class EventConsumer:
             await self._handle(channel, message)
 
     async def _store_together(self, readable: list[tuple[AbstractIncomingMessage, DomainEvent]]) -> bool:
-        """Store and ack them all, retrying while the database is away: False (nothing
-        stored, nothing acked) when they must go one by one."""
-        delay = self._settings.retry_initial_s
-        while True:
-            started = time.perf_counter()
-            try:
-                handled = await services.handle_events(
+        """Store and ack them all: False (nothing stored, nothing acked) when they must go
+        one by one."""
+        messages = [message for message, _ in readable]
+        try:
+            done = await self._while_database_away(
+                messages,
+                lambda: services.handle_events(
                     [(event, message.body) for message, event in readable],
                     store=self._store,
                     publisher=self._publisher,
-                    title_reply_to=self._settings.title_reply_to if self._settings.title_requests else None,
-                )
-            except StoreUnavailable as exc:
-                if self._stopping.is_set():
-                    for message, _ in readable:
-                        await message.nack(requeue=True)
-                    return True
-                self._metrics.store_retries.inc()
-                log.warning(
-                    "database unavailable (%s); holding %d messages, retry in %.1fs",
-                    exc,
-                    len(readable),
-                    delay,
-                )
-                await self._sleep(delay)
-                delay = min(delay * 2, self._settings.retry_max_s)
-                continue
-            except Exception:
-                log.exception("could not store %d events together; storing them one by one", len(readable))
-                return False
-            seconds = (time.perf_counter() - started) / len(readable)
-            for (message, _), one in zip(readable, handled, strict=True):
+                    title_reply_to=self._title_reply_to,
+                ),
+            )
+        except Exception:
+            log.exception("could not store %d events together; storing them one by one", len(readable))
+            return False
+        if done is not None:
+            handled, seconds = done
+            for message, one in zip(messages, handled, strict=True):
                 await message.ack()
-                self._stored(one, seconds)
-            return True
+                self._stored(one, seconds / len(messages))
+        return True
 
     async def _handle(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
         with trace.use_span(_consume_span(message), end_on_exit=True):
             await self._store_event(channel, message)
 
     async def _store_event(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> None:
+        try:
+            done = await self._while_database_away(
+                [message],
+                lambda: services.handle_event(
+                    message.body,
+                    store=self._store,
+                    publisher=self._publisher,
+                    title_reply_to=self._title_reply_to,
+                ),
+            )
+        except UnsupportedEvent as exc:
+            log.warning(
+                "rejecting message %s (routing key %r) to %s: %s",
+                message.message_id,
+                message.routing_key,
+                self._settings.dead_letter_queue,
+                exc.reason,
+            )
+            await dead_letter(channel, self._settings.dead_letter_queue, message, exc.reason)
+            await message.ack()
+            self._metrics.events.labels(exc.type or "unknown", "rejected").inc()
+            return
+        except Exception as exc:  # a bug must not block the queue either
+            log.exception("failed to store message %s; dead-lettering it", message.message_id)
+            await dead_letter(channel, self._settings.dead_letter_queue, message, f"internal error: {exc!r}")
+            await message.ack()
+            self._metrics.events.labels("unknown", "failed").inc()
+            return
+        if done is not None:
+            handled, seconds = done
+            await message.ack()
+            self._stored(handled, seconds)
+
+    async def _while_database_away(
+        self, messages: list[AbstractIncomingMessage], store: Callable[[], Awaitable[T]]
+    ) -> tuple[T, float] | None:
+        """`store()`, tried again with backoff while the database is away, the messages held
+        unacked: its result and the seconds its last try took; None when the consumer stops
+        meanwhile (the messages go back to the queue)."""
         delay = self._settings.retry_initial_s
         while True:
             started = time.perf_counter()
             try:
-                handled = await services.handle_event(
-                    message.body,
-                    store=self._store,
-                    publisher=self._publisher,
-                    title_reply_to=self._settings.title_reply_to if self._settings.title_requests else None,
-                )
-            except UnsupportedEvent as exc:
-                log.warning(
-                    "rejecting message %s (routing key %r) to %s: %s",
-                    message.message_id,
-                    message.routing_key,
-                    self._settings.dead_letter_queue,
-                    exc.reason,
-                )
-                await dead_letter(channel, self._settings.dead_letter_queue, message, exc.reason)
-                await message.ack()
-                self._metrics.events.labels(exc.type or "unknown", "rejected").inc()
-                return
+                return await store(), time.perf_counter() - started
             except StoreUnavailable as exc:
                 if self._stopping.is_set():
-                    await message.nack(requeue=True)
-                    return
+                    for message in messages:
+                        await message.nack(requeue=True)
+                    return None
                 self._metrics.store_retries.inc()
                 log.warning(
-                    "database unavailable (%s); holding message %s, retry in %.1fs",
+                    "database unavailable (%s); holding %d message(s), retry in %.1fs",
                     exc,
-                    message.message_id,
+                    len(messages),
                     delay,
                 )
                 await self._sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
-                continue
-            except Exception as exc:  # a bug must not block the queue either
-                log.exception("failed to store message %s; dead-lettering it", message.message_id)
-                await dead_letter(
-                    channel, self._settings.dead_letter_queue, message, f"internal error: {exc!r}"
-                )
-                await message.ack()
-                self._metrics.events.labels("unknown", "failed").inc()
-                return
-            await message.ack()
-            self._stored(handled, time.perf_counter() - started)
-            return
+
+    @property
+    def _title_reply_to(self) -> str | None:
+        return self._settings.title_reply_to if self._settings.title_requests else None
 
     def _stored(self, handled: services.Handled, seconds: float) -> None:
         self.handled += 1
