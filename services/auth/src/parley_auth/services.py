@@ -142,15 +142,21 @@ async def refresh(token: str | None, *, auth: Auth) -> Tokens:
 
 
 async def logout(claims: AccessClaims | None, refresh_token: str | None, *, auth: Auth) -> None:
-    """Revoke the session named by the access token's `sid` and/or the refresh cookie."""
+    """Revoke the session named by the access token's `sid` and/or the refresh cookie; a caller
+    who names no session (no valid token, no known cookie) is refused."""
+    named = False
     async with auth.db.transaction() as repo:
         now = auth.now()
         if claims is not None and claims.sid is not None:
             await repo.revoke_families(now, family_id=_uuid(claims.sid), user_id=uuid.UUID(claims.sub))
+            named = True
         if refresh_token:
             row = await repo.refresh_by_hash(secret_hash(refresh_token))
             if row is not None:
                 await repo.revoke_families(now, family_id=row.family_id)
+                named = True
+    if not named:
+        raise InvalidToken("no session to end: neither a valid access token nor a refresh cookie")
 
 
 def optional_claims(authorization: str | None, *, auth: Auth) -> AccessClaims | None:

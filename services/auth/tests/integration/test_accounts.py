@@ -158,6 +158,17 @@ async def test_logout_ends_the_session(api: Api, alice: User) -> None:
     assert (await alice.http.post("/api/auth/refresh")).status_code == 401
 
 
+async def test_logout_naming_no_session_is_refused_and_ends_nothing(api: Api, alice: User) -> None:
+    stranger = api.client()
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "parley_refresh=unknown"}):
+        response = await stranger.post("/api/auth/logout", headers=headers)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "parley_refresh=" in response.headers["set-cookie"]  # cleared all the same
+    await stranger.aclose()
+    assert (await alice.http.post("/api/auth/refresh")).status_code == 200
+
+
 async def test_sql_injection_and_oversized_input_change_nothing(api: Api, alice: User) -> None:
     async with api.auth.db.transaction() as repo:
         before = await repo.count_users()

@@ -57,3 +57,21 @@ async def test_a_short_lived_token_is_not_reused_past_its_expiry_margin() -> Non
     now[0] = 11.0  # 40 s less the 30 s margin
     assert await keys.access_token("pk_b", client_address="c") == "t2"
     await keys.close()
+
+
+async def test_a_cookie_set_by_auth_is_never_sent_with_another_exchange() -> None:
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(
+            200,
+            headers={"Set-Cookie": "session=alices; Path=/"},
+            json={"access_token": "t", "expires_in": 900},
+        )
+
+    keys = ApiKeyExchange("http://auth", timeout_s=1, cache_s=0, transport=httpx.MockTransport(handle))
+    await keys.access_token("pk_alice", client_address="a")
+    await keys.access_token("pk_bob", client_address="b")
+    assert seen == [None, None]
+    await keys.close()

@@ -115,6 +115,24 @@ async def test_the_answer_comes_back_with_its_status_cookies_and_headers(
     assert "x-upstream-internal" not in response.headers
 
 
+async def test_no_cookie_of_one_caller_reaches_the_service_for_another(
+    http: httpx.AsyncClient, upstream: Upstream
+) -> None:
+    """The proxy keeps no cookie jar: a refresh cookie set for Alice is never sent for a caller
+    who brings none (on the old shared client, an anonymous refresh became Alice's)."""
+    upstream.answer = lambda request: httpx.Response(
+        200,
+        headers=[("Set-Cookie", "parley_refresh=alices; HttpOnly; SameSite=Strict; Path=/api/auth/refresh")],
+        json={"access_token": "alice"},
+    )
+    alice = await http.post("/api/auth/login", json={}, headers={"Cookie": "parley_refresh=old"})
+    assert alice.headers["set-cookie"].startswith("parley_refresh=alices")
+    http.cookies.clear()  # the stranger: another client, no cookie at all
+    for path in ("/api/auth/refresh", "/api/auth/logout", "/api/history/conversations"):
+        await http.post(path)
+    assert [r.headers.get("cookie") for r in upstream.requests] == ["parley_refresh=old", None, None, None]
+
+
 async def test_every_method_and_history_routes_to_history(
     http: httpx.AsyncClient, upstream: Upstream
 ) -> None:

@@ -144,13 +144,16 @@ async def refresh(request: Request, response: Response, auth: AuthDep) -> TokenO
     return _token_out(tokens)
 
 
-@api.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@api.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: _ERRORS[401]})
 async def logout(request: Request, auth: AuthDep) -> Response:
     """Ends the session of the access token (`Authorization: Bearer`, its `sid`) and/or of the
-    refresh cookie. Needs neither: without them it only clears the cookie."""
+    refresh cookie; 401 when neither names a session. The cookie is cleared either way."""
     claims = services.optional_claims(request.headers.get("authorization"), auth=auth)
-    await services.logout(claims, request.cookies.get(auth.settings.cookie_name), auth=auth)
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    try:
+        await services.logout(claims, request.cookies.get(auth.settings.cookie_name), auth=auth)
+        response: Response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    except InvalidToken as exc:
+        response = await _auth_error(request, exc)
     _clear_refresh_cookie(response, auth)
     return response
 

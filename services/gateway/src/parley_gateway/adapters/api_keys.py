@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import httpx
 
+from parley_gateway.adapters.http import stateless_client
+
 _MARGIN_S = 30.0
 _CACHE_SIZE = 10_000
 
@@ -69,9 +71,7 @@ class ApiKeyExchange:
         if self._auth_url is None:
             raise AuthUnreachable("no auth service is configured (PARLEY_GATEWAY_AUTH_URL)")
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, trust_env=False, transport=self._transport
-            )
+            self._client = stateless_client(timeout=self._timeout, transport=self._transport)
         try:
             response = await self._client.post(
                 f"{self._auth_url}/api/auth/token",

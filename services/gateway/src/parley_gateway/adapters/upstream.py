@@ -1,5 +1,5 @@
 """The services behind the gateway's one origin (`/api/auth/*`, `/api/history/*`),
-reached over HTTP through one shared `httpx.AsyncClient`."""
+reached over HTTP through one shared client that keeps no cookies (`stateless_client`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
+
+from parley_gateway.adapters.http import stateless_client
 
 Service = Literal["auth", "history"]
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -53,9 +55,7 @@ class Upstreams:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=False, trust_env=False, transport=self._transport
-            )
+            self._client = stateless_client(timeout=self._timeout, transport=self._transport)
         return self._client
 
     async def close(self) -> None:
