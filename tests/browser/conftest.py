@@ -183,6 +183,20 @@ def _expect_timeout(page: Page) -> None:
     page.set_default_timeout(15_000)
 
 
+@pytest.fixture(autouse=True)
+def csp_violations(page: Page) -> Iterator[list[str]]:
+    """What the pages' Content-Security-Policy refused during a test: every browser test fails
+    on one, so that the whole suite proves the policy lets the app work. A test that provokes
+    violations on purpose reads them and clears the list."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    yield refused
+    assert refused == [], refused
+
+
 def new_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}@browser.parley.dev"
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from parley_auth.adapters.keys import KeyRing
@@ -18,6 +18,7 @@ from parley_auth.domain.quota import Price
 from parley_auth.domain.throttle import LoginThrottle
 from parley_auth.ports import EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
+from parley_contracts.browser_security import OriginPolicy
 from parley_contracts.catalog import Sealer
 
 
@@ -39,6 +40,8 @@ class Auth:
     now: Now
     sealer: Sealer | None = None
     """Seals provider API keys; None when `PARLEY_CATALOG_SECRET` is unset (keys are refused)."""
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
+    """Browser origins that may use the refresh cookie besides the one a request was sent to."""
 
     async def readiness(self) -> str | None:
         """None when ready, else why not."""
@@ -86,4 +89,5 @@ def bootstrap(
         },
         now=now,
         sealer=Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None,
+        origins=OriginPolicy.parse(settings.allowed_origins),
     )

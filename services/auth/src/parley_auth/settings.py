@@ -63,6 +63,11 @@ class Settings(BrokerSettings):
     cookie_secure: bool = True
     cookie_name: str = "parley_refresh"
     refresh_path: str = "/api/auth/refresh"
+    allowed_origins: str = ""
+    """Browser origins (comma-separated) that may refresh and log out with the cookie besides the
+    one a request was sent to (its `Host`); a request naming another origin gets 403."""
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    """`Strict-Transport-Security` on answers to requests that came over TLS; 0: none."""
 
     admin_email: str | None = Field(
         default=None,

@@ -9,6 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from parley_contracts.browser_security import OriginPolicy
 from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
 from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
@@ -40,6 +41,7 @@ class Gateway:
     blocked: BlockedUsers
     upstreams: Upstreams
     api_keys: ApiKeyExchange
+    origins: OriginPolicy
     latency: LatencyWindow = field(default_factory=LatencyWindow)
     instance_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
@@ -100,4 +102,5 @@ def bootstrap(
             timeout_s=settings.proxy_connect_timeout_s + 5.0,
             cache_s=settings.api_key_cache_s,
         ),
+        origins=OriginPolicy.parse(settings.allowed_origins),
     )

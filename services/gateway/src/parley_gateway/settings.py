@@ -50,6 +50,13 @@ class Settings(BrokerSettings):
     uvicorn takes them). Unset: none; the client address is the peer's, whatever a client claims,
     and that is what the proxied services get as `X-Forwarded-For`."""
 
+    allowed_origins: str = ""
+    """Browser origins besides the gateway's own (comma-separated, `https://chat.example.com`)
+    that may open `/ws` and use the refresh cookie (`/api/auth/refresh`, `/api/auth/logout`).
+    A request that names another origin is refused; one that names none (not a browser) is not."""
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0)
+    """`Strict-Transport-Security` on answers to requests that came over TLS; 0: none."""
+
     static_dir: Path | None = None
     """A built frontend (static export) to serve at `/`."""
     log_level: str = "INFO"

@@ -53,6 +53,7 @@ from parley_auth.entrypoints.schemas import (
 )
 from parley_auth.outage import DATABASE_ERRORS
 from parley_auth.settings import Settings
+from parley_contracts.browser_security import SecurityHeaders
 from parley_contracts.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
@@ -135,19 +136,28 @@ async def login(body: LoginIn, request: Request, response: Response, auth: AuthD
     return _token_out(tokens)
 
 
-@api.post("/refresh", responses=_ERRORS)
+def _same_site(request: Request, auth: Auth) -> None:
+    """Where the cookie alone acts, a browser page of another site is refused (behind an
+    Ingress the browser's `Origin` and `Host` reach this service; the gateway checks its own)."""
+    if not auth.origins.allows(request.headers.get("origin"), request.headers.get("host")):
+        raise Forbidden("a request from another site is refused")
+
+
+@api.post("/refresh", responses={**_ERRORS, 403: {"description": "From another site", "model": ErrorOut}})
 async def refresh(request: Request, response: Response, auth: AuthDep) -> TokenOut:
     """Rotates the refresh cookie; a spent cookie presented again revokes its whole session."""
+    _same_site(request, auth)
     tokens = await services.refresh(request.cookies.get(auth.settings.cookie_name), auth=auth)
     _set_refresh_cookie(response, auth, tokens)
     response.headers["Cache-Control"] = "no-store"
     return _token_out(tokens)
 
 
-@api.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses={401: _ERRORS[401]})
+@api.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
 async def logout(request: Request, auth: AuthDep) -> Response:
     """Ends the session of the access token (`Authorization: Bearer`, its `sid`) and/or of the
     refresh cookie; 401 when neither names a session. The cookie is cleared either way."""
+    _same_site(request, auth)
     claims = services.optional_claims(request.headers.get("authorization"), auth=auth)
     try:
         await services.logout(claims, request.cookies.get(auth.settings.cookie_name), auth=auth)
@@ -404,4 +414,5 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
     instrument_app(app, registry=auth.metrics.registry)
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
     return app

@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 
+from parley_contracts.browser_security import SecurityHeaders
 from parley_contracts.telemetry import instrument_app
 from parley_gateway import services
+from parley_gateway.adapters.frontend_files import FrontendFiles
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
 from parley_gateway.entrypoints.consumers import generation_events, register_consumers
@@ -29,6 +30,12 @@ routes = APIRouter()
 
 @routes.websocket("/ws")
 async def chat_socket(websocket: WebSocket, gateway: GatewayDep) -> None:
+    if not gateway.origins.allows(websocket.headers.get("origin"), websocket.headers.get("host")):
+        # Another site's page would chat as whoever is logged in: closing before the accept
+        # refuses the handshake (HTTP 403).
+        log.warning("a WebSocket from origin %r refused", websocket.headers.get("origin"))
+        await websocket.close(code=1008)
+        return
     await ClientConnection(websocket, gateway).run()
 
 
@@ -82,7 +89,8 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     app.include_router(openai_routes)
     app.include_router(stats_routes)
     instrument_app(app, registry=gateway.metrics.registry)
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.
-        app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="frontend")
+        app.mount("/", FrontendFiles(settings.static_dir), name="frontend")
     return app

@@ -32,12 +32,18 @@ _RESPONSE_HEADERS = (
     "location",
     "content-disposition",
 )
+_COOKIE_AUTHENTICATED = frozenset({"/api/auth/refresh", "/api/auth/logout"})
+"""Where the refresh cookie alone can act: a browser on another site must not get there."""
 _SETTINGS: dict[Service, str] = {"auth": "PARLEY_GATEWAY_AUTH_URL", "history": "PARLEY_GATEWAY_HISTORY_URL"}
 
 proxy_routes = APIRouter()
 
 
 async def _forward(service: Service, request: Request, gateway: GatewayDep) -> Response:
+    if request.url.path in _COOKIE_AUTHENTICATED and not gateway.origins.allows(
+        request.headers.get("origin"), request.headers.get("host")
+    ):
+        return JSONResponse({"detail": "a request from another site is refused"}, status_code=403)
     body = await _body(request)
     if body is None:
         return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BeforeValidator
 
+from parley_contracts.browser_security import SecurityHeaders
 from parley_contracts.telemetry import instrument_app
 from parley_history import __version__, library, services
 from parley_history.adapters.metrics import HistoryMetrics
@@ -72,12 +73,16 @@ def create_app(settings: Settings | None = None, *, history: History | None = No
                     await asyncio.wait_for(task, timeout=10)
             await history.close()
 
-    app = FastAPI(title="Parley history", version=__version__, lifespan=lifespan)
+    # No interactive docs: its page loads scripts the services' Content-Security-Policy refuses.
+    app = FastAPI(
+        title="Parley history", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.history = history
     _errors(app)
     _routes(app)
     app.include_router(library_router)
     instrument_app(app, registry=history.metrics.registry)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
