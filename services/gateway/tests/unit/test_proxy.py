@@ -97,6 +97,7 @@ async def test_the_answer_comes_back_with_its_status_cookies_and_headers(
             ("Retry-After", "42"),
             ("WWW-Authenticate", 'Bearer error="invalid_token"'),
             ("Cache-Control", "no-store"),
+            ("Allow", "GET, POST"),
             ("X-Upstream-Internal", "secret"),
         ],
         content=b'{"detail": "too many attempts"}',
@@ -111,6 +112,7 @@ async def test_the_answer_comes_back_with_its_status_cookies_and_headers(
     assert response.headers["retry-after"] == "42"
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["allow"] == "GET, POST"
     assert response.headers["content-type"] == "application/json"
     assert "x-upstream-internal" not in response.headers
 

@@ -25,6 +25,7 @@ MAX_BODY_BYTES = 1024 * 1024
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _REQUEST_HEADERS = ("authorization", "cookie", "content-type", "accept", "accept-language", "user-agent")
 _RESPONSE_HEADERS = (
+    "allow",
     "content-type",
     "cache-control",
     "retry-after",

@@ -269,7 +269,10 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(
         f"{PREFIX}/audit/events",
-        responses={200: {"content": {"application/x-ndjson": {}}, "description": "One audit row per line"}},
+        responses={
+            200: {"content": {"application/x-ndjson": {}}, "description": "One audit row per line"},
+            403: {"description": "Not an admin"},
+        },
         tags=["audit"],
     )
     async def audit_events(
