@@ -46,6 +46,8 @@ def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(
     expect(last_answer(page)).to_contain_text(second)
 
     # Both versions come back from history after a reload, as two answers of one stored prompt.
+    # The reload waits until history has the version shown: a reload cancels a PATCH in flight.
+    _until_shown_is_stored(browser_stack.url, email, newest=True)
     page.reload()
     expect(last_answer(page)).to_have_attribute("data-status", "done")
     expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("2 / 2")
@@ -57,14 +59,24 @@ def test_regenerate_makes_a_new_version_and_the_arrows_switch_back(
     # History remembers the version shown: the first one, after another reload.
     last_answer(page).get_by_role("button", name="Previous version").click()
     expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("1 / 2")
-    first_id = min(answers, key=lambda a: a["created_at"])["id"]
-    deadline = time.monotonic() + 15
-    while _stored_conversation(browser_stack.url, email)["current_leaf_id"] != first_id:
-        assert time.monotonic() < deadline, "history never recorded the version shown"
-        time.sleep(0.2)
+    _until_shown_is_stored(browser_stack.url, email, newest=False)
     page.reload()
     expect(last_answer(page)).to_contain_text(first)
     expect(last_answer(page).get_by_test_id("branch-switcher")).to_contain_text("1 / 2")
+
+
+def _until_shown_is_stored(base_url: str, email: str, *, newest: bool) -> None:
+    """Wait until history's current leaf is the newest (or the oldest) of the two answers."""
+    deadline = time.monotonic() + 15
+    while True:
+        stored = _stored_conversation(base_url, email)
+        answers = sorted(
+            (m for m in stored["messages"] if m["role"] == "assistant"), key=lambda a: a["created_at"]
+        )
+        if len(answers) == 2 and stored["current_leaf_id"] == answers[-1 if newest else 0]["id"]:
+            return
+        assert time.monotonic() < deadline, "history never recorded the version shown"
+        time.sleep(0.2)
 
 
 def test_edit_a_sent_message_and_resend(page: Page) -> None:
