@@ -13,7 +13,8 @@ FRONTEND_SOURCES := $(shell find frontend/app frontend/components frontend/lib -
 FRONTEND_BUILT := frontend/out/index.html
 export NEXT_TELEMETRY_DISABLED := 1
 
-.PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser lint format asyncapi bench bench-quick migrate clean
+.PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser \
+	suite-rest suite-packages suite-deploy suite-frontend suite-browser suite-e2e lint format asyncapi bench bench-quick migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,31 +49,47 @@ browser:
 dev: install local-model frontend
 	@$(PY) scripts/dev.py
 
-# Every test, against the real RabbitMQ named by AMQP_URL (default: the local server).
-test: install local-model
+# Every test, against the real RabbitMQ named by AMQP_URL (default: the local server). Two lanes
+# run at once, each on RabbitMQ vhosts and databases of its own: the end-to-end suite (mostly
+# waiting on processes) beside everything else. `-O` prints each lane's output whole when it ends.
+test: install local-model frontend browser
+	@$(MAKE) --no-print-directory -j2 -Otarget suite-e2e suite-rest
+
+# The lanes' recipes (no set-up of their own: `test` and the test-* targets do that first).
+suite-rest: suite-packages suite-deploy suite-frontend suite-browser
+
+suite-packages:
 	@set -e; for p in $(PACKAGES); do \
 		echo "=== $$p"; (cd $$p && $(PY) -m pytest -q); \
 	done
 	@echo "=== bench (the benchmarks' own arithmetic and report)"; $(PY) -m pytest -q bench/test_report.py
-	@$(MAKE) --no-print-directory test-deploy
-	@$(MAKE) --no-print-directory test-frontend
-	@$(MAKE) --no-print-directory test-e2e
-	@$(MAKE) --no-print-directory test-browser
+
+suite-deploy:
+	@echo "=== tests/deploy"; $(PY) -m pytest -q tests/deploy
+
+suite-frontend:
+	@echo "=== frontend (vitest)"; cd frontend && npm test --silent
+
+suite-browser:
+	@echo "=== tests/browser"; $(PY) -m pytest -q tests/browser
+
+suite-e2e:
+	@echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e
 
 # The frontend's logic and components (Vitest, jsdom).
 test-frontend: frontend/node_modules/.package-lock.json
-	@echo "=== frontend (vitest)"; cd frontend && npm test --silent
+	@$(MAKE) --no-print-directory suite-frontend
 
 # The app in a real headless Chromium against the whole stack.
 test-browser: install frontend browser
-	@echo "=== tests/browser"; $(PY) -m pytest -q tests/browser
+	@$(MAKE) --no-print-directory suite-browser
 
 # The deployment files: Dockerfiles, compose and the Helm chart, rendered and validated.
 test-deploy: install
-	@echo "=== tests/deploy"; $(PY) -m pytest -q tests/deploy
+	@$(MAKE) --no-print-directory suite-deploy
 
 test-e2e: install local-model frontend
-	@if [ -d tests/e2e ]; then echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e; fi
+	@$(MAKE) --no-print-directory suite-e2e
 
 lint: install
 	@$(PY) -m ruff check .
