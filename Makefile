@@ -14,7 +14,7 @@ FRONTEND_BUILT := frontend/out/index.html
 export NEXT_TELEMETRY_DISABLED := 1
 
 .PHONY: install local-model frontend browser dev test test-e2e test-deploy test-frontend test-browser \
-	suite-rest suite-packages suite-deploy suite-frontend suite-browser suite-e2e lint format asyncapi bench bench-quick migrate clean
+	suite-rest suite-packages suite-deploy suite-frontend suite-browser suite-e2e suite-e2e-alone lint format asyncapi bench bench-quick migrate clean
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,8 +52,10 @@ dev: install local-model frontend
 # Every test, against the real RabbitMQ named by AMQP_URL (default: the local server). Two lanes
 # run at once, each on RabbitMQ vhosts and databases of its own: the end-to-end suite (mostly
 # waiting on processes) beside everything else. `-O` prints each lane's output whole when it ends.
+# A test that stops the broker for everyone (`stops_broker`) runs alone, after both lanes.
 test: install local-model frontend browser
 	@$(MAKE) --no-print-directory -j2 -Otarget suite-e2e suite-rest
+	@$(MAKE) --no-print-directory suite-e2e-alone
 
 # The lanes' recipes (no set-up of their own: `test` and the test-* targets do that first).
 suite-rest: suite-packages suite-deploy suite-frontend suite-browser
@@ -74,7 +76,10 @@ suite-browser:
 	@echo "=== tests/browser"; $(PY) -m pytest -q tests/browser
 
 suite-e2e:
-	@echo "=== tests/e2e"; $(PY) -m pytest -q tests/e2e
+	@echo "=== tests/e2e"; $(PY) -m pytest -q -m "not stops_broker" tests/e2e
+
+suite-e2e-alone:
+	@echo "=== tests/e2e (stopping the broker: alone)"; $(PY) -m pytest -q -m stops_broker tests/e2e
 
 # The frontend's logic and components (Vitest, jsdom).
 test-frontend: frontend/node_modules/.package-lock.json
@@ -89,7 +94,7 @@ test-deploy: install
 	@$(MAKE) --no-print-directory suite-deploy
 
 test-e2e: install local-model frontend
-	@$(MAKE) --no-print-directory suite-e2e
+	@$(MAKE) --no-print-directory suite-e2e suite-e2e-alone
 
 lint: install
 	@$(PY) -m ruff check .

@@ -117,6 +117,7 @@ def _ready(url: str) -> bool:
         return False
 
 
+@pytest.mark.stops_broker
 async def test_the_broker_down_for_ten_seconds_loses_no_answer(
     fault_stack: Stack, provider: FakeProvider
 ) -> None:
