@@ -1,5 +1,5 @@
 """`make dev` runs the stack with the local model; `parley chat` streams an answer through it, and
-the conversation shows in history."""
+the conversation shows in history; a stranger gets no session after the admin logged in."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str, tmp_p
             check=False,
         )
         conversations = _history(url, token)
+        stranger = _as_a_stranger_after_the_admin_logged_in(url, tmp_path / "state" / "parley")
         built = (ROOT / "frontend" / "out" / "index.html").exists()  # `make test` builds it first
         home = ""
         if built:
@@ -55,8 +57,34 @@ def test_make_dev_streams_an_answer_to_the_terminal_client(vhost_url: str, tmp_p
     assert answer.strip(), chat.stdout
     assert summary.startswith(("stop; ", "length; ")), chat.stdout
     assert conversations, "the chat never appeared in history"
+    # A new browser (no cookie) once got the session of whoever had logged in last.
+    assert stranger == {"/api/auth/refresh": 401, "/api/auth/logout": 401}, stranger
     if built:
         assert "<title>Parley</title>" in home, home[:500]
+
+
+def _as_a_stranger_after_the_admin_logged_in(url: str, state: Path) -> dict[str, int]:
+    """The admin logs in through the gateway (as a browser would, getting the refresh cookie);
+    then a client with no cookie at all asks to refresh and to log out: the statuses."""
+    account = json.loads((state / "dev-account.json").read_text())
+    login = urllib.request.Request(
+        f"{url}/api/auth/login",
+        data=json.dumps({"email": account["email"], "password": account["password"]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(login, timeout=10) as response:
+        assert "parley_refresh=" in response.headers["Set-Cookie"]
+    statuses = {}
+    for path in ("/api/auth/refresh", "/api/auth/logout"):
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(f"{url}{path}", method="POST"), timeout=10
+            ) as answer:
+                statuses[path] = answer.status
+        except urllib.error.HTTPError as refused:
+            statuses[path] = refused.code
+    return statuses
 
 
 def _history(url: str, token: str, timeout: float = 15) -> list[dict[str, Any]]:
