@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -14,10 +15,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -31,6 +34,7 @@ PROVIDER_READ_TIMEOUT_S = 3
 AUTH_ISSUER = "parley-auth"  # the auth service's defaults, and so the gateway's
 AUTH_AUDIENCE = "parley"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REFRESH_COOKIE = "parley_refresh"
 Frame = dict[str, Any]
 
 
@@ -109,6 +113,39 @@ def _migrate(module: str, env: dict[str, str]) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+@contextlib.contextmanager
+def platform(
+    name: str,
+    stack: Stack,
+    *,
+    history: bool = True,
+    worker: bool = True,
+    auth_env: dict[str, str] | None = None,
+    history_env: dict[str, str] | None = None,
+    worker_env: dict[str, str] | None = None,
+    gateway_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """`stack` with auth on a fresh database, history on another, a worker, and a gateway that
+    trusts auth and routes to both (`history`, `worker`: False leaves that one out); each
+    `*_env` is that process's extra environment. Afterwards the processes are stopped and the
+    databases dropped."""
+    with contextlib.ExitStack() as cleanup:
+        auth_db = cleanup.enter_context(postgres_database(f"parley_e2e_{name}_auth"))
+        history_db = (
+            cleanup.enter_context(postgres_database(f"parley_e2e_{name}_history")) if history else None
+        )
+        cleanup.callback(stack.close)
+        stack.start_auth(auth_db, **(auth_env or {}))
+        if history_db is not None:
+            stack.start_history(history_db, **(history_env or {}))
+        if worker:
+            stack.start_worker(**(worker_env or {}))
+        gateway = stack.start_gateway(**(gateway_env or {}))
+        if worker:
+            stack.wait_models(gateway, workers=1)
+        yield stack
 
 
 @dataclass
@@ -304,6 +341,22 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def jwt_claims(access_token: str) -> dict[str, Any]:
+    """The payload of a JWT, read without verifying it (the services verify; tests only read)."""
+    payload = access_token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
+def refresh_cookie(response: httpx.Response) -> str | None:
+    """The refresh cookie a response sets; None when it sets none or only clears it."""
+    cookie: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        cookie.load(header)
+    morsel = cookie.get(REFRESH_COOKIE)
+    return morsel.value if morsel is not None and morsel.value else None
 
 
 def answer_text(frames: list[Frame]) -> str:

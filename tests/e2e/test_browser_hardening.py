@@ -20,7 +20,7 @@ import websockets
 from parley_contracts.browser_security import API_POLICY
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import Gateway, Stack, postgres_database
+from .stack import REFRESH_COOKIE, Gateway, Stack, platform
 from .test_accounts import ADMIN_EMAIL, register_and_login
 from .test_session_leak import Session, subject
 
@@ -35,23 +35,20 @@ def hardened(
 ) -> Iterator[Stack]:
     if not (STATIC_DIR / "index.html").is_file():
         pytest.fail(f"{STATIC_DIR} is not built (make frontend)")
-    with (
-        postgres_database("parley_e2e_hardening_auth") as auth_db,
-        postgres_database("parley_e2e_hardening_history") as history_db,
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    with platform(
+        "hardening",
+        stack,
+        worker=False,
+        auth_env={"PARLEY_ADMIN_EMAIL": ADMIN_EMAIL, "PARLEY_AUTH_ALLOWED_ORIGINS": LISTED},
+        gateway_env={
+            "PARLEY_GATEWAY_STATIC_DIR": str(STATIC_DIR),
+            "PARLEY_GATEWAY_ALLOWED_ORIGINS": LISTED,
+            # The test plays a TLS-terminating proxy on loopback.
+            "PARLEY_GATEWAY_FORWARDED_ALLOW_IPS": "127.0.0.1",
+        },
     ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            stack.start_auth(auth_db, PARLEY_ADMIN_EMAIL=ADMIN_EMAIL, PARLEY_AUTH_ALLOWED_ORIGINS=LISTED)
-            stack.start_history(history_db)
-            stack.start_gateway(
-                PARLEY_GATEWAY_STATIC_DIR=str(STATIC_DIR),
-                PARLEY_GATEWAY_ALLOWED_ORIGINS=LISTED,
-                # The test plays a TLS-terminating proxy on loopback.
-                PARLEY_GATEWAY_FORWARDED_ALLOW_IPS="127.0.0.1",
-            )
-            yield stack
-        finally:
-            stack.close()
+        yield stack
 
 
 PAGES = ["/", "/login/", "/register/", "/admin/", "/no-such-page", "/api/no-such-route"]
@@ -141,7 +138,7 @@ async def test_refresh_and_logout_from_another_site_are_refused(hardened: Stack)
     gateway, auth = hardened.gateways[0], hardened.auth
     assert auth is not None
     alice = Session(await register_and_login(gateway))
-    cookie = {"Cookie": f"parley_refresh={alice.cookie}"}
+    cookie = {"Cookie": f"{REFRESH_COOKIE}={alice.cookie}"}
     # At the gateway, and at auth as an Ingress would reach it (the browser's Origin and Host).
     for base in (gateway.http, auth.http):
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:

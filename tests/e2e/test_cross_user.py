@@ -25,7 +25,7 @@ import websockets
 
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import MODEL, Client, Gateway, Stack, postgres_database
+from .stack import MODEL, Client, Gateway, Stack, platform
 from .test_accounts import ADMIN_EMAIL, PASSWORD, register_and_login
 
 SECRET = f"alice-secret-{uuid.uuid4().hex[:8]}"
@@ -36,22 +36,17 @@ def cross_stack(
     vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
 ) -> Iterator[Stack]:
     """Auth and history on their own databases, a worker, and a gateway routing to both."""
-    with (
-        postgres_database("parley_e2e_cross_auth") as auth_db,
-        postgres_database("parley_e2e_cross_history") as history_db,
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    with platform(
+        "cross",
+        stack,
+        auth_env={"PARLEY_ADMIN_EMAIL": ADMIN_EMAIL},
+        # No title requests: Alice's conversation must not change on its own while Bob tries.
+        history_env={"PARLEY_HISTORY_TITLE_REQUESTS": "false"},
+        # An API key is checked with auth again after 1 s (60 s by default).
+        gateway_env={"PARLEY_GATEWAY_API_KEY_CACHE_S": "1"},
     ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            stack.start_auth(auth_db, PARLEY_ADMIN_EMAIL=ADMIN_EMAIL)
-            # No title requests: Alice's conversation must not change on its own while Bob tries.
-            stack.start_history(history_db, PARLEY_HISTORY_TITLE_REQUESTS="false")
-            stack.start_worker()
-            # An API key is checked with auth again after 1 s (60 s by default).
-            stack.start_gateway(PARLEY_GATEWAY_API_KEY_CACHE_S="1")
-            stack.wait_models(stack.gateways[0], workers=1)
-            yield stack
-        finally:
-            stack.close()
+        yield stack
 
 
 @dataclass

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import MODEL, Client, Gateway, Stack, postgres_database
+from .stack import MODEL, Client, Gateway, Stack, platform
 from .test_accounts import ADMIN_EMAIL, PASSWORD, register_and_login
 
 
@@ -27,20 +27,14 @@ from .test_accounts import ADMIN_EMAIL, PASSWORD, register_and_login
 def disabled_stack(
     vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
 ) -> Iterator[Stack]:
-    with (
-        postgres_database("parley_e2e_disabled_auth") as auth_db,
-        postgres_database("parley_e2e_disabled_history") as history_db,
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    with platform(
+        "disabled",
+        stack,
+        auth_env={"PARLEY_ADMIN_EMAIL": ADMIN_EMAIL},
+        history_env={"PARLEY_HISTORY_TITLE_REQUESTS": "false"},
     ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            stack.start_auth(auth_db, PARLEY_ADMIN_EMAIL=ADMIN_EMAIL)
-            stack.start_history(history_db, PARLEY_HISTORY_TITLE_REQUESTS="false")
-            stack.start_worker()
-            stack.start_gateway()
-            stack.wait_models(stack.gateways[0], workers=1)
-            yield stack
-        finally:
-            stack.close()
+        yield stack
 
 
 def _bearer(token: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ import pytest_asyncio
 
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import Stack, postgres_database
+from .stack import Stack, platform
 from .test_accounts import ADMIN_EMAIL, register_and_login
 from .test_cross_user import _chat, _until_stored
 
@@ -69,28 +69,21 @@ def fuzz_stack(
     vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
 ) -> Iterator[Stack]:
     """Auth and history on their own databases, a worker (to seed a real chat), a gateway."""
-    with (
-        postgres_database("parley_e2e_fuzz_auth") as auth_db,
-        postgres_database("parley_e2e_fuzz_history") as history_db,
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    with platform(
+        "fuzz",
+        stack,
+        # With a catalogue secret, as deployed: without one, a provider API key is refused 503.
+        auth_env={
+            "PARLEY_ADMIN_EMAIL": ADMIN_EMAIL,
+            "PARLEY_CATALOG_SECRET": CATALOG_SECRET,
+            "PARLEY_AUTH_LOG_LEVEL": "WARNING",
+        },
+        history_env={"PARLEY_HISTORY_TITLE_REQUESTS": "false", "PARLEY_HISTORY_LOG_LEVEL": "WARNING"},
+        worker_env={"PARLEY_CATALOG_SECRET": CATALOG_SECRET},
+        gateway_env={"PARLEY_GATEWAY_LOG_LEVEL": "WARNING"},
     ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            # With a catalogue secret, as deployed: without one, a provider API key is refused 503.
-            stack.start_auth(
-                auth_db,
-                PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
-                PARLEY_CATALOG_SECRET=CATALOG_SECRET,
-                PARLEY_AUTH_LOG_LEVEL="WARNING",
-            )
-            stack.start_history(
-                history_db, PARLEY_HISTORY_TITLE_REQUESTS="false", PARLEY_HISTORY_LOG_LEVEL="WARNING"
-            )
-            stack.start_worker(PARLEY_CATALOG_SECRET=CATALOG_SECRET)
-            stack.start_gateway(PARLEY_GATEWAY_LOG_LEVEL="WARNING")
-            stack.wait_models(stack.gateways[0], workers=1)
-            yield stack
-        finally:
-            stack.close()
+        yield stack
 
 
 @dataclass(frozen=True)

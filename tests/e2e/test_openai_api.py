@@ -14,7 +14,7 @@ import pytest
 
 from parley_testkit import FakeProvider, Script, TestIssuer
 
-from .stack import MODEL, Gateway, Stack, postgres_database
+from .stack import MODEL, Gateway, Stack, platform
 from .test_accounts import register_and_login
 
 
@@ -22,20 +22,9 @@ from .test_accounts import register_and_login
 def api_stack(
     vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
 ) -> Iterator[Stack]:
-    with (
-        postgres_database("parley_e2e_api_auth") as auth_db,
-        postgres_database("parley_e2e_api_history") as history_db,
-    ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            stack.start_auth(auth_db)
-            stack.start_history(history_db)
-            stack.start_worker()
-            stack.start_gateway()
-            stack.wait_models(stack.gateways[0], workers=1)
-            yield stack
-        finally:
-            stack.close()
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    with platform("api", stack):
+        yield stack
 
 
 @pytest.fixture

@@ -30,13 +30,11 @@ answers for each field of each route); this module is the generated inventory.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +49,18 @@ from parley_gateway import Settings, create_app
 from parley_gateway.adapters.http import stateless_client
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import AUTH_AUDIENCE, AUTH_ISSUER, MODEL, Client, Gateway, Stack, postgres_database
+from .stack import (
+    AUTH_AUDIENCE,
+    AUTH_ISSUER,
+    MODEL,
+    REFRESH_COOKIE,
+    Client,
+    Gateway,
+    Stack,
+    jwt_claims,
+    platform,
+    refresh_cookie,
+)
 from .test_accounts import ADMIN_EMAIL, PASSWORD, Account, register_and_login
 from .test_cross_user import Alice, Bob, _admin_registered, _alices_view, _bearer, _chat, _until_stored
 
@@ -59,7 +68,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 SECRET = f"alice-secret-{uuid.uuid4().hex[:8]}"
 """In all of Alice's data (her email, name, chat, project, prompt, tag, API key name)."""
-COOKIE = "parley_refresh"
 USERS = 12
 ROTATIONS = 3
 
@@ -227,33 +235,23 @@ def strangers_stack(
     vhost_url: str, provider: FakeProvider, issuer: TestIssuer, models_file: Path
 ) -> Iterator[Stack]:
     """Auth and history on their own databases, a worker, and a gateway routing to both."""
-    with (
-        postgres_database("parley_e2e_strangers_auth") as auth_db,
-        postgres_database("parley_e2e_strangers_history") as history_db,
-    ):
-        stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
-        try:
-            stack.start_auth(
-                auth_db,
-                PARLEY_ADMIN_EMAIL=ADMIN_EMAIL,
-                # The refresh cookie without `Secure`, as `make dev` serves it: any client or proxy
-                # on plain http keeps and resends it (a `Secure` one it would not resend over
-                # http), the harshest case for a session that leaks through the gateway.
-                PARLEY_AUTH_DEV="1",
-                PARLEY_AUTH_COOKIE_SECURE="0",
-                # Throttling is not what this module tests: the strangers' failed logins (all from
-                # 127.0.0.1, all aimed at Alice) must not lock her, or everybody, out.
-                PARLEY_AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT="100",
-                PARLEY_AUTH_LOGIN_MAX_FAILURES_PER_IP="1000",
-            )
-            # No title requests: Alice's conversation must not change on its own meanwhile.
-            stack.start_history(history_db, PARLEY_HISTORY_TITLE_REQUESTS="false")
-            stack.start_worker()
-            stack.start_gateway()
-            stack.wait_models(stack.gateways[0], workers=1)
-            yield stack
-        finally:
-            stack.close()
+    stack = Stack(amqp_url=vhost_url, provider=provider, issuer=issuer, models_file=models_file)
+    auth_env = {
+        "PARLEY_ADMIN_EMAIL": ADMIN_EMAIL,
+        # The refresh cookie without `Secure`, as `make dev` serves it: any client or proxy on
+        # plain http keeps and resends it (a `Secure` one it would not resend over http), the
+        # harshest case for a session that leaks through the gateway.
+        "PARLEY_AUTH_DEV": "1",
+        "PARLEY_AUTH_COOKIE_SECURE": "0",
+        # Throttling is not what this module tests: the strangers' failed logins (all from
+        # 127.0.0.1, all aimed at Alice) must not lock her, or everybody, out.
+        "PARLEY_AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT": "100",
+        "PARLEY_AUTH_LOGIN_MAX_FAILURES_PER_IP": "1000",
+    }
+    # No title requests: Alice's conversation must not change on its own meanwhile.
+    history_env = {"PARLEY_HISTORY_TITLE_REQUESTS": "false"}
+    with platform("strangers", stack, auth_env=auth_env, history_env=history_env):
+        yield stack
 
 
 def _client(gateway: Gateway, *, timeout: float = 10) -> httpx.AsyncClient:
@@ -263,22 +261,6 @@ def _client(gateway: Gateway, *, timeout: float = 10) -> httpx.AsyncClient:
     client = stateless_client(timeout=httpx.Timeout(timeout))
     client.base_url = httpx.URL(gateway.http)
     return client
-
-
-def _refresh_cookie(response: httpx.Response) -> str | None:
-    """The refresh cookie a response sets (None if none, or if it only clears it)."""
-    cookie: SimpleCookie = SimpleCookie()
-    for header in response.headers.get_list("set-cookie"):
-        cookie.load(header)
-    value = cookie[COOKIE].value if COOKIE in cookie else ""
-    return value or None
-
-
-def _claims(access_token: str) -> dict[str, Any]:
-    """The payload of a JWT, read without verifying it (the services verify; this only reads)."""
-    payload = access_token.split(".")[1]
-    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return claims
 
 
 async def _login(http: httpx.AsyncClient, email: str) -> httpx.Response:
@@ -323,7 +305,7 @@ async def people(strangers_stack: Stack) -> AsyncIterator[People]:
         assert shared.status_code == 201, shared.text
         key = await http.post("/api/auth/keys", json={"name": SECRET}, headers=as_alice)
         assert key.status_code == 201, key.text
-        spare = _refresh_cookie(await _login(http, alice_email))
+        spare = refresh_cookie(await _login(http, alice_email))
         assert spare is not None
         bob_project = await http.post("/api/history/projects", json={"name": "Bob's"}, headers=as_bob)
         assert bob_project.status_code == 201, bob_project.text
@@ -464,7 +446,7 @@ def _alices(people: People) -> list[str]:
 def _assert_gives_nothing(what: object, response: httpx.Response, people: People) -> None:
     """No token, no refresh cookie, nothing of Alice's (a refusal may name an id it was sent)."""
     assert "access_token" not in response.text, (what, response.text)
-    assert _refresh_cookie(response) is None, (what, response.headers.get_list("set-cookie"))
+    assert refresh_cookie(response) is None, (what, response.headers.get_list("set-cookie"))
     leaked = [s for s in (SECRET, people.alice_email, people.alice.api_key) if s in response.text]
     assert not leaked, (what, response.status_code, response.text)
     if response.is_success:
@@ -480,7 +462,7 @@ def _strangers(people: People) -> dict[str, dict[str, str]]:
         "no credentials": {},
         "a garbage bearer": {"Authorization": "Bearer not-a-token"},
         "Alice as an admin, forged": {"Authorization": f"Bearer {forged}"},
-        "a made-up refresh cookie": {"Cookie": f"{COOKIE}=made-up-{uuid.uuid4().hex}"},
+        "a made-up refresh cookie": {"Cookie": f"{REFRESH_COOKIE}=made-up-{uuid.uuid4().hex}"},
     }
 
 
@@ -562,7 +544,7 @@ def _assert_bobs_own(operation: Operation, response: httpx.Response, people: Peo
     json_answer = response.headers.get("content-type", "").startswith("application/json")
     body = response.json() if json_answer else None
     if isinstance(body, dict) and "access_token" in body:
-        assert _claims(body["access_token"])["sub"] == people.bob.id, operation
+        assert jwt_claims(body["access_token"])["sub"] == people.bob.id, operation
     if operation[1] == "/api/auth/me":
         assert body is not None
         assert (body["id"], body["email"]) == (people.bob.id, people.bob_email), body
@@ -586,7 +568,7 @@ async def test_bob_gets_nothing_of_alices_from_any_route_and_changes_nothing(
                 _assert_bobs_own(operation, response, people)
             else:
                 assert "access_token" not in response.text, (operation, response.text)
-                assert _refresh_cookie(response) is None, operation
+                assert refresh_cookie(response) is None, operation
 
         # The gateway's own routes, with his token and his API key.
         stats = await http.get("/api/stats", headers=as_bob)
@@ -605,10 +587,10 @@ async def test_bob_gets_nothing_of_alices_from_any_route_and_changes_nothing(
         _assert_gives_nothing("refresh with Bob's bearer", refreshed, people)
         # Her spent refresh cookie, for anyone: she rotates her spare session's cookie, then
         # the spent one comes back (revoking that whole session, as a reuse does).
-        spent = {"Cookie": f"{COOKIE}={people.alice_spare_cookie}"}
+        spent = {"Cookie": f"{REFRESH_COOKIE}={people.alice_spare_cookie}"}
         rotated = await http.post("/api/auth/refresh", headers=spent)
         assert rotated.status_code == 200, rotated.text
-        assert _claims(rotated.json()["access_token"])["sub"] == people.alice.id
+        assert jwt_claims(rotated.json()["access_token"])["sub"] == people.alice.id
         for who, headers in {"a stranger": spent, "Bob": {**spent, **as_bob}}.items():
             response = await http.post("/api/auth/refresh", headers=headers)
             assert response.status_code == 401, (who, response.text)
@@ -621,10 +603,12 @@ async def test_bob_gets_nothing_of_alices_from_any_route_and_changes_nothing(
 
         after = await _alices_view(http, people.alice)
         # Her first session lives on: its cookie still refreshes (and is rotated for later tests).
-        mine = await http.post("/api/auth/refresh", headers={"Cookie": f"{COOKIE}={people.alice_cookie}"})
+        mine = await http.post(
+            "/api/auth/refresh", headers={"Cookie": f"{REFRESH_COOKIE}={people.alice_cookie}"}
+        )
         assert mine.status_code == 200, mine.text
-        assert _claims(mine.json()["access_token"])["sub"] == people.alice.id
-        new_cookie = _refresh_cookie(mine)
+        assert jwt_claims(mine.json()["access_token"])["sub"] == people.alice.id
+        new_cookie = refresh_cookie(mine)
         assert new_cookie is not None
         people.alice_cookie = new_cookie
     assert after == before
@@ -644,15 +628,15 @@ async def _visit(gateway: Gateway, user: Account, n: int) -> Visit:
     once and list the conversations: every answer must be this user's."""
     async with _client(gateway, timeout=30) as http:
         login = await _login(http, user.email)
-        claims = _claims(login.json()["access_token"])
+        claims = jwt_claims(login.json()["access_token"])
         assert claims["sub"] == user.id, claims
-        cookie = _refresh_cookie(login)
+        cookie = refresh_cookie(login)
         for _ in range(ROTATIONS):
-            refreshed = await http.post("/api/auth/refresh", headers={"Cookie": f"{COOKIE}={cookie}"})
+            refreshed = await http.post("/api/auth/refresh", headers={"Cookie": f"{REFRESH_COOKIE}={cookie}"})
             assert refreshed.status_code == 200, refreshed.text
-            rotated = _claims(refreshed.json()["access_token"])
+            rotated = jwt_claims(refreshed.json()["access_token"])
             assert (rotated["sub"], rotated["sid"]) == (user.id, claims["sid"]), (user.id, rotated)
-            new_cookie = _refresh_cookie(refreshed)
+            new_cookie = refresh_cookie(refreshed)
             assert new_cookie not in (None, cookie)
             cookie = new_cookie
         token = refreshed.json()["access_token"]
@@ -662,7 +646,7 @@ async def _visit(gateway: Gateway, user: Account, n: int) -> Visit:
         assert key.status_code == 201, key.text
         exchanged = await http.post("/api/auth/token", json={"api_key": key.json()["key"]})
         assert exchanged.status_code == 200, exchanged.text
-        assert _claims(exchanged.json()["access_token"])["sub"] == user.id
+        assert jwt_claims(exchanged.json()["access_token"])["sub"] == user.id
         models = await http.get("/v1/models", headers=_bearer(key.json()["key"]))
         assert models.status_code == 200, models.text
         client = await Client.connect(gateway, token)
@@ -699,7 +683,7 @@ async def _stranger(gateway: Gateway, done: asyncio.Event) -> int:
                 response = await http.request(method, path)
                 assert response.status_code == 401, (method, path, response.text)
                 assert "access_token" not in response.text, (method, path, response.text)
-                assert _refresh_cookie(response) is None, (method, path)
+                assert refresh_cookie(response) is None, (method, path)
                 calls += 1
             frames, code = await _hello_refused(gateway, "not-a-token", None)
             assert code == 4401, frames
