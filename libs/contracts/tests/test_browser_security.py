@@ -40,6 +40,13 @@ def test_an_origin_is_allowed_when_it_is_the_host_or_listed(
     assert policy.allows(origin, host) is allowed
 
 
+def test_a_request_is_judged_by_its_origin_and_host_headers() -> None:
+    policy = OriginPolicy()
+    assert policy.admits({"host": "chat.example.com", "origin": "https://chat.example.com"})
+    assert policy.admits({"host": "chat.example.com"})
+    assert not policy.admits({"host": "chat.example.com", "origin": "https://evil.example"})
+
+
 def test_no_origin_is_listed_by_default() -> None:
     assert OriginPolicy.parse("").allowed == frozenset()
     assert not OriginPolicy().allows("https://admin.example.com", "chat.example.com")

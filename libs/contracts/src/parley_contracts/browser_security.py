@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from parley_contracts.http_metrics import ASGIApp, Message, Receive, Scope, Send
@@ -64,6 +64,11 @@ class OriginPolicy:
     def parse(cls, allowed: str) -> OriginPolicy:
         """From a comma-separated list (`https://chat.example.com,https://admin.example.com`)."""
         return cls(part.strip() for part in allowed.split(","))
+
+    def admits(self, headers: Mapping[str, str]) -> bool:
+        """Whether a request with these headers (`Origin`, `Host`; lower-case keys, as ASGI
+        frameworks give them) may go on."""
+        return self.allows(headers.get("origin"), headers.get("host"))
 
     def allows(self, origin: str | None, host: str | None) -> bool:
         if origin is None:

@@ -139,7 +139,7 @@ async def login(body: LoginIn, request: Request, response: Response, auth: AuthD
 def _same_site(request: Request, auth: Auth) -> None:
     """Where the cookie alone acts, a browser page of another site is refused (behind an
     Ingress the browser's `Origin` and `Host` reach this service; the gateway checks its own)."""
-    if not auth.origins.allows(request.headers.get("origin"), request.headers.get("host")):
+    if not auth.origins.admits(request.headers):
         raise Forbidden("a request from another site is refused")
 
 

@@ -30,7 +30,7 @@ routes = APIRouter()
 
 @routes.websocket("/ws")
 async def chat_socket(websocket: WebSocket, gateway: GatewayDep) -> None:
-    if not gateway.origins.allows(websocket.headers.get("origin"), websocket.headers.get("host")):
+    if not gateway.origins.admits(websocket.headers):
         # Another site's page would chat as whoever is logged in: closing before the accept
         # refuses the handshake (HTTP 403).
         log.warning("a WebSocket from origin %r refused", websocket.headers.get("origin"))

@@ -41,9 +41,7 @@ proxy_routes = APIRouter()
 
 
 async def _forward(service: Service, request: Request, gateway: GatewayDep) -> Response:
-    if request.url.path in _COOKIE_AUTHENTICATED and not gateway.origins.allows(
-        request.headers.get("origin"), request.headers.get("host")
-    ):
+    if request.url.path in _COOKIE_AUTHENTICATED and not gateway.origins.admits(request.headers):
         return JSONResponse({"detail": "a request from another site is refused"}, status_code=403)
     body = await _body(request)
     if body is None:
