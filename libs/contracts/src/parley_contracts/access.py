@@ -48,14 +48,20 @@ def newer(change: UserAccessChanged, than: UserAccessChanged | None) -> bool:
 
 
 def effective_role(
-    change: UserAccessChanged | None, *, role: str, issued_at: float | None, now: datetime
+    change: UserAccessChanged | None,
+    *,
+    role: str,
+    issued_at: float | None,
+    now: datetime,
+    session_id: str | None = None,
 ) -> str:
     """The role a verified token of the account still carries, given the account's latest
     access change; raises `AccessRevoked` when the token must be refused.
 
-    While the account is disabled, every token is refused; a token issued before
-    `tokens_not_before` (whole seconds: `iat`) is refused; a token's role counts only as far
-    as the account's current role allows, so a demoted admin's old token is a user's."""
+    While the account is disabled, every token is refused; a token issued (`iat`, to the
+    microsecond from auth) before `tokens_not_before` is refused, and so is a token of an
+    ended session; a token's role counts only as far as the account's current role allows,
+    so a demoted admin's old token is a user's."""
     if change is None or change.relevant_until <= now:
         return role
     if change.disabled:
@@ -63,6 +69,10 @@ def effective_role(
     cutoff = change.tokens_not_before
     if cutoff is not None and (issued_at is None or issued_at < cutoff.timestamp()):
         raise AccessRevoked(
-            "the token was issued before the account was disabled; sign in again", disabled=False
+            "the token was issued before the account's access changed (disabled, or a new "
+            "password); sign in again",
+            disabled=False,
         )
+    if session_id is not None and session_id in change.sessions_ended:
+        raise AccessRevoked("the session has ended; sign in again", disabled=False)
     return role if role == change.role else USER

@@ -2,7 +2,13 @@
 `kid`, signed by a key of the auth service's JWKS (fetched over HTTP, cached,
 refetched on an unknown `kid` at most once per floor), with `exp`, `iss`,
 `aud` and `sub`. Services map the two errors here to their own transport
-errors at the edge."""
+errors at the edge.
+
+The cached key set lives `max_age_s`: older, it is fetched again before the
+next check, so that a key auth no longer publishes (retired by `rotate-key`,
+removed after a compromise) stops verifying within that time. While auth
+cannot be reached the old set is kept, but never past `max_stale_s`: then no
+token verifies (`SigningKeysUnavailable`) rather than one trusted for ever."""
 
 from __future__ import annotations
 
@@ -35,7 +41,8 @@ class TokenRejected(Exception):
 
 
 class SigningKeysUnavailable(Exception):
-    """The JWKS could not be fetched, so an unknown `kid` cannot be judged now."""
+    """The JWKS could not be fetched, so an unknown `kid`, or any token once the cached set
+    is older than its hard limit, cannot be judged now."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ class AccessClaims:
     exp: float
     iat: float | None = None
     """When the token was issued (whole seconds); None when it has no `iat`."""
+    sid: str | None = None
+    """The session (sign-in) the token belongs to; None for a token from an API key."""
 
 
 def http_jwks(url: str, *, timeout_s: float) -> JwksSource:
@@ -106,14 +115,23 @@ class JwksVerifier:
         audience: str,
         leeway_s: float = 0.0,
         refetch_floor_s: float = 30.0,
+        max_age_s: float = 300.0,
+        max_stale_s: float = 3600.0,
         clock: Clock = time.monotonic,
     ) -> None:
+        """`max_age_s`: a key set older than this is fetched again before use; `max_stale_s`:
+        while fetching fails, the old set is trusted until it is this old, then nothing is."""
         self._source = source
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = leeway_s
         self._policy = RefetchPolicy(refetch_floor_s, clock=clock)
+        self._max_age_s = max_age_s
+        self._max_stale_s = max(max_stale_s, max_age_s)
+        self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        """When the set in `_keys` was fetched (successfully)."""
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> bool:
@@ -156,9 +174,32 @@ class JwksVerifier:
             role=role if isinstance(role, str) else "user",
             exp=float(exp),
             iat=float(iat) if isinstance(iat, int | float) else None,
+            sid=sid if isinstance(sid := claims.get("sid"), str) else None,
         )
 
+    def _age(self) -> float | None:
+        return None if self._fetched_at is None else self._clock() - self._fetched_at
+
+    async def _fresh_keys(self) -> None:
+        """Fetch a set older than `max_age_s` again (as often as the floor allows); refuse a
+        set older than `max_stale_s` that could not be fetched again."""
+        age = self._age()
+        if age is None or age < self._max_age_s:
+            return
+        async with self._lock:
+            age = self._age()
+            if age is not None and age >= self._max_age_s and self._policy.may_fetch():
+                await self._fetch()
+            age = self._age()
+            if age is not None and age >= self._max_stale_s:
+                self._keys = {}
+                raise SigningKeysUnavailable(
+                    f"the signing keys could not be fetched again for {age:.0f} s: "
+                    "no token is trusted until they are"
+                )
+
     async def _key(self, kid: str) -> jwt.PyJWK:
+        await self._fresh_keys()
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -179,8 +220,11 @@ class JwksVerifier:
         try:
             document = await self._source()
         except Exception as exc:
-            log.warning("JWKS fetch failed: %s: %s", type(exc).__name__, exc)
+            age = self._age()
+            log.warning("JWKS fetch failed: %s: %s%s", type(exc).__name__, exc,
+                        "" if age is None else f" (keeping the set fetched {age:.0f} s ago)")  # fmt: skip
             return False
         self._keys = jwks_keys(document)
+        self._fetched_at = self._clock()
         log.info("JWKS fetched: %d usable key(s) %s", len(self._keys), sorted(self._keys))
         return True

@@ -146,8 +146,9 @@ class UserRegistered(DomainEvent):
 
 
 class UserAccessChanged(DomainEvent):
-    """An admin changed what an account may do: disabled it, enabled it again, or changed its
-    role. Carries the account's whole access state, not a diff. Services that verify access
+    """What an account's access tokens may still do changed: an admin disabled it, enabled it
+    again or changed its role; or its owner signed out of a session or changed the password.
+    Carries the account's whole access state, not a diff. Services that verify access
     tokens locally apply it at once instead of waiting out the tokens' lifetime (the rules are
     `parley_contracts.access.effective_role`)."""
 
@@ -156,7 +157,10 @@ class UserAccessChanged(DomainEvent):
     role: Literal["user", "admin"]
     tokens_not_before: datetime | None = None
     """Access tokens of this user issued (`iat`) before this instant are refused: the last
-    time the account was disabled. None: it never was."""
+    time the account was disabled or its password changed. None: neither happened."""
+    sessions_ended: tuple[str, ...] = ()
+    """Sessions (the `sid` of access tokens) ended within the last access-token lifetime
+    (sign-out, reuse of a refresh token): their access tokens are refused."""
     relevant_until: datetime
     """Every access token issued before this change has expired by then (the change plus one
     access-token lifetime): a verifier may forget the change afterwards."""
