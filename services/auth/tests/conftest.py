@@ -22,6 +22,7 @@ from parley_auth.adapters.orm import UserRow
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database
 from parley_auth.settings import normalize_database_url
+from parley_contracts import egress
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -30,6 +31,22 @@ def in_thread(function: Callable[..., object], *args: object) -> None:
     """Run blocking set-up (its own `asyncio.run`) even when a test's event loop is running."""
     with ThreadPoolExecutor(1) as pool:
         pool.submit(function, *args).result()
+
+
+PUBLIC_TEST_ADDRESS = "203.0.113.7"
+"""What made-up provider host names resolve to in these tests (a documentation address:
+auth checks it, never connects to it)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provider hosts are resolved by a stub, never by a DNS server (tests that mean an
+    internal host replace it again)."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return [PUBLIC_TEST_ADDRESS]
+
+    monkeypatch.setattr(egress, "resolve", resolve)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,9 +1,10 @@
-"""`python -m parley_auth [serve|migrate|rotate-key|openapi]`.
+"""`python -m parley_auth [serve|migrate|rotate-key|grant-admin EMAIL|openapi]`.
 
 `serve` (the default) runs the service under uvicorn with uvloop; `migrate`
 upgrades the database to the latest schema (`make migrate`); `rotate-key`
 adds a signing key and retires the current one (it stays in the JWKS for one
-access-token lifetime); `openapi` prints the OpenAPI document.
+access-token lifetime); `grant-admin EMAIL` makes a registered account admin
+(the operator's bootstrap); `openapi` prints the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 
-from parley_auth.adapters.keys import new_signing_key_row
+from parley_auth import services
+from parley_auth.adapters.keys import key_sealer, new_signing_key_row
 from parley_auth.adapters.repository import Database
-from parley_auth.bootstrap import utc_now
+from parley_auth.bootstrap import bootstrap, utc_now
+from parley_auth.domain.errors import NotFound
 from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings
+from parley_contracts.catalog import Sealer
 from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_auth")
@@ -51,11 +55,23 @@ async def rotate_key(settings: Settings) -> str:
     try:
         async with db.transaction() as repo:
             now = utc_now()
-            row = new_signing_key_row(now)
+            secret = settings.catalog_secret
+            sealer = key_sealer(Sealer(secret.get_secret_value()) if secret is not None else None)
+            row = new_signing_key_row(now, sealer=sealer)
             await repo.add_signing_key(row, now)
     finally:
         await db.close()
     return row.kid
+
+
+async def grant_admin(settings: Settings, email: str) -> str:
+
+    auth = bootstrap(settings)
+    try:
+        user = await services.grant_admin(email, auth=auth)
+        return str(user.id)
+    finally:
+        await auth.db.close()
 
 
 def openapi_document(settings: Settings) -> str:
@@ -84,8 +100,12 @@ def serve(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parley_auth")
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", "rotate-key", "openapi"]
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "migrate", "rotate-key", "grant-admin", "openapi"],
     )
+    parser.add_argument("email", nargs="?", help="grant-admin: the account to make admin")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -109,6 +129,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         log.info(
             "new signing key %s; the previous one stays in the JWKS for %d s", kid, settings.access_ttl_s
         )
+        return 0
+    if args.command == "grant-admin":
+        if not args.email:
+            sys.stderr.write("parley-auth: grant-admin needs the account's email\n")
+            return 2
+        try:
+            user_id = asyncio.run(grant_admin(settings, args.email))
+        except NotFound as exc:
+            sys.stderr.write(f"parley-auth: {exc.detail}\n")
+            return 1
+        log.info("account %s (%s) is admin", args.email, user_id)
         return 0
     if args.command == "openapi":
         sys.stdout.write(openapi_document(settings))

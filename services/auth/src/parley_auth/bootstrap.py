@@ -5,17 +5,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from parley_auth.adapters.keys import KeyRing
 from parley_auth.adapters.metrics import AuthMetrics
-from parley_auth.adapters.passwords import Argon2Hasher
+from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
 from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
 from parley_auth.adapters.repository import Database
 from parley_auth.domain.quota import Price
-from parley_auth.domain.throttle import LoginThrottle
+from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
 from parley_auth.ports import EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
 from parley_contracts.browser_security import OriginPolicy
@@ -33,6 +34,8 @@ class Auth:
     keys: KeyRing
     hasher: PasswordHasher
     throttle: LoginThrottle
+    key_throttle: KeyThrottle
+    registrations: RegistrationThrottle
     router: RabbitRouter
     publisher: EventPublisher
     metrics: AuthMetrics
@@ -42,6 +45,8 @@ class Auth:
     """Seals provider API keys; None when `PARLEY_CATALOG_SECRET` is unset (keys are refused)."""
     origins: OriginPolicy = field(default_factory=OriginPolicy)
     """Browser origins that may use the refresh cookie besides the one a request was sent to."""
+    registering: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Registrations of this process one at a time past their hash (see `lock_registrations`)."""
 
     async def readiness(self) -> str | None:
         """None when ready, else why not."""
@@ -62,23 +67,40 @@ def bootstrap(
 ) -> Auth:
     metrics = AuthMetrics()
     router = make_router(settings, metrics_registry=metrics.registry)
+    sealer = Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None
     return Auth(
         settings=settings,
         db=db or Database(settings.database_url),
         keys=KeyRing(
-            issuer=settings.jwt_issuer, audience=settings.jwt_audience, access_ttl_s=settings.access_ttl_s
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_s=settings.access_ttl_s,
+            sealer=sealer,
         ),
-        hasher=hasher
-        or Argon2Hasher(
-            time_cost=settings.argon2_time_cost,
-            memory_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
+        hasher=BoundedHasher(
+            hasher
+            or Argon2Hasher(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            concurrency=settings.hash_concurrency,
+            queue_max=settings.hash_queue_max,
         ),
         throttle=LoginThrottle(
             per_account=settings.login_max_failures_per_account,
             per_ip=settings.login_max_failures_per_ip,
             window_s=settings.login_window_s,
             clock=time.monotonic,
+        ),
+        key_throttle=KeyThrottle(
+            per_ip=settings.key_max_failures_per_ip,
+            per_prefix=settings.key_max_failures_per_prefix,
+            window_s=settings.login_window_s,
+            clock=time.monotonic,
+        ),
+        registrations=RegistrationThrottle(
+            per_ip=settings.register_max_per_ip, window_s=settings.register_window_s, clock=time.monotonic
         ),
         router=router,
         publisher=publisher or RabbitPublisher(router, timeout_s=settings.publish_timeout_s),
@@ -88,6 +110,6 @@ def bootstrap(
             for name, p in settings.model_prices().items()
         },
         now=now,
-        sealer=Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None,
+        sealer=sealer,
         origins=OriginPolicy.parse(settings.allowed_origins),
     )

@@ -5,6 +5,12 @@ that transaction has committed, publishes `catalog.updated` with the whole
 catalogue (provider keys sealed). A publish that fails is only logged: the
 periodic re-announcement (`announce`) heals it, and workers ignore revisions
 older than the one they run.
+
+A provider's key is sealed bound to its id and base URL, and it is dropped when
+the base URL moves to another host (unless the same change sets a new key): a
+key goes to the server it was entered for, or nowhere. Base URLs whose host is
+an internal address are refused unless `PARLEY_AUTH_CATALOG_EGRESS_ALLOW`
+allows it; the workers check again when they connect.
 """
 
 from __future__ import annotations
@@ -22,10 +28,18 @@ from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import ModelRow, ProviderRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.bootstrap import Auth
-from parley_auth.domain.catalog import check_limits, key_last4, plan_seed
+from parley_auth.domain.catalog import check_limits, key_last4, plan_seed, same_host
 from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation, Unavailable
-from parley_contracts import new_id
-from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
+from parley_contracts import egress, new_id
+from parley_contracts.catalog import (
+    SYSTEM_USER,
+    CatalogModel,
+    CatalogProvider,
+    CatalogUpdated,
+    Sealer,
+    SealError,
+    provider_binding,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,26 +123,58 @@ async def _change(user_id: str, change: Callable[[CatalogRepository], Awaitable[
     return result
 
 
-def _seal(api_key: str, *, auth: Auth) -> tuple[str, str | None]:
+def _sealer(auth: Auth) -> Sealer:
     if auth.sealer is None:
         raise Unavailable(
             "provider API keys cannot be stored: PARLEY_CATALOG_SECRET is not set on the auth service"
         )
-    return auth.sealer.seal(api_key), key_last4(api_key)
+    return auth.sealer
+
+
+def _seal(api_key: str, provider_id: uuid.UUID, base_url: str, *, auth: Auth) -> tuple[str, str | None]:
+    sealed = _sealer(auth).seal(api_key, bound_to=provider_binding(provider_id, base_url))
+    return sealed, key_last4(api_key)
+
+
+def _reseal(row: ProviderRow, base_url: str, *, auth: Auth) -> None:
+    """Seal the row's key again, for `base_url` and in the current format."""
+    if row.sealed_key is None:
+        return
+    sealer = _sealer(auth)
+    key = sealer.open(row.sealed_key, bound_to=provider_binding(row.id, row.base_url))
+    row.sealed_key = sealer.seal(key, bound_to=provider_binding(row.id, base_url))
+
+
+async def _check_egress(base_url: str, *, auth: Auth) -> None:
+    """Refuse a base URL whose host is, or resolves to, an internal address the operator did
+    not allow. The reason names the kind of address, never the addresses."""
+    try:
+        await egress.check_url(base_url, auth.settings.catalog_egress())
+    except egress.EgressRefused as exc:
+        raise PolicyViolation(
+            f"the base URL's host is {exc.reason}, which providers may not point to "
+            "(PARLEY_AUTH_CATALOG_EGRESS_ALLOW allows chosen networks)",
+            field="base_url",
+        ) from None
+    except OSError as exc:  # the workers resolve and check it again when they connect
+        log.info("provider base URL host does not resolve here (%s): accepted", type(exc).__name__)
 
 
 async def create_provider(
     user_id: str, *, name: str, base_url: str, api_key: str | None, auth: Auth
 ) -> ProviderRow:
-    sealed, last4 = _seal(api_key, auth=auth) if api_key else (None, None)
+    await _check_egress(base_url, auth=auth)
+    provider_id = new_id()
+    sealed, last4 = _seal(api_key, provider_id, base_url, auth=auth) if api_key else (None, None)
 
     async def change(catalog: CatalogRepository) -> ProviderRow:
         if await catalog.provider_name_taken(name):
             raise Conflict(f"a provider named {name!r} exists")
         now = auth.now()
         row = ProviderRow(
-            name=name, base_url=base_url, sealed_key=sealed, key_last4=last4, created_at=now, updated_at=now
-        )
+            id=provider_id, name=name, base_url=base_url, sealed_key=sealed, key_last4=last4,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
         await catalog.add(row)
         return row
 
@@ -138,10 +184,12 @@ async def create_provider(
 async def update_provider(
     user_id: str, provider_id: uuid.UUID, changes: Mapping[str, Any], *, auth: Auth
 ) -> ProviderRow:
-    """`changes`: `name`, `base_url`, `api_key` (None or "" removes the key)."""
-    key_change = None
-    if "api_key" in changes:
-        key_change = _seal(changes["api_key"], auth=auth) if changes["api_key"] else (None, None)
+    """`changes`: `name`, `base_url`, `api_key` (None or "" removes the key). A base URL on
+    another host (scheme, host or port) removes the key unless `api_key` sets one."""
+    if "base_url" in changes:
+        await _check_egress(changes["base_url"], auth=auth)
+    if changes.get("api_key"):
+        _sealer(auth)  # refused before anything changes
 
     async def change(catalog: CatalogRepository) -> ProviderRow:
         row = await catalog.provider(provider_id)
@@ -149,10 +197,20 @@ async def update_provider(
             raise NotFound("provider not found")
         if "name" in changes and await catalog.provider_name_taken(changes["name"], other_than=row.id):
             raise Conflict(f"a provider named {changes['name']!r} exists")
+        base_url = changes.get("base_url", row.base_url)
+        if "api_key" in changes:
+            key = changes["api_key"]
+            row.sealed_key, row.key_last4 = _seal(key, row.id, base_url, auth=auth) if key else (None, None)
+        elif row.sealed_key is not None and not same_host(row.base_url, base_url):
+            log.warning("provider %s moved to another host: its API key is removed", row.id)
+            row.sealed_key = row.key_last4 = None
+        elif row.sealed_key is not None and base_url != row.base_url:
+            try:
+                _reseal(row, base_url, auth=auth)
+            except SealError as exc:  # sealed with another secret: no worker opens it anyway
+                log.error("provider %s: its key cannot be sealed for the new URL: %s", row.id, exc)
         row.name = changes.get("name", row.name)
-        row.base_url = changes.get("base_url", row.base_url)
-        if key_change is not None:
-            row.sealed_key, row.key_last4 = key_change
+        row.base_url = base_url
         row.updated_at = auth.now()
         await catalog.flush()
         return row
@@ -229,11 +287,38 @@ async def delete_model(user_id: str, model_id: uuid.UUID, *, auth: Auth) -> None
     await _change(user_id, change, auth=auth)
 
 
+async def reseal(*, auth: Auth) -> int:
+    """Seal again every provider key stored in an older format (bound to nothing), bound to
+    its provider's id and base URL; how many. A key that does not open stays as it is (logged):
+    it may have been sealed with another secret, and dropping it would lose it."""
+    if auth.sealer is None:
+        return 0
+    count = 0
+    async with auth.db.transaction() as repo:
+        for row in await repo.catalog.providers():
+            if row.sealed_key is None or not Sealer.needs_reseal(row.sealed_key):
+                continue
+            try:
+                _reseal(row, row.base_url, auth=auth)
+            except SealError as exc:
+                log.error("provider %s: its key cannot be sealed again: %s", row.id, exc)
+                continue
+            count += 1
+        if count:
+            await repo.catalog.flush()
+    if count:
+        log.info("sealed %d provider key(s) again in the current format", count)
+    return count
+
+
 async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
     """Import the models file into a catalogue nobody has changed yet: a fresh one (revision 0
     and empty), or one that is still an earlier seed of another models file (no admin changed
     it since: it follows the file). True when it did. A catalogue that admins changed, or
-    emptied, stays as they left it."""
+    emptied, stays as they left it.
+
+    Run at every start: keys sealed in an older format are sealed again first (`reseal`)."""
+    await reseal(auth=auth)
     entries = auth.settings.models_file_entries()
     if not entries:
         return False
@@ -255,9 +340,12 @@ async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
         now = auth.now()
         rows: dict[int, ProviderRow] = {}
         for provider in plan.providers:
-            sealed, last4 = _seal(provider.key, auth=auth) if provider.key else (None, None)
+            provider_id = new_id()
+            sealed, last4 = None, None
+            if provider.key:
+                sealed, last4 = _seal(provider.key, provider_id, provider.base_url, auth=auth)
             rows[id(provider)] = row = ProviderRow(
-                id=new_id(), name=provider.name, base_url=provider.base_url, sealed_key=sealed,
+                id=provider_id, name=provider.name, base_url=provider.base_url, sealed_key=sealed,
                 key_last4=last4, created_at=now, updated_at=now,
             )  # fmt: skip
             await catalog.add(row)

@@ -9,6 +9,8 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from parley_contracts.catalog import secret_problem
+from parley_contracts.egress import EgressPolicy
 from parley_contracts.settings import BrokerSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-auth.db"
@@ -50,8 +52,15 @@ class Settings(BrokerSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=0, le=65535)
     log_level: str = "INFO"
-    forwarded_allow_ips: str = "127.0.0.1"
-    """Proxies (the gateway) whose `X-Forwarded-For` names the client address for login throttling."""
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices(
+            "PARLEY_AUTH_TRUSTED_PROXIES", "PARLEY_AUTH_FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
+        ),
+    )
+    """Proxies (the gateway, the Ingress controller) whose `X-Forwarded-For` names the client
+    address for throttling: addresses and CIDRs, comma-separated. Never `*`: a client would
+    choose its own throttle key."""
 
     jwt_issuer: str = "parley-auth"
     jwt_audience: str = "parley"
@@ -73,14 +82,32 @@ class Settings(BrokerSettings):
         default=None,
         validation_alias=AliasChoices("PARLEY_ADMIN_EMAIL", "PARLEY_AUTH_ADMIN_EMAIL", "admin_email"),
     )
+    bootstrap_token: SecretStr | None = None
+    """The operator's one-time way to the first admin: whoever registers presenting it while no
+    admin exists becomes admin (with `PARLEY_ADMIN_EMAIL` set, only that address). Outside dev
+    mode nothing else makes an admin at registration; `grant-admin EMAIL` does later."""
     password_min_length: int = Field(default=8, ge=6, le=64)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
 
     login_max_failures_per_account: int = Field(default=5, ge=1)
+    """Failed logins for one account from one address before that address waits (the account's
+    owner elsewhere is not locked out)."""
     login_max_failures_per_ip: int = Field(default=20, ge=1)
     login_window_s: float = Field(default=900.0, gt=0.0)
+    key_max_failures_per_ip: int = Field(default=20, ge=1)
+    """Failed API-key exchanges from one address (a bucket apart from logins)."""
+    key_max_failures_per_prefix: int = Field(default=5, ge=1)
+    """Failed exchanges of keys that begin alike (a revoked key still in use somewhere)."""
+    key_fresh_sign_in_s: float = Field(default=300.0, ge=0.0)
+    """How long after signing in an API key may be created without the password again."""
+    register_max_per_ip: int = Field(default=10, ge=1)
+    register_window_s: float = Field(default=3600.0, gt=0.0)
+    hash_concurrency: int = Field(default=2, ge=1, le=64)
+    """Password hashes computed at once (each takes `argon2_memory_kib`)."""
+    hash_queue_max: int = Field(default=32, ge=0)
+    """Requests that may wait for a hash; one more is answered 429 with `Retry-After`."""
 
     default_budget_tokens: int = Field(default=0, ge=0)
     """Tokens (prompt + completion) a user may spend per budget period; 0 means unlimited."""
@@ -99,7 +126,13 @@ class Settings(BrokerSettings):
     catalog_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PARLEY_CATALOG_SECRET", "catalog_secret")
     )
-    """Seals provider API keys (shared with the inference workers); unset: keys are refused."""
+    """Seals provider API keys (shared with the inference workers) and the private signing keys
+    at rest; unset: provider keys are refused and signing keys stay plain. Outside dev mode it
+    must have at least 32 characters and not be a published default."""
+    catalog_egress_allow: str = ""
+    """CIDRs (comma-separated) a provider's base URL may point into although they are internal
+    (loopback, private, link-local...): e.g. `10.0.0.0/8` for an in-cluster model server. The
+    workers have their own, `PARLEY_INFERENCE_EGRESS_ALLOW`."""
     catalog_announce_s: float = Field(default=60.0, gt=0.0)
     """How often the current catalogue is announced again (heals a lost `catalog.updated`)."""
 
@@ -120,8 +153,42 @@ class Settings(BrokerSettings):
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
 
+    @field_validator("catalog_egress_allow")
+    @classmethod
+    def _egress_allow(cls, value: str) -> str:
+        try:
+            EgressPolicy.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"PARLEY_AUTH_CATALOG_EGRESS_ALLOW: {exc}") from None
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _no_wildcard(cls, value: str) -> str:
+        if "*" in value:
+            raise ValueError(
+                "PARLEY_AUTH_TRUSTED_PROXIES must list the proxies' addresses or CIDRs, not '*': "
+                "with '*' a client chooses the address it is throttled by"
+            )
+        return value
+
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _bootstrap_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("PARLEY_AUTH_BOOTSTRAP_TOKEN must have at least 24 characters")
+        return value
+
     @model_validator(mode="after")
     def _production_checks(self) -> Self:
+        weak = secret_problem(self.catalog_secret.get_secret_value()) if self.catalog_secret else None
+        if weak and not self.dev:
+            raise ValueError(
+                f"PARLEY_CATALOG_SECRET {weak}: set a random secret of at least 32 characters "
+                "(e.g. `openssl rand -base64 32`), the same on auth and the inference workers"
+            )
         if not self.dev and self.database_url.startswith("sqlite"):
             raise ValueError(
                 "PARLEY_AUTH_DATABASE_URL must name PostgreSQL outside dev mode "
@@ -130,6 +197,9 @@ class Settings(BrokerSettings):
         if not self.dev and not self.cookie_secure:
             raise ValueError("PARLEY_AUTH_COOKIE_SECURE=0 is only allowed in dev mode")
         return self
+
+    def catalog_egress(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.catalog_egress_allow)
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from parley_auth import services
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.bootstrap import Auth, bootstrap
 from parley_auth.entrypoints.app import create_app
@@ -34,7 +35,7 @@ def make_settings(database_url: str, amqp_url: str, **overrides: Any) -> Setting
         "amqp_url": amqp_url,
         "jwt_issuer": ISSUER,
         "jwt_audience": AUDIENCE,
-        "admin_email": f"admin-{secrets.token_hex(4)}@parley.dev",
+        "register_max_per_ip": 10_000,
         "default_budget_tokens": 1000,
         "prices": {"m1": {"input_price_per_mtok": 1.0, "output_price_per_mtok": 2.0}},
         "quota_sweep_s": 3600,
@@ -120,10 +121,15 @@ async def bob(api: Api) -> AsyncIterator[User]:
     await user.http.aclose()
 
 
+async def make_admin(api: Api) -> User:
+    """An account made admin the operator's way (`grant-admin`), then signed in."""
+    email = await api.register(name="Admin")
+    await services.grant_admin(email, auth=api.auth)
+    return await login(api, email)
+
+
 @pytest.fixture
 async def admin(api: Api) -> AsyncIterator[User]:
-    email = api.auth.settings.admin_email
-    assert email is not None
-    user = await login(api, await api.register(email=email, name="Admin"))
+    user = await make_admin(api)
     yield user
     await user.http.aclose()

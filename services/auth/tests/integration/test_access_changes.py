@@ -101,6 +101,7 @@ async def test_changes_that_change_no_access_publish_nothing(
 async def test_a_starting_gateway_learns_the_recent_changes(
     api: Api, amqp_url: str, admin: User, alice: User, bob: User
 ) -> None:
+    carol = await login(api, await api.register(name="Carol"))
     await _patch(admin, alice, disabled=True)
     await _patch(admin, bob, role="admin")
     async with RabbitBroker(amqp_url, logger=None) as broker:
@@ -108,7 +109,8 @@ async def test_a_starting_gateway_learns_the_recent_changes(
     changes = {c.user_id: c for c in RecentAccessChanges.model_validate_json(reply.body).changes}
     assert (changes[alice.id].disabled, changes[alice.id].role) == (True, "user")
     assert (changes[bob.id].disabled, changes[bob.id].role) == (False, "admin")
-    assert admin.id not in changes
+    assert carol.id not in changes  # nothing happened to her access
+    await carol.http.aclose()
 
 
 async def test_a_token_after_re_enabling_is_issued_after_the_cutoff(

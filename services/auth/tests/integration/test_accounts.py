@@ -99,7 +99,7 @@ async def test_login_throttled_per_address(postgres_url: str, amqp_url: str, has
 async def test_api_key_guessing_is_throttled_per_address(
     postgres_url: str, amqp_url: str, hasher: object
 ) -> None:
-    settings: Settings = make_settings(postgres_url, amqp_url, login_max_failures_per_ip=3)
+    settings: Settings = make_settings(postgres_url, amqp_url, key_max_failures_per_ip=3)
     async for api in start_api(settings, hasher):  # type: ignore[arg-type]
         for i in range(3):
             guess = await api.http.post("/api/auth/token", json={"api_key": f"pk_guess{i}"})
@@ -199,3 +199,20 @@ async def test_sql_injection_and_oversized_input_change_nothing(api: Api, alice:
     me = (await user.http.get("/api/auth/me", headers=user.headers)).json()
     assert me["display_name"] == evil["display_name"]
     await user.http.aclose()
+
+
+async def test_a_stolen_token_is_no_password_oracle(api: Api, alice: User) -> None:
+    limit = api.auth.settings.login_max_failures_per_account
+    for _ in range(limit):
+        wrong = await alice.http.post(
+            "/api/auth/keys", headers=alice.headers, json={"name": "k", "password": "guess guess"}
+        )
+        assert wrong.status_code == 401
+    for path, body in (
+        ("/api/auth/keys", {"name": "k", "password": PASSWORD}),
+        ("/api/auth/me/password", {"current_password": PASSWORD, "new_password": "another passphrase"}),
+    ):
+        refused = await alice.http.post(path, headers=alice.headers, json=body)
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["retry-after"]) >= 1
+    assert (await alice.http.get("/api/auth/me", headers=alice.headers)).status_code == 200

@@ -63,10 +63,11 @@ async def test_disabled_user_is_locked_out_at_once(api: Api, admin: User, alice:
     assert (await alice.http.post("/api/auth/refresh")).status_code == 401
     login_ = await api.http.post("/api/auth/login", json={"email": alice.email, "password": PASSWORD})
     assert login_.status_code == 403
-    assert (await api.http.post("/api/auth/token", json={"api_key": key})).status_code == 403
-    # Re-enabled: may log in again, but the revoked session stays revoked.
+    assert (await api.http.post("/api/auth/token", json={"api_key": key})).status_code == 401  # revoked
+    # Re-enabled: may log in again, but the revoked session and key stay revoked.
     await admin.http.patch(f"/api/auth/users/{alice.id}", headers=admin.headers, json={"disabled": False})
     assert (await alice.http.post("/api/auth/refresh")).status_code == 401
+    assert (await api.http.post("/api/auth/token", json={"api_key": key})).status_code == 401
     again = await login(api, alice.email)
     await again.http.aclose()
 

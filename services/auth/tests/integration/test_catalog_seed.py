@@ -10,9 +10,9 @@ import pytest
 
 from parley_auth.__main__ import migrate
 from parley_auth.adapters.passwords import Argon2Hasher
-from parley_contracts.catalog import SYSTEM_USER, Sealer
+from parley_contracts.catalog import SYSTEM_USER, Sealer, provider_binding
 from tests.conftest import in_thread
-from tests.integration.conftest import login, make_settings, start_api
+from tests.integration.conftest import make_admin, make_settings, start_api
 from tests.integration.test_catalog import CATALOG, SECRET, bind_events
 
 MODELS_FILE = """
@@ -61,9 +61,7 @@ async def test_a_fresh_install_is_seeded_from_the_models_file(
             again = await events.next(user_id=SYSTEM_USER)  # announced again, same revision
             assert again.revision == 1
             assert again.event_id != seeded.event_id
-            email = settings.admin_email
-            assert email is not None
-            admin = await login(api, await api.register(email=email))
+            admin = await make_admin(api)
             listing = (await admin.http.get(CATALOG, headers=admin.headers)).json()
             await admin.http.aclose()
         # A restart does not seed again.
@@ -88,9 +86,10 @@ async def test_a_fresh_install_is_seeded_from_the_models_file(
     assert models["local-big"]["enabled"] is True
     assert models["cloud"]["enabled"] is False  # its key is not available: it could not answer
     assert (models["cloud"]["input_price_per_mtok"], models["cloud"]["output_price_per_mtok"]) == (0.15, 0.6)
-    [sealed] = [p.sealed_key for p in seeded.providers if p.name == "127.0.0.1:8000"]
-    assert sealed is not None
-    assert Sealer(SECRET).open(sealed) == "vllm-key-0123456789"
+    [vllm] = [p for p in seeded.providers if p.name == "127.0.0.1:8000"]
+    assert vllm.sealed_key is not None
+    binding = provider_binding(vllm.id, vllm.base_url)
+    assert Sealer(SECRET).open(vllm.sealed_key, bound_to=binding) == "vllm-key-0123456789"
 
 
 async def test_an_untouched_catalogue_follows_its_models_file_and_an_admins_does_not(
@@ -111,9 +110,7 @@ async def test_an_untouched_catalogue_follows_its_models_file_and_an_admins_does
         async for api in start_api(settings, hasher):
             followed = await events.next(user_id=SYSTEM_USER, after=1)
             assert (followed.revision, [m.name for m in followed.models]) == (2, ["second"])
-            email = settings.admin_email
-            assert email is not None
-            admin = await login(api, await api.register(email=email))
+            admin = await make_admin(api)
             changed = await admin.http.patch(
                 f"{CATALOG}/models/{followed.models[0].id}", headers=admin.headers, json={"max_tokens": 64}
             )

@@ -5,6 +5,7 @@ the pytest plugin does not support this pytest)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,22 +22,21 @@ ADMIN_EMAIL = "fuzz-admin@parley.dev"
 @pytest.fixture(scope="module")
 def server(postgres_url: str, amqp_url: str) -> Iterator[tuple[str, str]]:
     port = free_port()
-    process = ServiceProcess(
-        [sys.executable, "-m", "parley_auth"],
-        {
-            "PARLEY_AUTH_DATABASE_URL": postgres_url,
-            "AMQP_URL": amqp_url,
-            "PARLEY_AUTH_PORT": str(port),
-            "PARLEY_AUTH_JWT_ISSUER": ISSUER,
-            "PARLEY_AUTH_JWT_AUDIENCE": AUDIENCE,
-            "PARLEY_ADMIN_EMAIL": ADMIN_EMAIL,
-            "PARLEY_AUTH_ARGON2_TIME_COST": "1",
-            "PARLEY_AUTH_ARGON2_MEMORY_KIB": "1024",
-            "PARLEY_AUTH_ARGON2_PARALLELISM": "1",
-            "PARLEY_AUTH_LOG_LEVEL": "WARNING",
-        },
-        "parley-auth-fuzz",
-    )
+    env = {
+        "PARLEY_AUTH_DATABASE_URL": postgres_url,
+        "AMQP_URL": amqp_url,
+        "PARLEY_AUTH_PORT": str(port),
+        "PARLEY_AUTH_JWT_ISSUER": ISSUER,
+        "PARLEY_AUTH_JWT_AUDIENCE": AUDIENCE,
+        "PARLEY_AUTH_REGISTER_MAX_PER_IP": "100000",
+        "PARLEY_AUTH_ARGON2_TIME_COST": "1",
+        "PARLEY_AUTH_ARGON2_MEMORY_KIB": "1024",
+        "PARLEY_AUTH_ARGON2_PARALLELISM": "1",
+        "PARLEY_AUTH_LOG_LEVEL": "WARNING",
+        # Every address allowed: the fuzzer's made-up provider hosts are not even resolved.
+        "PARLEY_AUTH_CATALOG_EGRESS_ALLOW": "0.0.0.0/0,::/0",
+    }
+    process = ServiceProcess([sys.executable, "-m", "parley_auth"], env, "parley-auth-fuzz")
     process.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -44,6 +44,16 @@ def server(postgres_url: str, amqp_url: str) -> Iterator[tuple[str, str]]:
         with httpx.Client(base_url=url, timeout=10) as http:
             account = {"email": ADMIN_EMAIL, "display_name": "Fuzz", "password": PASSWORD}
             assert http.post("/api/auth/register", json=account).status_code == 201
+            # The operator's way to an admin (the database may hold other tests' admins).
+            granted = subprocess.run(
+                [sys.executable, "-m", "parley_auth", "grant-admin", ADMIN_EMAIL],
+                env={**os.environ, **env},
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert granted.returncode == 0, granted.stderr
             token = http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": PASSWORD}).json()[
                 "access_token"
             ]

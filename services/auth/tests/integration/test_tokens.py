@@ -48,7 +48,7 @@ async def test_access_token_claims_verify_against_the_jwks(api: Api, alice: User
     assert claims["sub"] == alice.id
     assert claims["role"] == "user"
     assert {"iss", "aud", "sub", "role", "exp", "iat", "jti"} <= set(claims)
-    assert claims["exp"] - claims["iat"] == api.auth.settings.access_ttl_s
+    assert claims["exp"] - int(claims["iat"]) == api.auth.settings.access_ttl_s  # iat: microseconds
 
 
 def _attacks(api: Api, user: User) -> dict[str, str]:

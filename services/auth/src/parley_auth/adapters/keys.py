@@ -3,7 +3,12 @@ serves the same set), the JWKS, and access tokens: issued and verified here.
 
 Rotation (`python -m parley_auth rotate-key`) adds a key and retires the
 previous one: it stops signing at once and stays in the JWKS for one
-access-token lifetime, so tokens it signed verify until they expire."""
+access-token lifetime, so tokens it signed verify until they expire.
+
+Private keys are stored sealed (AES-GCM under a key derived from
+`PARLEY_CATALOG_SECRET` for this purpose, bound to the key id) when the ring
+has a sealer; rows stored plain before are sealed when the ring loads them.
+Without the secret they stay plain PEM (a warning says so)."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
 from parley_auth.adapters.orm import SigningKeyRow
 from parley_auth.adapters.repository import Repository
 from parley_auth.domain.errors import InvalidToken
+from parley_contracts.catalog import SIGNING_KEYS, Sealer, SealError
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +65,39 @@ class AccessClaims:
     jti: str
     exp: int
     sid: str | None
+    iat: float = 0.0
 
 
-def new_signing_key_row(now: datetime) -> SigningKeyRow:
+_PEM_START = "-----BEGIN"
+
+
+def key_sealer(catalog_sealer: Sealer | None) -> Sealer | None:
+    """The sealer of private signing keys: the catalogue's secret, its own derived key."""
+    return catalog_sealer.for_purpose(SIGNING_KEYS) if catalog_sealer is not None else None
+
+
+def new_signing_key_row(now: datetime, *, sealer: Sealer | None = None) -> SigningKeyRow:
+    """A new key; sealed when `sealer` (see `key_sealer`) is given."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode("ascii")
     kid = f"{now:%Y%m%d}-{secrets.token_hex(6)}"
-    return SigningKeyRow(kid=kid, private_pem=pem, created_at=now, retired_at=None)
+    stored = sealer.seal(pem, bound_to=kid) if sealer is not None else pem
+    return SigningKeyRow(kid=kid, private_pem=stored, created_at=now, retired_at=None)
 
 
-def _load(row: SigningKeyRow) -> SigningKey:
-    key = load_pem_private_key(row.private_pem.encode("ascii"), password=None)
+def _pem(row: SigningKeyRow, sealer: Sealer | None) -> str:
+    if row.private_pem.startswith(_PEM_START):
+        return row.private_pem
+    if sealer is None:
+        raise RuntimeError(
+            f"signing key {row.kid} is stored sealed and PARLEY_CATALOG_SECRET is not set: "
+            "set the secret it was sealed with"
+        )
+    return sealer.open(row.private_pem, bound_to=row.kid)
+
+
+def _load(row: SigningKeyRow, sealer: Sealer | None) -> SigningKey:
+    key = load_pem_private_key(_pem(row, sealer).encode("ascii"), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise TypeError(f"signing key {row.kid} is not Ed25519")
     return SigningKey(row.kid, key, row.created_at, row.retired_at)
@@ -78,20 +106,58 @@ def _load(row: SigningKeyRow) -> SigningKey:
 class KeyRing:
     """The keys this replica signs with and serves; `load` rereads them."""
 
-    def __init__(self, *, issuer: str, audience: str, access_ttl_s: int) -> None:
+    def __init__(
+        self, *, issuer: str, audience: str, access_ttl_s: int, sealer: Sealer | None = None
+    ) -> None:
+        """`sealer`: the catalogue's (`Auth.sealer`); None keeps private keys plain."""
         self.issuer = issuer
         self.audience = audience
         self.access_ttl_s = access_ttl_s
+        self._sealer = key_sealer(sealer)
+        self._warned = False
+        self._unopened: set[str] = set()
         self._keys: list[SigningKey] = []
 
     async def load(self, repo: Repository, now: datetime, *, create: bool = True) -> None:
+        """Reread the keys (creating one when none signs and `create`), sealing rows still
+        stored plain."""
         rows = list(await repo.signing_keys())
-        if create and not any(row.retired_at is None for row in rows):
-            row = new_signing_key_row(now)
+        keys = self._open(rows)
+        if create and not any(key.retired_at is None for key in keys):
+            row = new_signing_key_row(now, sealer=self._sealer)
             await repo.add_signing_key(row, now)
             log.info("created signing key %s", row.kid)
             rows = list(await repo.signing_keys())
-        self._keys = [_load(row) for row in rows]
+            keys = self._open(rows)
+        self._keys = keys
+        await self._seal_plain(repo, rows)
+
+    def _open(self, rows: list[SigningKeyRow]) -> list[SigningKey]:
+        """The keys that open here. One sealed with another secret (or none set) is left out,
+        said once: the service signs with a new key rather than not at all."""
+        keys: list[SigningKey] = []
+        for row in rows:
+            try:
+                keys.append(_load(row, self._sealer))
+            except (SealError, RuntimeError) as exc:
+                if row.kid not in self._unopened:
+                    log.error("signing key %s is left out: %s", row.kid, exc)
+                    self._unopened.add(row.kid)
+        return keys
+
+    async def _seal_plain(self, repo: Repository, rows: list[SigningKeyRow]) -> None:
+        plain = [row for row in rows if row.private_pem.startswith(_PEM_START)]
+        if not plain:
+            return
+        if self._sealer is None:
+            if not self._warned:
+                log.warning("private signing keys are stored unencrypted: set PARLEY_CATALOG_SECRET")
+                self._warned = True
+            return
+        for row in plain:
+            row.private_pem = self._sealer.seal(row.private_pem, bound_to=row.kid)
+        await repo.session.flush()
+        log.info("sealed %d signing key(s) stored plain: %s", len(plain), ", ".join(r.kid for r in plain))
 
     def valid(self, now: datetime) -> list[SigningKey]:
         """Every key a token still in its lifetime may be signed by."""
@@ -109,15 +175,17 @@ class KeyRing:
 
     def issue(self, *, sub: str, role: str, now: datetime, sid: str | None = None) -> str:
         key = self.active()
-        iat = int(now.timestamp())
+        seconds = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": sub,
             "role": role,
-            "iat": iat,
-            "nbf": iat,
-            "exp": iat + self.access_ttl_s,
+            # To the microsecond (a NumericDate may have a fraction): a token issued right
+            # after a password change must count, one issued just before must not.
+            "iat": now.timestamp(),
+            "nbf": seconds,
+            "exp": seconds + self.access_ttl_s,
             "jti": uuid.uuid4().hex,
         }
         if sid is not None:
@@ -149,6 +217,7 @@ class KeyRing:
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from exc
         sub, role, jti, exp, sid = (claims.get(k) for k in ("sub", "role", "jti", "exp", "sid"))
+        iat = claims.get("iat")
         if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
             raise InvalidToken("token claims malformed")
         return AccessClaims(
@@ -157,4 +226,5 @@ class KeyRing:
             jti=jti,
             exp=exp,
             sid=sid if isinstance(sid, str) else None,
+            iat=float(iat) if isinstance(iat, int | float) else 0.0,
         )

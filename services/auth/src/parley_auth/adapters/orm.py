@@ -59,6 +59,8 @@ class UserRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(320))
     email_norm: Mapped[str] = mapped_column(String(320), unique=True)
+    email_skeleton: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
+    """`email_norm` with look-alike letters of other scripts mapped to Latin (`skeleton`)."""
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")

@@ -47,6 +47,28 @@ class Repository:
     async def count_users(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(UserRow)) or 0)
 
+    async def count_admins(self) -> int:
+        """Admins whose account is enabled."""
+        statement = (
+            select(func.count())
+            .select_from(UserRow)
+            .where(UserRow.role == "admin", UserRow.disabled.is_(False))
+        )
+        return int(await self.session.scalar(statement) or 0)
+
+    async def lock_registrations(self) -> None:
+        """Until the transaction ends, registrations wait for each other, so that the decision
+        "no admin yet" is taken by one at a time. PostgreSQL: an advisory lock; SQLite has one
+        writer (and the service a lock of its own)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            key = func.hashtextextended("parley.registrations", 0)
+            await self.session.execute(select(func.pg_advisory_xact_lock(key)))
+
+    async def user_by_skeleton(self, email_skeleton: str) -> UserRow | None:
+        return await self.session.scalar(
+            select(UserRow).where(UserRow.email_skeleton == email_skeleton).limit(1)
+        )
+
     async def add_user(self, user: UserRow) -> None:
         self.session.add(user)
         try:
@@ -101,6 +123,41 @@ class Repository:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def session_ended(self, family_id: uuid.UUID) -> bool:
+        """Whether the session (refresh family) was revoked: signed out, or ended by a reuse."""
+        statement = select(RefreshTokenRow.id).where(
+            RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_not(None)
+        )
+        return await self.session.scalar(statement.limit(1)) is not None
+
+    async def sessions_ended_since(
+        self, since: datetime, *, user_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[str]]:
+        """The sessions of these users revoked since `since`, by user."""
+        rows = await self.session.execute(
+            select(RefreshTokenRow.user_id, RefreshTokenRow.family_id)
+            .where(RefreshTokenRow.user_id.in_(user_ids), RefreshTokenRow.revoked_at >= since)
+            .distinct()
+        )
+        ended: dict[uuid.UUID, list[str]] = {}
+        for user_id, family_id in rows:
+            ended.setdefault(user_id, []).append(str(family_id))
+        return ended
+
+    async def session_started(self, family_id: uuid.UUID) -> datetime | None:
+        """When the session signed in (its first refresh token)."""
+        statement = select(func.min(RefreshTokenRow.created_at)).where(RefreshTokenRow.family_id == family_id)
+        started: datetime | None = await self.session.scalar(statement)
+        return started
+
+    async def revoke_api_keys(self, user_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.user_id == user_id, ApiKeyRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     async def revoke_families(
         self, now: datetime, *, family_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,

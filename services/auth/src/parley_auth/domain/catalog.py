@@ -34,7 +34,21 @@ def check_base_url(value: str) -> str:
         raise ValueError("must name a host")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or a fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (the API key is a field of its own)")
     return value.rstrip("/")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+def same_host(a: str, b: str) -> bool:
+    """True when two base URLs reach the same server (scheme, host and port): a provider's
+    key may follow a change of path, never one of host (it would be sent there)."""
+    return _origin(a) == _origin(b)
 
 
 def check_api_key(value: str) -> str:

@@ -121,16 +121,35 @@ def _token_out(tokens: services.Tokens) -> TokenOut:
     return TokenOut(access_token=tokens.access_token, expires_in=tokens.expires_in)
 
 
-@api.post("/register", status_code=status.HTTP_201_CREATED, responses={409: {"description": "Email taken"}})
-async def register(body: RegisterIn, auth: AuthDep) -> UserOut:
-    user = await services.register(body.email, body.display_name, body.password, auth=auth)
+@api.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {"description": "A wrong bootstrap token, or an admin exists already", "model": ErrorOut},
+        409: {"description": "Email taken"},
+        429: {"description": "Too many registrations from this address, or too busy", "model": ErrorOut},
+    },
+)
+async def register(body: RegisterIn, request: Request, auth: AuthDep) -> UserOut:
+    user = await services.register(
+        body.email,
+        body.display_name,
+        body.password,
+        address=_address(request),
+        bootstrap_token=body.bootstrap_token,
+        auth=auth,
+    )
     return UserOut.model_validate(user)
+
+
+def _address(request: Request) -> str:
+    """The client's address (from the trusted proxies' `X-Forwarded-For`, see settings)."""
+    return request.client.host if request.client else "unknown"
 
 
 @api.post("/login", responses={**_ERRORS, 429: {"description": "Too many failed logins"}})
 async def login(body: LoginIn, request: Request, response: Response, auth: AuthDep) -> TokenOut:
-    address = request.client.host if request.client else "unknown"
-    tokens = await services.login(body.email, body.password, address, auth=auth)
+    tokens = await services.login(body.email, body.password, _address(request), auth=auth)
     _set_refresh_cookie(response, auth, tokens)
     response.headers["Cache-Control"] = "no-store"
     return _token_out(tokens)
@@ -222,8 +241,7 @@ async def exchange_token(
 ) -> TokenOut:
     """Exchanges an API key for an access token; failed exchanges are throttled per address."""
     response.headers["Cache-Control"] = "no-store"
-    address = request.client.host if request.client else "unknown"
-    return _token_out(await services.exchange_api_key(body.api_key, address, auth=auth))
+    return _token_out(await services.exchange_api_key(body.api_key, _address(request), auth=auth))
 
 
 @api.get("/keys", responses=_ERRORS)
@@ -234,8 +252,11 @@ async def list_keys(session: CurrentSession, auth: AuthDep) -> ApiKeysOut:
 
 @api.post("/keys", status_code=status.HTTP_201_CREATED, responses=_ERRORS)
 async def create_key(body: ApiKeyIn, session: CurrentSession, auth: AuthDep) -> ApiKeyCreated:
-    """Creates an API key; its secret (`key`) is in this answer only."""
-    row, secret = await services.create_api_key(session.user.id, body.name, auth=auth)
+    """Creates an API key; its secret (`key`) is in this answer only. Asks for the account's
+    `password`, unless the session signed in within the last five minutes (401 otherwise)."""
+    row, secret = await services.create_api_key(
+        session.user, session.claims, body.name, password=body.password, auth=auth
+    )
     return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), key=secret)
 
 
@@ -346,6 +367,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 _STOP_WAIT_S = 10.0
 
 
+async def _tell_how_to_bootstrap(auth: Auth) -> None:
+    if auth.settings.dev:
+        return
+    async with auth.db.transaction() as repo:
+        if await repo.count_admins() > 0:
+            return
+    how = (
+        "register with the bootstrap token (PARLEY_AUTH_BOOTSTRAP_TOKEN), or "
+        if auth.settings.bootstrap_token is not None
+        else ""
+    )
+    log.warning("no admin account yet: %srun `python -m parley_auth grant-admin EMAIL`", how)
+
+
 async def _periodic(auth: Auth, stopping: asyncio.Event) -> None:
     """Reload the signing keys (another replica may rotate), sweep the quota blocks, and
     announce the model catalogue again (so that a lost `catalog.updated` heals), until
@@ -390,6 +425,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
             log.error("seeding the model catalogue failed: %s: %s", type(exc).__name__, exc)
         tasks.append(asyncio.create_task(_periodic(auth, stopping), name="parley-auth-periodic"))
         log.info("auth service ready: signing key %s", auth.keys.active().kid)
+        await _tell_how_to_bootstrap(auth)
 
     @router.on_broker_shutdown
     async def _stop(_app: FastAPI) -> None:

@@ -59,6 +59,8 @@ class RegisterIn(_In):
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
     display_name: Name
     password: Password
+    bootstrap_token: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    """The operator's `PARLEY_AUTH_BOOTSTRAP_TOKEN`: makes this, the first admin."""
 
 
 class LoginIn(_In):
@@ -122,6 +124,8 @@ class AdminUserPatch(_In):
 
 class ApiKeyIn(_In):
     name: Name
+    password: Password | None = None
+    """The account's password: needed unless the session signed in within five minutes."""
 
 
 class ApiKeyOut(BaseModel):
