@@ -84,6 +84,7 @@ def bootstrap(
                 connect_s=settings.provider_connect_timeout_s, read_s=settings.provider_read_timeout_s
             ),
             max_retries=settings.provider_max_retries,
+            egress=settings.egress(),
         )
         model = chat_model
     sink = AmqpStreamSink()

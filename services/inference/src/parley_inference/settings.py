@@ -6,9 +6,10 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from parley_contracts.egress import EgressPolicy
 from parley_contracts.settings import BrokerSettings
 
 
@@ -44,6 +45,23 @@ class Settings(BrokerSettings):
     """Longest wait for the provider's first byte, and longest silence mid-stream."""
     provider_max_retries: int = Field(default=1, ge=0, le=5)
     """SDK retries before the stream starts (refused connections, 5xx, timeouts)."""
+    egress_allow: str = ""
+    """CIDRs (comma-separated) of internal addresses that providers may be reached at:
+    loopback, private, link-local, CGNAT and metadata addresses are refused otherwise (e.g.
+    `127.0.0.0/8,::1` for a model server on this host, `10.0.0.0/8` for one in the cluster)."""
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_allow(cls, value: str) -> str:
+        try:
+            EgressPolicy.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"PARLEY_INFERENCE_EGRESS_ALLOW: {exc}") from None
+        return value
+
+    def egress(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.egress_allow)
+
     catalog_request_timeout_s: float = Field(default=2.0, ge=0)
     """At start, how long to wait for the runtime catalogue (auth's); 0: serve the models file only."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

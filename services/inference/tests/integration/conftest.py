@@ -13,6 +13,8 @@ from parley_testkit import FakeProvider, ServiceProcess, amqp_url_from_env, free
 from tests.integration.client import BrokerClient
 
 PROVIDER_KEY = "sk-parley-test"
+LOOPBACK = "127.0.0.0/8,::1"
+"""The egress the workers here are allowed: the test providers listen on this host."""
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +67,7 @@ def worker_env(amqp_url: str, models_file: Path) -> dict[str, str]:
         "PARLEY_INFERENCE_PROVIDER_READ_TIMEOUT_S": "1.0",
         "PARLEY_INFERENCE_PROVIDER_CONNECT_TIMEOUT_S": "1.0",
         "PARLEY_INFERENCE_SHUTDOWN_GRACE_S": "10",
+        "PARLEY_INFERENCE_EGRESS_ALLOW": LOOPBACK,
     }
 
 

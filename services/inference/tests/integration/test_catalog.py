@@ -19,6 +19,7 @@ from parley_contracts.catalog import (
     CatalogProvider,
     CatalogUpdated,
     Sealer,
+    provider_binding,
 )
 from parley_contracts.topology import CHAT_EVENTS
 from parley_inference.entrypoints.worker import Worker
@@ -27,7 +28,7 @@ from tests.integration.client import BrokerClient, make_prompt
 from tests.waiting import eventually
 
 StartWorker = Callable[..., Awaitable[Worker]]
-SECRET = "catalogue-test-secret"
+SECRET = "catalogue-test-secret-of-at-least-32-characters"
 
 
 @pytest.fixture
@@ -38,7 +39,9 @@ def second_provider() -> Iterator[FakeProvider]:
 
 
 def _catalogue(revision: int, provider: FakeProvider, *models: CatalogModel) -> CatalogUpdated:
-    sealed = Sealer(SECRET).seal("sk-second-provider")
+    sealed = Sealer(SECRET).seal(
+        "sk-second-provider", bound_to=provider_binding(uuid.UUID(int=2), provider.base_url)
+    )
     second = CatalogProvider(
         id=uuid.UUID(int=2), name="second", base_url=provider.base_url, sealed_key=sealed, key_last4="ider"
     )

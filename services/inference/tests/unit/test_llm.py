@@ -159,16 +159,25 @@ async def test_without_a_key_sends_the_placeholder_and_the_model_default_max_tok
         (503, ErrorCode.PROVIDER_ERROR),
     ],
 )
-async def test_http_errors_map_to_stable_codes(status: int, code: ErrorCode) -> None:
+async def test_http_errors_map_to_stable_codes(
+    status: int, code: ErrorCode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """People see the model's name and the status; what the provider answered (it may name
+    internal hosts) and its address go to the worker's log only."""
+
     def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, json={"error": {"message": f"scripted {status}", "type": "x"}})
+        body = {"error": {"message": f"scripted {status} from 10.1.2.3", "type": "x"}}
+        return httpx2.Response(status, json=body)
 
     with pytest.raises(GenerationError) as caught:
         await _collect(_model(handler))
     assert caught.value.code is code
     assert f"HTTP {status}" in caught.value.message
-    assert f"scripted {status}" in caught.value.message
-    assert "Traceback" not in caught.value.message
+    assert "'test'" in caught.value.message
+    for secret in ("scripted", "10.1.2.3", "127.0.0.1", "Traceback"):
+        assert secret not in caught.value.message
+    assert f"scripted {status} from 10.1.2.3" in caplog.text
+    assert "http://127.0.0.1:9/v1" in caplog.text
 
 
 async def test_an_error_inside_the_stream_is_a_provider_error() -> None:
@@ -188,7 +197,7 @@ async def test_an_error_inside_the_stream_is_a_provider_error() -> None:
     await model.aclose()
     assert got == [Chunk(text="a")]
     assert caught.value.code is ErrorCode.PROVIDER_ERROR
-    assert "out of memory" in caught.value.message
+    assert caught.value.message == "The model 'test' failed while answering."
 
 
 @pytest.mark.parametrize(
@@ -226,7 +235,6 @@ async def test_transport_failures_map_to_stable_codes(
 
 def test_mapping_of_errors_raised_mid_stream_and_of_the_unexpected() -> None:
     request = httpx2.Request("POST", "http://h/v1/chat/completions")
-    url = "http://h/v1"
     cases: list[tuple[BaseException, ErrorCode]] = [
         (httpx2.ReadTimeout("idle", request=request), ErrorCode.PROVIDER_TIMEOUT),
         (httpx2.ReadError("reset", request=request), ErrorCode.PROVIDER_ERROR),
@@ -236,11 +244,11 @@ def test_mapping_of_errors_raised_mid_stream_and_of_the_unexpected() -> None:
         (ValueError("secret internals"), ErrorCode.GENERATION_FAILED),
     ]
     for exc, code in cases:
-        mapped = map_provider_error(exc, base_url=url, timeouts=TIMEOUTS)
+        mapped = map_provider_error(exc, model="m", timeouts=TIMEOUTS)
         assert mapped.code is code, exc
         assert "secret internals" not in mapped.message
     same = GenerationError(ErrorCode.MODEL_NOT_FOUND, "x")
-    assert map_provider_error(same, base_url=url, timeouts=TIMEOUTS) is same
+    assert map_provider_error(same, model="m", timeouts=TIMEOUTS) is same
 
 
 def _caused(exc: BaseException, cause: BaseException) -> BaseException:
@@ -252,7 +260,6 @@ def test_errors_of_the_aiohttp_transport_map_by_their_aiohttp_cause() -> None:
     """The SDK's aiohttp transport turns a refused connection or a hang-up into
     httpx2's `ConnectTimeout`; the aiohttp error underneath tells them apart."""
     request = httpx2.Request("POST", "http://h/v1/chat/completions")
-    url = "http://h/v1"
     refused = aiohttp.ClientConnectorError(
         aiohttp.client_reqrep.ConnectionKey("h", 80, False, True, None, None, None),
         ConnectionRefusedError(111, "Connection refused"),
@@ -286,7 +293,7 @@ def test_errors_of_the_aiohttp_transport_map_by_their_aiohttp_cause() -> None:
         (aiohttp.ServerDisconnectedError(), ErrorCode.PROVIDER_ERROR, "broke off"),
     ]
     for exc, code, words in cases:
-        mapped = map_provider_error(exc, base_url=url, timeouts=TIMEOUTS)
+        mapped = map_provider_error(exc, model="m", timeouts=TIMEOUTS)
         assert (mapped.code, words in mapped.message) == (code, True), (exc.__cause__, mapped)
 
 
@@ -294,6 +301,6 @@ def test_long_provider_messages_are_trimmed() -> None:
     request = httpx2.Request("POST", "http://h/v1/chat/completions")
     response = httpx2.Response(400, request=request)
     exc = openai.BadRequestError("x", response=response, body={"error": {"message": "y" * 1000}})
-    mapped = map_provider_error(exc, base_url="http://h", timeouts=TIMEOUTS)
+    mapped = map_provider_error(exc, model="m", timeouts=TIMEOUTS)
     assert mapped.code is ErrorCode.PROVIDER_REJECTED
     assert len(mapped.message) < 300

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated, Sealer
+from parley_contracts.catalog import (
+    SYSTEM_USER,
+    CatalogModel,
+    CatalogProvider,
+    CatalogUpdated,
+    Sealer,
+    provider_binding,
+)
 from parley_inference.domain.catalog import from_catalog_event
 
 OPEN = CatalogProvider(id=uuid.UUID(int=1), name="local", base_url="http://127.0.0.1:8081/v1")
@@ -12,7 +19,9 @@ KEYED = CatalogProvider(
     id=uuid.UUID(int=2),
     name="cloud",
     base_url="https://api.example.test/v1",
-    sealed_key=Sealer("right").seal("sk-cloud"),
+    sealed_key=Sealer("right").seal(
+        "sk-cloud", bound_to=provider_binding(uuid.UUID(int=2), "https://api.example.test/v1")
+    ),
     key_last4="loud",
 )
 

@@ -85,11 +85,12 @@ def test_an_event_without_a_trailing_blank_line_still_counts() -> None:
     assert _feed(["data: " + _chunk({"content": "z"})]) == [Chunk(text="z")]
 
 
-def test_an_error_in_the_stream_is_a_provider_error_with_its_message() -> None:
+def test_an_error_in_the_stream_is_a_provider_error_its_words_for_the_log_only() -> None:
     with pytest.raises(ProviderStreamError) as caught:
-        parse_payload('{"error":{"message":"model overloaded","type":"server_error"}}')
+        parse_payload('{"error":{"message":"model overloaded at 10.0.0.5","type":"server_error"}}')
     assert caught.value.code is ErrorCode.PROVIDER_ERROR
-    assert "model overloaded" in caught.value.message
+    assert "10.0.0.5" not in caught.value.message
+    assert caught.value.detail == "model overloaded at 10.0.0.5"
 
 
 @pytest.mark.parametrize("payload", ["{not json", "[1,2]", '"text"'])

@@ -7,12 +7,20 @@ the event stream itself is read line by line from the raw response and parsed
 with orjson (`domain.sse`), which costs a tenth of the SDK's typed chunks per
 token (DESIGN section 9). The request body is handed over as it is, past the
 SDK's conversion of typed arguments, whose cost grows with the conversation.
+
+Every connection passes the egress guard (`parley_contracts.egress`): a host
+name is resolved once, every address checked, and aiohttp connects to the
+addresses checked (no second lookup to rebind); an IP literal is checked
+before the request; redirects are not followed. People see the model's name
+and a stable code; the provider's address and what it said go to the log.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +28,13 @@ from typing import Any
 import aiohttp
 import httpx2
 import openai
+from aiohttp.abc import AbstractResolver, ResolveResult
+from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
 
-from parley_contracts import ChatMessage, GenerationParams
+from parley_contracts import ChatMessage, GenerationParams, egress
+from parley_contracts.egress import EgressPolicy, EgressRefused
 from parley_inference.domain.catalog import ModelSpec
-from parley_inference.domain.errors import ErrorCode, GenerationError
+from parley_inference.domain.errors import ErrorCode, GenerationError, ProviderStreamError
 from parley_inference.domain.sse import DONE, Chunk, SseDecoder
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,67 @@ class ProviderTimeouts:
     """Waiting for the first byte, and the longest silence between chunks."""
     write_s: float = 10.0
     pool_s: float = 10.0
+
+
+class _GuardedResolver(AbstractResolver):
+    """Resolves with `egress.resolve` and refuses a name any of whose addresses the policy
+    refuses; aiohttp connects to the addresses returned here, which are the ones checked."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await egress.resolve(host, port)
+        self._policy.check(host, addresses)
+        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        results: list[ResolveResult] = []
+        for address in addresses:
+            found = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+            if family in (socket.AF_UNSPEC, found):
+                results.append(
+                    ResolveResult(hostname=host, host=address, port=port, family=found, proto=0, flags=flags)
+                )
+        if not results:
+            raise OSError(f"{host} has no address of the family asked for")
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+class _GuardedTransport(httpx2.AsyncBaseTransport):
+    """Refuses a request to an IP literal the policy refuses (aiohttp resolves no literal)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, policy: EgressPolicy) -> None:
+        self._inner = inner
+        self._policy = policy
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        host = request.url.host
+        literal = egress.ip_literal(host)
+        reason = self._policy.refusal(literal) if literal is not None else None
+        if reason is not None:
+            raise EgressRefused(host, reason)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def guarded_http_client(policy: EgressPolicy) -> httpx2.AsyncClient:
+    """The SDK's aiohttp client, with every connection through the egress guard and no
+    redirects followed (a redirect could lead past the guard)."""
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            resolver=_GuardedResolver(policy), ssl=httpx2.create_ssl_context(), limit=1000
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    transport = _GuardedTransport(AiohttpTransport(client=session), policy)
+    return openai.DefaultAioHttpClient(transport=transport, follow_redirects=False)
 
 
 def _detail(body: object, fallback: str) -> str:
@@ -63,7 +135,23 @@ def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
     return None
 
 
-def _connection_error(exc: BaseException, *, base_url: str) -> GenerationError | None:
+def _refusal(exc: BaseException) -> EgressRefused | None:
+    """The egress refusal under an SDK, httpx2 or aiohttp error, if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, EgressRefused):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _unreachable(model: str) -> GenerationError:
+    return GenerationError(ErrorCode.PROVIDER_UNREACHABLE, f"The model {model!r} cannot be reached.")
+
+
+def _connection_error(exc: BaseException, *, model: str) -> GenerationError | None:
     """The SDK's aiohttp transport maps every aiohttp connection error that is
     not a timeout (a refused connection, a server that hung up) to httpx2's
     `ConnectTimeout`: tell them apart by the aiohttp error underneath."""
@@ -71,9 +159,7 @@ def _connection_error(exc: BaseException, *, base_url: str) -> GenerationError |
     if cause is None or isinstance(cause, aiohttp.ServerTimeoutError):
         return None  # timeouts are mapped right (connect, read) by the transport
     if isinstance(cause, aiohttp.ClientConnectorError):
-        return GenerationError(
-            ErrorCode.PROVIDER_UNREACHABLE, f"The model provider at {base_url} cannot be reached."
-        )
+        return _unreachable(model)
     if isinstance(exc, openai.APIConnectionError):
         return GenerationError(
             ErrorCode.PROVIDER_ERROR, "The model provider closed the connection before answering."
@@ -83,24 +169,42 @@ def _connection_error(exc: BaseException, *, base_url: str) -> GenerationError |
     )
 
 
-def map_provider_error(exc: BaseException, *, base_url: str, timeouts: ProviderTimeouts) -> GenerationError:
+def log_detail(exc: BaseException) -> str:
+    """What the worker's log says about a provider failure: the provider's own words (its
+    error body, trimmed), or the error underneath. Not for people: it may name internal hosts."""
+    refusal = _refusal(exc)
+    if refusal is not None:
+        return f"egress refused: {refusal}"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {_detail(exc.body, exc.message)}"
+    if isinstance(exc, ProviderStreamError):
+        return f"{exc.message} {exc.detail}".strip()
+    parts: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(parts) < 4:
+        parts.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__cause__
+    return " <- ".join(parts)
+
+
+def map_provider_error(exc: BaseException, *, model: str, timeouts: ProviderTimeouts) -> GenerationError:
     """A stable code and a message for people, for anything the SDK or the
-    stream raised. Never a stack trace; the provider's own message is kept
-    (trimmed) when it gave one."""
+    stream raised, naming the model (`model`, as users pick it). Never a stack
+    trace, the provider's address or what it answered (see `log_detail`)."""
+    if isinstance(exc, ProviderStreamError):
+        return GenerationError(exc.code, f"The model {model!r} failed while answering.")
     if isinstance(exc, GenerationError):
         return exc
+    if _refusal(exc) is not None:
+        return _unreachable(model)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        detail = _detail(exc.body, exc.message)
         if 400 <= status < 500:
             return GenerationError(
-                ErrorCode.PROVIDER_REJECTED,
-                f"The model provider refused the request (HTTP {status}): {detail}",
+                ErrorCode.PROVIDER_REJECTED, f"The model {model!r} refused the request (HTTP {status})."
             )
-        return GenerationError(
-            ErrorCode.PROVIDER_ERROR, f"The model provider failed (HTTP {status}): {detail}"
-        )
-    connection_error = _connection_error(exc, base_url=base_url)
+        return GenerationError(ErrorCode.PROVIDER_ERROR, f"The model {model!r} failed (HTTP {status}).")
+    connection_error = _connection_error(exc, model=model)
     if connection_error is not None:
         return connection_error
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
@@ -108,8 +212,7 @@ def map_provider_error(exc: BaseException, *, base_url: str, timeouts: ProviderT
         if isinstance(cause, httpx2.ConnectTimeout):
             return GenerationError(
                 ErrorCode.PROVIDER_TIMEOUT,
-                f"The model provider at {base_url} did not accept a connection "
-                f"within {timeouts.connect_s:g} s.",
+                f"The model {model!r} did not accept a connection within {timeouts.connect_s:g} s.",
             )
         return GenerationError(
             ErrorCode.PROVIDER_TIMEOUT,
@@ -118,9 +221,7 @@ def map_provider_error(exc: BaseException, *, base_url: str, timeouts: ProviderT
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         if cause is None or isinstance(cause, httpx2.ConnectError):
-            return GenerationError(
-                ErrorCode.PROVIDER_UNREACHABLE, f"The model provider at {base_url} cannot be reached."
-            )
+            return _unreachable(model)
         return GenerationError(
             ErrorCode.PROVIDER_ERROR, "The model provider closed the connection before answering."
         )
@@ -129,7 +230,7 @@ def map_provider_error(exc: BaseException, *, base_url: str, timeouts: ProviderT
             ErrorCode.PROVIDER_ERROR, "The model provider broke off the answer (connection lost)."
         )
     if isinstance(exc, openai.OpenAIError):
-        return GenerationError(ErrorCode.PROVIDER_ERROR, f"The model provider failed: {exc}")
+        return GenerationError(ErrorCode.PROVIDER_ERROR, f"The model {model!r} failed.")
     return GenerationError(ErrorCode.GENERATION_FAILED, "The answer could not be generated.")
 
 
@@ -158,10 +259,13 @@ class OpenAIChatModel:
         max_retries: int = 1,
         environ: Mapping[str, str] | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         """`transport` replaces the network (tests: `httpx2.MockTransport`);
-        without it the SDK's aiohttp transport is used."""
+        without it the SDK's aiohttp transport is used, through the egress guard
+        (`egress`: by default no internal address is allowed)."""
         self._timeouts = timeouts or ProviderTimeouts()
+        self._egress = egress or EgressPolicy()
         self._transport = transport
         self._max_retries = max_retries
         self._environ = os.environ if environ is None else environ
@@ -182,7 +286,7 @@ class OpenAIChatModel:
                 timeout=openai.Timeout(t.read_s, connect=t.connect_s, write=t.write_s, pool=t.pool_s),
                 max_retries=self._max_retries,
                 http_client=(
-                    openai.DefaultAioHttpClient()
+                    guarded_http_client(self._egress)
                     if self._transport is None
                     else httpx2.AsyncClient(transport=self._transport)
                 ),
@@ -225,8 +329,17 @@ class OpenAIChatModel:
                 last = decoder.end()
                 if isinstance(last, Chunk):
                     yield last
-        except (openai.OpenAIError, httpx2.HTTPError, aiohttp.ClientError, GenerationError) as exc:
-            raise map_provider_error(exc, base_url=model.base_url, timeouts=self._timeouts) from None
+        except (
+            openai.OpenAIError,
+            httpx2.HTTPError,
+            aiohttp.ClientError,
+            EgressRefused,
+            GenerationError,
+        ) as exc:
+            error = map_provider_error(exc, model=model.name, timeouts=self._timeouts)
+            log.warning("model %s: the provider at %s failed (%s): %s",
+                        model.name, model.base_url, error.code, log_detail(exc))  # fmt: skip
+            raise error from None
 
     async def aclose(self) -> None:
         for client in self._clients.values():

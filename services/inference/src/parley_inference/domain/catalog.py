@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from parley_contracts.catalog import CatalogUpdated, Sealer, SealError
+from parley_contracts.catalog import CatalogUpdated, Sealer, SealError, provider_binding
 from parley_inference.domain.errors import GenerationError, model_not_found
 
 
@@ -156,11 +156,13 @@ def from_catalog_event(event: CatalogUpdated, sealer: Sealer | None) -> tuple[Mo
                 )
                 continue
             try:
-                key = sealer.open(provider.sealed_key)
+                key = sealer.open(
+                    provider.sealed_key, bound_to=provider_binding(provider.id, provider.base_url)
+                )
             except SealError:
                 left_out.append(
                     f"model {model.name!r} is not served: its provider's key does not open with "
-                    "this worker's PARLEY_CATALOG_SECRET"
+                    "this worker's PARLEY_CATALOG_SECRET for this provider and base URL"
                 )
                 continue
         try:

@@ -36,10 +36,12 @@ class GenerationError(Exception):
 
 
 class ProviderStreamError(GenerationError):
-    """The provider sent an error object inside its event stream."""
+    """The provider sent an error object (or something malformed) inside its event stream;
+    `detail` is what it said, for the worker's log only: it may name internal hosts."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, detail: str = "") -> None:
         super().__init__(ErrorCode.PROVIDER_ERROR, message)
+        self.detail = detail
 
 
 def cut_off() -> GenerationError:

@@ -72,7 +72,9 @@ def parse_payload(payload: str) -> SseItem:
     if not isinstance(obj, dict):
         raise ProviderStreamError("The model provider sent a malformed event.")
     if obj.get("error"):
-        raise ProviderStreamError(f"The model provider failed: {_error_message(obj['error'])}")
+        raise ProviderStreamError(
+            "The model provider failed while answering.", detail=_error_message(obj["error"])
+        )
     text = ""
     finish_reason: str | None = None
     choices = obj.get("choices")
