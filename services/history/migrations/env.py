@@ -1,5 +1,6 @@
 """Alembic environment: async engines (asyncpg, aiosqlite); the URL comes from the
-config (`python -m parley_history migrate`) or from PARLEY_HISTORY_DATABASE_URL."""
+config (`python -m parley_history migrate`) or from PARLEY_HISTORY_DATABASE_URL. After the
+migrations, on PostgreSQL, the runtime role (PARLEY_HISTORY_RUNTIME_ROLE) gets its grants."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from parley_history.adapters.database import grant_runtime_role
 from parley_history.adapters.orm import Base
 from parley_history.settings import Settings, async_database_url
 
@@ -22,6 +24,13 @@ def _url() -> str:
     return async_database_url(url) if url else Settings().database_url
 
 
+def _runtime_role() -> str | None:
+    if "runtime_role" in config.attributes:
+        role: str | None = config.attributes["runtime_role"]
+        return role
+    return Settings().runtime_role
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -30,6 +39,9 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        role = _runtime_role()
+        if role is not None and connection.dialect.name == "postgresql":
+            grant_runtime_role(connection, role)
 
 
 async def _run_async() -> None:

@@ -16,8 +16,17 @@ import uvloop
 
 from parley_history.adapters.database import make_engine, migrate
 from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.audit import AuditKey
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+AUDIT_SECRET = "parley-history-tests-audit-key-0123456789"
+"""PARLEY_HISTORY_AUDIT_KEY of the processes the tests start."""
+AUDIT_KEY = AuditKey(AUDIT_SECRET.encode())
+
+
+def sql_store(url: str) -> SqlHistoryStore:
+    """A store on `url` that signs the audit rows it appends, as the service's does."""
+    return SqlHistoryStore(make_engine(url), audit_key=AUDIT_KEY)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Any]:
@@ -93,7 +102,7 @@ async def db_url(request: pytest.FixtureRequest, databases: Databases, tmp_path:
 
 @pytest.fixture
 async def store(db_url: str) -> AsyncIterator[SqlHistoryStore]:
-    store = SqlHistoryStore(make_engine(db_url))
+    store = sql_store(db_url)
     yield store
     await store.close()
 

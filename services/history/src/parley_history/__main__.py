@@ -35,8 +35,15 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help="the REST API (and the event consumer unless PARLEY_HISTORY_CONSUMER=0)"
     )
     commands.add_parser("consume", help="the event consumer alone")
-    commands.add_parser("migrate", help="upgrade the database to the latest schema")
-    commands.add_parser("verify", help="walk the audit log's hash chain; exit 1 naming the first broken row")
+    commands.add_parser(
+        "migrate", help="upgrade the schema as its owner, then grant PARLEY_HISTORY_RUNTIME_ROLE its rights"
+    )
+    verify = commands.add_parser(
+        "verify", help="walk the audit log's signed hash chain; exit 1 naming the first broken row"
+    )
+    verify.add_argument(
+        "--require-signed", action="store_true", help="count unsigned rows (written before the key) as broken"
+    )
     replay = commands.add_parser("replay", help="rebuild the projection in a fresh database")
     source = replay.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-stream", action="store_true", help="read the audit.events stream")
@@ -71,10 +78,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command in ("serve", "consume", "verify", "replay"):
+        refusal = settings.startup_refusal(writes_events=args.command in ("serve", "consume"))
+        if refusal is not None:
+            sys.stderr.write(f"parley-history: refusing to {args.command}: {refusal}\n")
+            return 2
+        if settings.audit_key is None:
+            log.warning("no PARLEY_HISTORY_AUDIT_KEY: the audit chain is signed with the public dev key")
     if args.command == "serve":
         return _serve(settings)
     if args.command == "migrate":
-        migrate(settings.database_url)
+        migrate(settings.database_url, runtime_role=settings.runtime_role)
         log.info("database migrated")
         return 0
     if args.command == "openapi":
@@ -112,16 +126,24 @@ async def _consume(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify(settings: Settings, _args: argparse.Namespace) -> int:
-    store = SqlHistoryStore(make_engine(settings.database_url))
+async def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    store = SqlHistoryStore(make_engine(settings.database_url), audit_key=settings.signing_key())
     try:
-        checked, broken = await store.verify()
+        report = await store.verify(require_signed=args.require_signed)
     finally:
         await store.close()
-    if broken is not None:
-        sys.stderr.write(f"audit log BROKEN after {checked} good row(s): {broken}\n")
+    if report.broken is not None:
+        sys.stderr.write(f"audit log BROKEN after {report.checked} good row(s): {report.broken}\n")
         return 1
-    sys.stdout.write(f"audit log OK: {checked} row(s), hash chain intact\n")
+    signed = report.checked - report.unsigned
+    sys.stdout.write(
+        f"audit log OK: {report.checked} row(s), hash chain intact, {signed} signed row(s) valid\n"
+    )
+    if report.unsigned:
+        sys.stdout.write(
+            f"note: rows seq=1..{report.unsigned} are unsigned (written before PARLEY_HISTORY_AUDIT_KEY "
+            "was set): their hashes link, but whoever could write the table could have recomputed them\n"
+        )
     return 0
 
 
@@ -136,7 +158,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write("replay: --into must name another database than PARLEY_HISTORY_DATABASE_URL\n")
         return 2
     await asyncio.to_thread(migrate, into)
-    target = SqlHistoryStore(make_engine(into))
+    target = SqlHistoryStore(make_engine(into), audit_key=settings.signing_key())
     source: SqlHistoryStore | None = None
     try:
         if await target.event_count() != 0:

@@ -56,7 +56,10 @@ def bootstrap(
     with_consumer: bool | None = None,
 ) -> History:
     if store is None:
-        store = SqlHistoryStore(make_engine(settings.database_url, pool_size=settings.db_pool_size))
+        store = SqlHistoryStore(
+            make_engine(settings.database_url, pool_size=settings.db_pool_size),
+            audit_key=settings.signing_key(),
+        )
     if publisher is None:
         publisher = RabbitPublisher(settings.amqp_url)
     if verifier is None and settings.jwks_url is not None:
@@ -66,6 +69,8 @@ def bootstrap(
             audience=settings.jwt_audience,
             leeway_s=settings.jwt_leeway_s,
             refetch_floor_s=settings.jwks_refetch_floor_s,
+            max_age_s=settings.jwks_max_age_s,
+            max_stale_s=settings.jwks_max_stale_s,
         )
     metrics = HistoryMetrics()
     consume = settings.consumer if with_consumer is None else with_consumer

@@ -8,7 +8,7 @@ from typing import Protocol
 from uuid import UUID
 
 from parley_contracts import DomainEvent, UserAccessChanged
-from parley_history.domain.audit import AuditRecord, BrokenLink
+from parley_history.domain.audit import AuditRecord, ChainReport
 from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page, ProjectFilter
 from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView
 
@@ -74,7 +74,7 @@ class HistoryStore(LibraryStore, Protocol):
         batch: int = 500,
     ) -> AsyncIterator[AuditRecord]: ...
 
-    async def verify(self) -> tuple[int, BrokenLink | None]: ...
+    async def verify(self, *, require_signed: bool = False) -> ChainReport: ...
 
     async def ping(self) -> None: ...
 

@@ -225,14 +225,20 @@ async def replay(bodies: AsyncIterator[bytes], *, target: HistoryStore, batch: i
 
 
 async def authorize(principal: Principal, *, store: HistoryStore) -> Principal:
-    """`principal` as the account's access allows now: a token of a disabled account, or one
-    issued before its last disable, is refused (`NotAuthenticated`); a demoted admin's old
-    token counts as a user's."""
+    """`principal` as the account's access allows now: a token of a disabled account, one
+    issued before its last disable or password change, or one of an ended session, is refused
+    (`NotAuthenticated`); a demoted admin's old token counts as a user's."""
     change = await store.access_change(principal.user_id)
     if change is None:
         return principal
     try:
-        role = effective_role(change, role=principal.role, issued_at=principal.issued_at, now=utcnow())
+        role = effective_role(
+            change,
+            role=principal.role,
+            issued_at=principal.issued_at,
+            now=utcnow(),
+            session_id=principal.session_id,
+        )
     except AccessRevoked as exc:
         raise NotAuthenticated(exc.reason) from exc
     return principal if role == principal.role else dataclasses.replace(principal, role=role)

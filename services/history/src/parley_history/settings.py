@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+import re
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from parley_contracts.settings import BrokerSettings
+from parley_history.domain.audit import AuditKey
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-history.db"
+AUDIT_KEY_MIN_LENGTH = 32
+DEV_AUDIT_SECRET = b"parley-history development audit key (not a secret)"
+"""Signs the audit chain under PARLEY_HISTORY_DEV=1 without PARLEY_HISTORY_AUDIT_KEY: fixed,
+so that a `make dev` database verifies across restarts; public, so it proves nothing."""
+_ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def async_database_url(url: str) -> str:
@@ -38,14 +46,30 @@ class Settings(BrokerSettings):
 
     model_config = SettingsConfigDict(env_prefix="PARLEY_HISTORY_", extra="ignore", populate_by_name=True)
 
+    dev: bool = False
+    """Local development (`make dev`): `serve` and `consume` accept SQLite, and a missing
+    `audit_key` (the chain is then signed with a fixed, public development key)."""
     database_url: str = DEFAULT_DATABASE_URL
+    """`migrate` runs with the owner's URL; `serve` and `consume` with `runtime_role`'s."""
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    runtime_role: str | None = None
+    """A PostgreSQL role that `migrate` grants what `serve` and `consume` need: SELECT and
+    INSERT on the audit log, SELECT, INSERT, UPDATE and DELETE on the other tables. Not the
+    owner, it cannot alter, disable or drop the audit log's append-only trigger."""
+    audit_key: SecretStr | None = None
+    """The secret that signs the audit chain (`domain.audit.AuditKey`); required outside dev."""
 
     jwks_url: str | None = None
     jwt_issuer: str = "parley-auth"
     jwt_audience: str = "parley"
     jwt_leeway_s: float = Field(default=0.0, ge=0.0, le=300.0)
     jwks_refetch_floor_s: float = Field(default=30.0, ge=0.0)
+    jwks_max_age_s: float = Field(default=300.0, gt=0.0)
+    """The cached JWKS is fetched again once it is this old: a key auth stopped publishing
+    (retired, removed) stops verifying within this time."""
+    jwks_max_stale_s: float = Field(default=3600.0, gt=0.0)
+    """While auth cannot be reached the cached JWKS is kept up to this age, then no token
+    verifies (503 / close 1013) until it is fetched again."""
     jwks_timeout_s: float = Field(default=5.0, gt=0.0)
     admin_role: str = "admin"
 
@@ -80,6 +104,25 @@ class Settings(BrokerSettings):
     def _driver(cls, value: str) -> str:
         return async_database_url(value)
 
+    @field_validator("runtime_role")
+    @classmethod
+    def _role_name(cls, value: str | None) -> str | None:
+        if value and not _ROLE_NAME.fullmatch(value):
+            raise ValueError("PARLEY_HISTORY_RUNTIME_ROLE must be a plain PostgreSQL role name")
+        return value or None
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < AUDIT_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"PARLEY_HISTORY_AUDIT_KEY must be at least {AUDIT_KEY_MIN_LENGTH} characters "
+                "(for example `openssl rand -hex 32`)"
+            )
+        return value
+
     @field_validator("jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -90,3 +133,26 @@ class Settings(BrokerSettings):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def signing_key(self) -> AuditKey | None:
+        """The audit chain's key: from `audit_key`; in dev without it, the development key."""
+        if self.audit_key is not None:
+            return AuditKey(self.audit_key.get_secret_value().encode())
+        return AuditKey(DEV_AUDIT_SECRET) if self.dev else None
+
+    def startup_refusal(self, *, writes_events: bool) -> str | None:
+        """Why this process must not start (None: it may). `writes_events`: `serve` and
+        `consume`, which keep the audit log; `verify` and `replay` only need the key."""
+        if self.dev:
+            return None
+        if writes_events and self.database_url.startswith("sqlite"):
+            return (
+                "PARLEY_HISTORY_DATABASE_URL names SQLite, which cannot keep the audit log append-only: "
+                "use PostgreSQL (PARLEY_HISTORY_DEV=1 allows SQLite for local development)"
+            )
+        if self.audit_key is None:
+            return (
+                "PARLEY_HISTORY_AUDIT_KEY is not set: the audit chain is signed with it "
+                "(PARLEY_HISTORY_DEV=1 uses a fixed development key)"
+            )
+        return None

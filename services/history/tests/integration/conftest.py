@@ -15,7 +15,6 @@ import pytest
 
 from parley_contracts import DomainEvent
 from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, declare
-from parley_history.adapters.database import make_engine
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.rabbit import RabbitPublisher
 from parley_history.adapters.repository import SqlHistoryStore
@@ -24,6 +23,7 @@ from parley_history.entrypoints.app import create_app
 from parley_history.entrypoints.consumers import EventConsumer
 from parley_history.settings import Settings
 from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
+from tests.conftest import sql_store
 from tests.fakes import FakePublisher
 
 
@@ -111,7 +111,7 @@ async def consuming(
 ) -> AsyncIterator[Running]:
     """The consumer running in-process on `store` (by default a new one on `pg_url`)."""
     settings = history_settings(amqp_url, pg_url)
-    store = store or SqlHistoryStore(make_engine(pg_url))
+    store = store or sql_store(pg_url)
     metrics = HistoryMetrics()
     publisher = RabbitPublisher(amqp_url)
     consumer = EventConsumer(settings, store=store, publisher=publisher, metrics=metrics)
@@ -159,7 +159,7 @@ async def history(db_url: str, jwks: FakeProvider, amqp_url: str) -> AsyncIterat
     settings = history_settings(
         amqp_url, db_url, jwks_url=jwks.jwks_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, consumer=False
     )
-    history = bootstrap(settings, store=SqlHistoryStore(make_engine(db_url)), publisher=FakePublisher())
+    history = bootstrap(settings, store=sql_store(db_url), publisher=FakePublisher())
     yield history
     await history.close()
 

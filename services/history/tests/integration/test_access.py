@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from parley_contracts import UserAccessChanged
-from parley_history.adapters.database import make_engine
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.bootstrap import History, bootstrap
 from parley_history.entrypoints.app import create_app
 from parley_testkit import FakeProvider, TestIssuer
+from tests.conftest import sql_store
 from tests.fakes import FakePublisher
 from tests.integration.conftest import AUDIENCE, ISSUER, Broker, Running, history_settings
 
@@ -59,7 +59,7 @@ async def api(running: Running, jwks: FakeProvider, pg_url: str) -> AsyncIterato
             jwt_audience=AUDIENCE,
             consumer=False,
         )
-        history = bootstrap(settings, store=SqlHistoryStore(make_engine(pg_url)), publisher=FakePublisher())
+        history = bootstrap(settings, store=sql_store(pg_url), publisher=FakePublisher())
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(settings, history=history)),
             base_url="http://history",
@@ -100,7 +100,7 @@ async def test_a_disabled_users_old_token_is_refused_until_a_new_one_after_re_en
     await until_status(client, CONVERSATIONS, fresh, 200)
     refused = await client.get(CONVERSATIONS, headers=bearer(old))
     assert refused.status_code == 401
-    assert "issued before the account was disabled" in refused.json()["detail"]
+    assert "issued before the account's access changed" in refused.json()["detail"]
 
     restarted = await api()  # stored in the database, not in the process
     assert (await restarted.get(CONVERSATIONS, headers=bearer(old))).status_code == 401

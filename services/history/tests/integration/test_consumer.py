@@ -14,7 +14,9 @@ from parley_contracts import DomainEvent, PromptSubmitted
 from parley_contracts.topology import HISTORY_EVENTS, declare, declare_queue, inference_queue
 from parley_history.adapters.database import make_engine
 from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.audit import ChainReport
 from parley_history.domain.conversations import Applied
+from tests.conftest import AUDIT_KEY
 from tests.events import finished, prompt
 from tests.integration.conftest import Broker, Running, consuming
 
@@ -120,7 +122,7 @@ async def test_a_database_outage_holds_events_and_loses_none(
     await admin.close()
     assert await running.store.event_count() == 20
     assert running.metrics.store_retries._value.get() > 0
-    assert await running.store.verify() == (20, None)
+    assert await running.store.verify() == ChainReport(20, None)
     page = await running.store.list_conversations("alice", query=None, limit=100, cursor=None)
     assert len(page.items) == 20
 
@@ -130,7 +132,7 @@ class _BatchCountingStore(SqlHistoryStore):
     `fail_batches` of them raise first, as a bug would."""
 
     def __init__(self, url: str, *, fail_batches: int = 0) -> None:
-        super().__init__(make_engine(url))
+        super().__init__(make_engine(url), audit_key=AUDIT_KEY)
         self.batches: list[int] = []
         self._fail_batches = fail_batches
 
@@ -164,7 +166,7 @@ async def _whole_backlog_stored(running: Running) -> _BatchCountingStore:
     store = running.store
     assert isinstance(store, _BatchCountingStore)
     assert await store.event_count() == 32
-    assert await store.verify() == (32, None)
+    assert await store.verify() == ChainReport(32, None)
     return store
 
 
@@ -197,7 +199,7 @@ async def test_when_a_transaction_of_several_fails_they_are_stored_one_by_one(
         await running.wait_events(32)
         await asyncio.sleep(0.3)
         assert await running.store.event_count() == 32
-        assert await running.store.verify() == (32, None)
+        assert await running.store.verify() == ChainReport(32, None)
         assert running.metrics.events.labels("prompt.submitted", "duplicate")._value.get() == 2
 
 

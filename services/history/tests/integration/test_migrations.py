@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from parley_history.adapters.database import alembic_config, make_engine, migrate
 from parley_history.adapters.orm import Base
-from parley_history.adapters.repository import SqlHistoryStore
+from tests.conftest import sql_store
 
 CONVERSATION = UUID("0193a8f0-0000-7000-8000-000000000001")
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,7 +47,7 @@ async def test_models_match_migrations(db_url: str) -> None:
 async def test_upgrading_keeps_existing_conversations_in_no_project(db_url: str) -> None:
     """0001 -> head on a database with data (a `make dev` SQLite file, a running PostgreSQL)."""
     await asyncio.to_thread(command.downgrade, alembic_config(db_url), "0001")
-    store = SqlHistoryStore(make_engine(db_url))
+    store = sql_store(db_url)
     try:
         async with store.engine.begin() as connection:
             await connection.execute(

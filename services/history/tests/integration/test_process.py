@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
-from tests.conftest import Databases
+from tests.conftest import AUDIT_SECRET, Databases
 from tests.events import finished, prompt
 from tests.integration.conftest import Broker
 
@@ -43,6 +43,7 @@ async def test_serve_consumes_and_answers_over_http(
         "PARLEY_HISTORY_DATABASE_URL": url,
         "PARLEY_HISTORY_JWKS_URL": provider.jwks_url,
         "PARLEY_HISTORY_PORT": str(port),
+        "PARLEY_HISTORY_AUDIT_KEY": AUDIT_SECRET,
     }
     migrated = await asyncio.to_thread(
         subprocess.run,

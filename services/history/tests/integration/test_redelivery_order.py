@@ -25,11 +25,12 @@ from sqlalchemy import text
 
 from parley_contracts import DOMAIN_EVENTS, DomainEvent
 from parley_history import services
-from parley_history.adapters.database import make_engine, migrate
+from parley_history.adapters.database import migrate
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.audit import ChainReport
 from parley_history.entrypoints.consumers import EventConsumer
-from tests.conftest import Databases
+from tests.conftest import Databases, sql_store
 from tests.event_log import EventLog, deliveries
 from tests.integration.conftest import Broker, history_settings
 
@@ -53,7 +54,7 @@ def event_log() -> EventLog:
 
 @pytest.fixture
 async def fresh_store(databases: Databases) -> AsyncIterator[SqlHistoryStore]:
-    store = SqlHistoryStore(make_engine(await databases.fresh()))
+    store = sql_store(await databases.fresh())
     yield store
     await store.close()
 
@@ -120,7 +121,7 @@ async def assert_same(
             expected[table], actual[table]
         )
     assert [row[0] for row in await audited(store)] == sorted(str(e.event_id) for e in events)
-    assert await store.verify() == (len(events), None)
+    assert await store.verify() == ChainReport(len(events), None)
 
 
 async def test_the_log_covers_every_event_type_history_consumes(event_log: EventLog) -> None:
@@ -161,13 +162,13 @@ async def test_duplicated_and_reordered_deliveries_give_the_same_projection(
     tmp_path: Path,
 ) -> None:
     events = event_log.events
-    in_order = SqlHistoryStore(make_engine(await _database(backend, databases, tmp_path / "a.db")))
-    reordered = SqlHistoryStore(make_engine(await _database(backend, databases, tmp_path / "b.db")))
+    in_order = sql_store(await _database(backend, databases, tmp_path / "a.db"))
+    reordered = sql_store(await _database(backend, databases, tmp_path / "b.db"))
     stores += [in_order, reordered]
     first = await apply_all(in_order, events)
     expected = await projection(in_order)
     assert len(expected["conversations"]) == CONVERSATIONS
-    assert await in_order.verify() == (len(events), None)
+    assert await in_order.verify() == ChainReport(len(events), None)
 
     shuffled, duplicates = _ordered(events, ORDERS[order], seed=SEED + len(order))
     late, early_outcomes = disorder(shuffled)
@@ -191,14 +192,14 @@ async def test_through_rabbitmq_to_two_competing_consumers(
     stores: list[SqlHistoryStore],
 ) -> None:
     events = event_log.events
-    in_order = SqlHistoryStore(make_engine(await databases.fresh()))
+    in_order = sql_store(await databases.fresh())
     stores.append(in_order)
     await apply_all(in_order, events)
     expected = await projection(in_order)
 
     url = await databases.fresh()
     settings = history_settings(amqp_url, url, title_requests=False, prefetch=16)
-    store = SqlHistoryStore(make_engine(url))
+    store = sql_store(url)
     stores.append(store)
     metrics = [HistoryMetrics() for _ in range(2)]
     consumers = [EventConsumer(settings, store=store, publisher=None, metrics=m) for m in metrics]

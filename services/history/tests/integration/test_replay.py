@@ -34,10 +34,11 @@ from parley_contracts import (
     new_id,
 )
 from parley_history import services
-from parley_history.adapters.database import make_engine, migrate
+from parley_history.adapters.database import migrate
 from parley_history.adapters.rabbit import read_stream
 from parley_history.adapters.repository import SqlHistoryStore
-from tests.conftest import Databases
+from parley_history.domain.audit import ChainReport
+from tests.conftest import AUDIT_SECRET, Databases, sql_store
 from tests.events import failed, finished, prompt
 from tests.integration.conftest import Broker, Running
 
@@ -206,7 +207,7 @@ async def test_replay_from_the_stream_and_from_the_log_reproduces_the_projection
 
     from_stream_url = await databases.fresh(migrated=False)
     await asyncio.to_thread(migrate, from_stream_url)
-    target = SqlHistoryStore(make_engine(from_stream_url))
+    target = sql_store(from_stream_url)
     stores.append(target)
     report = await services.replay(read_stream(amqp_url, idle_s=1.0), target=target)
     assert (report.stored, report.skipped) == (total, 1)  # user.registered is not history's
@@ -219,10 +220,15 @@ async def test_replay_from_the_stream_and_from_the_log_reproduces_the_projection
     # test's and history's title requests): RabbitMQ orders messages per channel,
     # and the quorum queue and the stream receive them independently.
     assert sorted(row[1:4] for row in replayed["audit_log"]) == sorted(row[1:4] for row in live["audit_log"])
-    assert await target.verify() == (total, None)
+    assert await target.verify() == ChainReport(total, None)
 
     from_log_url = await databases.fresh(migrated=False)
-    env = {**os.environ, "PARLEY_HISTORY_DATABASE_URL": running.settings.database_url, "AMQP_URL": amqp_url}
+    env = {
+        **os.environ,
+        "PARLEY_HISTORY_DATABASE_URL": running.settings.database_url,
+        "AMQP_URL": amqp_url,
+        "PARLEY_HISTORY_AUDIT_KEY": AUDIT_SECRET,
+    }
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "parley_history", "replay", "--from-log", "--into", from_log_url],
@@ -234,13 +240,13 @@ async def test_replay_from_the_stream_and_from_the_log_reproduces_the_projection
     )
     assert done.returncode == 0, done.stderr
     assert f'"stored": {total}' in done.stdout
-    target2 = SqlHistoryStore(make_engine(from_log_url))
+    target2 = sql_store(from_log_url)
     stores.append(target2)
     assert await _rows(target2) == live
-    assert await target2.verify() == (total, None)
+    assert await target2.verify() == ChainReport(total, None)
 
     # a replay from an offset / a time starts later in the stream
-    late = SqlHistoryStore(make_engine(await databases.fresh()))
+    late = sql_store(await databases.fresh())
     stores.append(late)
     partial = await services.replay(read_stream(amqp_url, offset=total - 4, idle_s=1.0), target=late)
     assert partial.events == 5  # offsets count from 0, and the stream also holds user.registered
@@ -250,7 +256,7 @@ async def test_verify_command_names_the_tampered_row(running: Running, broker: B
     events = [prompt("alice", f"q{i}") for i in range(3)]
     await broker.publish(*events)
     await running.wait_events(3)
-    env = {**os.environ, "PARLEY_HISTORY_DATABASE_URL": pg_url}
+    env = {**os.environ, "PARLEY_HISTORY_DATABASE_URL": pg_url, "PARLEY_HISTORY_AUDIT_KEY": AUDIT_SECRET}
     command = [sys.executable, "-m", "parley_history", "verify"]
     ok = await asyncio.to_thread(_run, command, env)
     assert ok.returncode == 0, ok.stderr

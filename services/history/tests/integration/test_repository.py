@@ -11,6 +11,7 @@ from sqlalchemy import text
 from parley_contracts import ConversationDeleted, ConversationRenamed, DomainEvent, PromptSubmitted
 from parley_history import services
 from parley_history.adapters.repository import SqlHistoryStore
+from parley_history.domain.audit import ChainReport
 from parley_history.domain.conversations import Applied
 from parley_history.domain.errors import ConversationNotFound
 from tests.events import failed, finished, prompt
@@ -239,7 +240,7 @@ async def test_verify_names_a_row_edited_behind_the_services_back(store: SqlHist
         events += [p, finished(p, f"a{i}")]
     for event in events:
         await _apply(store, event)
-    assert await store.verify() == (8, None)
+    assert await store.verify() == ChainReport(8, None)
 
     async with store.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -249,11 +250,11 @@ async def test_verify_names_a_row_edited_behind_the_services_back(store: SqlHist
                     await connection.execute(text("UPDATE audit_log SET user_id = 'mallory' WHERE seq = 5"))
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
         await connection.execute(text("UPDATE audit_log SET body = replace(body, 'q2', 'q9') WHERE seq = 5"))
-    checked, broken = await store.verify()
-    assert checked == 4
-    assert broken is not None
-    assert broken.seq == 5
-    assert broken.event_id == events[4].event_id
+    report = await store.verify()
+    assert report.checked == 4
+    assert report.broken is not None
+    assert report.broken.seq == 5
+    assert report.broken.event_id == events[4].event_id
 
 
 async def test_a_batch_stores_each_event_once(store: SqlHistoryStore) -> None:
@@ -263,4 +264,4 @@ async def test_a_batch_stores_each_event_once(store: SqlHistoryStore) -> None:
     items = [(e, e.to_json().decode()) for e in (p, done, done)]
     assert [a.duplicate for a in await store.apply_batch(items)] == [True, False, True]
     assert await store.event_count() == 2
-    assert await store.verify() == (2, None)
+    assert await store.verify() == ChainReport(2, None)

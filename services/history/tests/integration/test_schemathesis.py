@@ -2,11 +2,13 @@
 document (a bounded number per operation: conversations, projects, the prompt
 library, audit) against a real `parley_history serve` process on the real
 PostgreSQL and RabbitMQ, as an admin (so the admin audit route is reached too),
-and checks every answer: never a 500, and each answer conforms to the schema.
+and checks every answer: never a 500, and each answer conforms to the schema. Hooks
+(`fuzz_hooks.py`) mix in cursors beyond the calendar and text with unpaired surrogates.
 Its CLI is used: the pytest plugin does not support this pytest."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ import uvloop
 
 from parley_contracts.topology import CHAT_EVENTS, declare_exchange
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
-from tests.conftest import Databases
+from tests.conftest import AUDIT_SECRET, Databases
 from tests.events import finished, prompt
 
 ISSUER, AUDIENCE = "parley-fuzz-auth", "parley-fuzz"
@@ -44,6 +46,7 @@ def server(databases: Databases, amqp_url: str) -> Iterator[tuple[str, str, str]
             "PARLEY_HISTORY_JWT_AUDIENCE": AUDIENCE,
             "PARLEY_HISTORY_PORT": str(port),
             "PARLEY_HISTORY_LOG_LEVEL": "WARNING",
+            "PARLEY_HISTORY_AUDIT_KEY": AUDIT_SECRET,
         },
         "parley-history-fuzz",
     )
@@ -107,5 +110,7 @@ def test_schemathesis(server: tuple[str, str, str], tmp_path: Path) -> None:
         "--phases", "examples,fuzzing,stateful", "--workers", "2", "--request-timeout", "10",
         "--header", f"Authorization: Bearer {token}", "--no-color", "--suppress-health-check", "all",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    # The hooks add crafted cursors and text that is not valid Unicode (`fuzz_hooks.py`).
+    hooks = {**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("fuzz_hooks.py"))}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=hooks)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]

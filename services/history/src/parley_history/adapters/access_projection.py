@@ -20,6 +20,7 @@ async def project_access(session: AsyncSession, event: UserAccessChanged) -> Non
         return
     row.disabled, row.role = event.disabled, event.role
     row.tokens_not_before, row.relevant_until = event.tokens_not_before, event.relevant_until
+    row.sessions_ended = list(event.sessions_ended)
     row.occurred_at, row.event_id = at, event_id
 
 
@@ -31,5 +32,6 @@ def as_event(row: AccountAccess) -> UserAccessChanged:
         disabled=row.disabled,
         role="admin" if row.role == "admin" else "user",
         tokens_not_before=row.tokens_not_before,
+        sessions_ended=tuple(row.sessions_ended or ()),
         relevant_until=row.relevant_until,
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Dialect, Float, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Float, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -103,17 +103,23 @@ class AuditLog(Base):
     hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     """When this database stored it (not hashed: a replay stores it again later)."""
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """HMAC-SHA256 of (seq, hash) under the audit key (`domain.audit.AuditKey`); None on
+    rows written before the key was set."""
+    mac_key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditHead(Base):
-    """One row (id=1): the chain's last seq and hash. Writers lock it, so that
-    appends are serialized across consumer processes."""
+    """One row (id=1): the chain's last seq and hash, and their signature. Writers lock it,
+    so that appends are serialized across consumer processes."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    mac_key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class Project(Base):
@@ -174,6 +180,7 @@ class AccountAccess(Base):
     disabled: Mapped[bool] = mapped_column(Boolean)
     role: Mapped[str] = mapped_column(String(16))
     tokens_not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sessions_ended: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     relevant_until: Mapped[datetime] = mapped_column(UTCDateTime)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_id: Mapped[UUID] = mapped_column(Uuid)

@@ -18,7 +18,14 @@ from parley_history.adapters.access_projection import as_event
 from parley_history.adapters.library_repository import LibraryQueries
 from parley_history.adapters.orm import AccountAccess, AuditHead, AuditLog, Conversation, Message
 from parley_history.adapters.projection import project
-from parley_history.domain.audit import AuditRecord, BrokenLink, ChainVerifier, chain_hash
+from parley_history.domain.audit import (
+    AuditKey,
+    AuditRecord,
+    ChainHead,
+    ChainReport,
+    ChainVerifier,
+    chain_hash,
+)
 from parley_history.domain.conversations import (
     UNTITLED,
     Applied,
@@ -38,8 +45,12 @@ _VERIFY_BATCH = 1000
 
 
 class SqlHistoryStore(LibraryQueries):
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`audit_key` signs the audit rows it appends and checks them in `verify`; without it
+    they are written unsigned (tests; never in a process that serves or consumes)."""
+
+    def __init__(self, engine: AsyncEngine, *, audit_key: AuditKey | None = None) -> None:
         self.engine = engine
+        self.audit_key = audit_key
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def _run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -72,7 +83,7 @@ class SqlHistoryStore(LibraryQueries):
         """Append `event` to the audit log and project it, once per `event_id`."""
 
         async def work(session: AsyncSession) -> Applied:
-            chain = await _Chain.locked(session)
+            chain = await _Chain.locked(session, self.audit_key)
             applied = await _apply(session, chain, event, body)
             await chain.write(session)
             return applied
@@ -83,7 +94,7 @@ class SqlHistoryStore(LibraryQueries):
         """`apply` for many events in one transaction (replay: one commit per batch)."""
 
         async def work(session: AsyncSession) -> list[Applied]:
-            chain = await _Chain.locked(session)
+            chain = await _Chain.locked(session, self.audit_key)
             ids = [event.event_id for event, _ in items]
             seen = set(await session.scalars(select(AuditLog.event_id).where(AuditLog.event_id.in_(ids))))
             results = []
@@ -206,19 +217,20 @@ class SqlHistoryStore(LibraryQueries):
                 return
             after = records[-1].seq
 
-    async def verify(self) -> tuple[int, BrokenLink | None]:
-        """Walk the whole chain; (rows checked, the first broken link or None)."""
-        verifier = ChainVerifier()
+    async def verify(self, *, require_signed: bool = False) -> ChainReport:
+        """Walk the whole chain, checking signatures with `audit_key`: the rows checked and
+        the first broken link, if any (`domain.audit.ChainVerifier`)."""
+        verifier = ChainVerifier(self.audit_key, require_signed=require_signed)
         async for record in self.audit_records(batch=_VERIFY_BATCH):
             if verifier.feed([record]) is not None:
-                return verifier.checked, verifier.broken
+                return verifier.report()
 
-        async def head(session: AsyncSession) -> tuple[int, str]:
+        async def head(session: AsyncSession) -> ChainHead:
             row = await session.get(AuditHead, 1)
-            return (0, "") if row is None else (row.seq, row.hash)
+            return ChainHead(0, "") if row is None else ChainHead(row.seq, row.hash, row.mac, row.mac_key_id)
 
-        head_seq, head_hash = await self._run(head)
-        return verifier.checked, verifier.finish(head_seq, head_hash)
+        verifier.finish(await self._run(head))
+        return verifier.report()
 
     async def event_count(self) -> int:
         async def work(session: AsyncSession) -> int:
@@ -255,15 +267,16 @@ class _Chain:
     flushed with each event's projection (an INSERT and an UPDATE of the head per event, a
     third of a batch's time)."""
 
-    def __init__(self, head: AuditHead) -> None:
+    def __init__(self, head: AuditHead, key: AuditKey | None) -> None:
         self._head = head
+        self._key = key
         self.seq = head.seq
         self.hash = head.hash
         self._rows: list[dict[str, Any]] = []
 
     @classmethod
-    async def locked(cls, session: AsyncSession) -> _Chain:
-        return cls(await _head(session))
+    async def locked(cls, session: AsyncSession, key: AuditKey | None) -> _Chain:
+        return cls(await _head(session), key)
 
     def append(self, event: DomainEvent, body: str, conversation_id: UUID | None) -> None:
         seq = self.seq + 1
@@ -291,6 +304,8 @@ class _Chain:
                 "prev_hash": self.hash,
                 "hash": digest,
                 "received_at": utcnow(),
+                "mac": None if self._key is None else self._key.sign_row(seq, digest),
+                "mac_key_id": None if self._key is None else self._key.key_id,
             }
         )
         self.seq, self.hash = seq, digest
@@ -300,6 +315,8 @@ class _Chain:
             return
         await session.execute(insert(AuditLog), self._rows)
         self._head.seq, self._head.hash = self.seq, self.hash
+        if self._key is not None:
+            self._head.mac, self._head.mac_key_id = self._key.sign_head(self.seq, self.hash), self._key.key_id
         self._rows = []
 
 
@@ -372,4 +389,6 @@ def _record(row: AuditLog) -> AuditRecord:
         body=row.body,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        mac=row.mac,
+        mac_key_id=row.mac_key_id,
     )

@@ -23,6 +23,8 @@ class Principal:
     role: str
     issued_at: float | None = None
     """The token's `iat` (seconds since the epoch), None when it has none."""
+    session_id: str | None = None
+    """The token's `sid` (its sign-in), None for a token from an API key."""
 
 
 class JwksTokenVerifier:
@@ -34,9 +36,17 @@ class JwksTokenVerifier:
         audience: str,
         leeway_s: float = 0.0,
         refetch_floor_s: float = 30.0,
+        max_age_s: float = 300.0,
+        max_stale_s: float = 3600.0,
     ) -> None:
         self._verifier = JwksVerifier(
-            source, issuer=issuer, audience=audience, leeway_s=leeway_s, refetch_floor_s=refetch_floor_s
+            source,
+            issuer=issuer,
+            audience=audience,
+            leeway_s=leeway_s,
+            refetch_floor_s=refetch_floor_s,
+            max_age_s=max_age_s,
+            max_stale_s=max_stale_s,
         )
 
     async def verify(self, token: str) -> Principal:
@@ -46,4 +56,4 @@ class JwksTokenVerifier:
             raise NotAuthenticated(exc.reason) from exc
         except SigningKeysUnavailable as exc:
             raise StoreUnavailable("the signing keys cannot be fetched right now") from exc
-        return Principal(user_id=claims.sub, role=claims.role, issued_at=claims.iat)
+        return Principal(user_id=claims.sub, role=claims.role, issued_at=claims.iat, session_id=claims.sid)

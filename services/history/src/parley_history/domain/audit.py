@@ -1,9 +1,12 @@
 """The audit log's hash chain: each row's hash covers its content and the previous hash,
-so that editing, deleting or reordering any row breaks every hash after it."""
+so that editing, deleting or reordering any row breaks every hash after it. The chain is
+unkeyed, so whoever may write the table could recompute it: each row and the chain head are
+therefore also signed, an HMAC of (seq, hash) under a key the database never holds."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +33,30 @@ class AuditRecord:
     body: str
     prev_hash: str
     hash: str
+    mac: str | None = None
+    """The row's signature (`AuditKey.sign_row`); None on rows written before the key was set."""
+    mac_key_id: str | None = None
+
+
+class AuditKey:
+    """Signs the chain: HMAC-SHA256 under a key derived from a secret (PARLEY_HISTORY_AUDIT_KEY).
+    A row's signature covers its seq and hash, and so, through the chain, every row before it;
+    the head's (a separate label) says where the chain ended when it was last written."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hmac.new(secret, b"parley-history audit chain v1", hashlib.sha256).digest()
+        self.key_id = hmac.new(self._key, b"key id", hashlib.sha256).hexdigest()[:16]
+        """Names the key (not secret): a row signed under another key says so."""
+
+    def sign_row(self, seq: int, hash: str) -> str:
+        return self._mac(b"row", seq, hash)
+
+    def sign_head(self, seq: int, hash: str) -> str:
+        return self._mac(b"head", seq, hash)
+
+    def _mac(self, label: bytes, seq: int, hash: str) -> str:
+        message = b"%s:%d:%s" % (label, seq, hash.encode("ascii"))
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
 def chain_hash(
@@ -85,11 +112,38 @@ class BrokenLink:
         return f"audit row seq={self.seq} event_id={self.event_id}: {self.reason}"
 
 
-class ChainVerifier:
-    """Walks rows in `seq` order and names the first one that breaks the chain."""
+@dataclass(frozen=True)
+class ChainHead:
+    """The `audit_head` row: where the chain ended when it was last written, and its signature."""
 
-    def __init__(self) -> None:
+    seq: int
+    hash: str
+    mac: str | None = None
+    mac_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    """Good rows, from seq=1 on."""
+    broken: BrokenLink | None
+    unsigned: int = 0
+    """Of the good rows, those written before the key was set (the first ones)."""
+
+
+class ChainVerifier:
+    """Walks rows in `seq` order and names the first one that breaks the chain.
+
+    With `key`, signed rows must carry its signature. Rows written before the key was set are
+    unsigned: their hashes are checked as before and they are counted (`unsigned`), but only
+    before the first signed row (an unsigned row after it had its signature stripped), and not
+    at all with `require_signed`."""
+
+    def __init__(self, key: AuditKey | None = None, *, require_signed: bool = False) -> None:
+        self.key = key
+        self.require_signed = require_signed
         self.checked = 0
+        self.unsigned = 0
         self.last_seq = 0
         self.last_hash = GENESIS_HASH
         self.broken: BrokenLink | None = None
@@ -98,22 +152,32 @@ class ChainVerifier:
         for record in records:
             if self.broken is not None:
                 break
-            self.broken = self._check(record)
+            self.broken = self._check(record) or self._check_signature(record)
             if self.broken is None:
                 self.checked += 1
+                self.unsigned += record.mac is None
                 self.last_seq, self.last_hash = record.seq, record.hash
         return self.broken
 
-    def finish(self, head_seq: int, head_hash: str) -> BrokenLink | None:
+    def finish(self, head: ChainHead) -> BrokenLink | None:
         """Compare the walk's end with the recorded chain head (catches a deleted tail)."""
-        if self.broken is None and (head_seq, head_hash) != (self.last_seq, self.last_hash):
+        if self.broken is None and (head.seq, head.hash) != (self.last_seq, self.last_hash):
             self.broken = BrokenLink(
                 self.last_seq + 1,
                 None,
-                f"the chain head says seq={head_seq} but the log ends at seq={self.last_seq} "
+                f"the chain head says seq={head.seq} but the log ends at seq={self.last_seq} "
                 "(rows after it were deleted or the head was edited)",
             )
+        if self.broken is None:
+            problem = self._signature_problem(
+                head.mac, head.mac_key_id, head.seq, head.hash, head=True, signed=self.checked > self.unsigned
+            )
+            if problem is not None:
+                self.broken = BrokenLink(head.seq, None, f"the chain head: {problem}")
         return self.broken
+
+    def report(self) -> ChainReport:
+        return ChainReport(self.checked, self.broken, self.unsigned)
 
     def _check(self, record: AuditRecord) -> BrokenLink | None:
         if record.seq != self.last_seq + 1:
@@ -124,4 +188,34 @@ class ChainVerifier:
             return BrokenLink(record.seq, record.event_id, "prev_hash does not match the previous row's hash")
         if record_hash(record) != record.hash:
             return BrokenLink(record.seq, record.event_id, "the row's content does not match its hash")
+        return None
+
+    def _check_signature(self, record: AuditRecord) -> BrokenLink | None:
+        problem = self._signature_problem(
+            record.mac,
+            record.mac_key_id,
+            record.seq,
+            record.hash,
+            head=False,
+            signed=self.checked > self.unsigned,
+        )
+        return None if problem is None else BrokenLink(record.seq, record.event_id, problem)
+
+    def _signature_problem(
+        self, mac: str | None, key_id: str | None, seq: int, hash: str, *, head: bool, signed: bool
+    ) -> str | None:
+        """Why this signature is not good; `signed`: rows before it were signed."""
+        if mac is None:
+            if signed:
+                return "not signed, although the rows before it are (its signature was removed)"
+            if self.require_signed and (seq > 0 or not head):
+                return "not signed (written before PARLEY_HISTORY_AUDIT_KEY was set, or stripped)"
+            return None
+        if self.key is None:
+            return "signed, but no key was given to check it (PARLEY_HISTORY_AUDIT_KEY)"
+        if key_id != self.key.key_id:
+            return f"signed with another key (key id {key_id}; PARLEY_HISTORY_AUDIT_KEY is {self.key.key_id})"
+        expected = self.key.sign_head(seq, hash) if head else self.key.sign_row(seq, hash)
+        if not hmac.compare_digest(mac, expected):
+            return "the signature does not match (rewritten without the audit key)"
         return None

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -161,8 +161,19 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         try:
             raw: Any = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            return cls(datetime.fromisoformat(raw["u"]), UUID(raw["i"]))
-        except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            # In UTC here, as the database compares it: a crafted offset can move a time
+            # near either end of the calendar out of it.
+            when = datetime.fromisoformat(raw["u"])
+            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+            return cls(when, UUID(raw["i"]))
+        except (
+            binascii.Error,
+            orjson.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            OverflowError,
+        ) as exc:
             raise InvalidCursor("the cursor is not one this service issued") from exc
 
 

@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
 from fastapi import FastAPI, Query, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BeforeValidator
 
 from parley_contracts.browser_security import SecurityHeaders
 from parley_contracts.telemetry import instrument_app
@@ -41,12 +40,18 @@ from parley_history.domain.errors import (
 from parley_history.domain.library import clean_query
 from parley_history.entrypoints.library_api import router as library_router
 from parley_history.entrypoints.publishing import publishing as _publishing
-from parley_history.entrypoints.responses import BAD_REQUEST
+from parley_history.entrypoints.responses import (
+    BAD_REQUEST,
+    NOT_UNICODE,
+    UNAUTHENTICATED,
+    has_unpaired_surrogate,
+)
 from parley_history.entrypoints.schemas import (
     ConversationDetail,
     ConversationPage,
     ConversationPatch,
     Health,
+    IsoDateTime,
     conversation_out,
     summary_out,
 )
@@ -107,6 +112,13 @@ def _errors(app: FastAPI) -> None:
     async def bad_cursor(_request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        # Echoing such text in a 422 could not be encoded (a 500): refused as unreadable instead.
+        assert isinstance(exc, RequestValidationError)
+        if has_unpaired_surrogate(exc.body) or any(e["type"] == "string_unicode" for e in exc.errors()):
+            return JSONResponse({"detail": NOT_UNICODE}, status_code=400)
+        return await request_validation_exception_handler(request, exc)
+
     async def unauthenticated(_request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
@@ -122,22 +134,10 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, invalid)
     app.add_exception_handler(LimitReached, limit_reached)
     app.add_exception_handler(InvalidCursor, bad_cursor)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(NotAuthenticated, unauthenticated)
     app.add_exception_handler(NotAllowed, forbidden)
     app.add_exception_handler(StoreUnavailable, unavailable)
-
-
-_ISO_DAY_START = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_datetime(value: object) -> object:
-    if isinstance(value, str) and not _ISO_DAY_START.match(value):
-        raise ValueError("a time is ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)")
-    return value
-
-
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
-"""An ISO 8601 date-time only, as documented (pydantic alone would take a Unix timestamp too)."""
 
 
 def _audit_line(record: AuditRecord) -> bytes:
@@ -157,7 +157,11 @@ def _routes(app: FastAPI) -> None:
     @app.get(
         f"{PREFIX}/conversations",
         response_model=ConversationPage,
-        responses={**BAD_REQUEST, 404: {"description": "`project_id` names no project of this user"}},
+        responses={
+            **BAD_REQUEST,
+            **UNAUTHENTICATED,
+            404: {"description": "`project_id` names no project of this user"},
+        },
         tags=["conversations"],
     )
     async def list_conversations(
@@ -187,7 +191,7 @@ def _routes(app: FastAPI) -> None:
     @app.get(
         f"{PREFIX}/conversations/{{conversation_id}}",
         response_model=ConversationDetail,
-        responses=NOT_FOUND,
+        responses={**UNAUTHENTICATED, **NOT_FOUND},
         tags=["conversations"],
     )
     async def get_conversation(conversation_id: UUID, user: CurrentUser, store: Store) -> ConversationDetail:
@@ -197,7 +201,7 @@ def _routes(app: FastAPI) -> None:
     @app.patch(
         f"{PREFIX}/conversations/{{conversation_id}}",
         response_model=ConversationDetail,
-        responses={**NOT_FOUND, **BAD_REQUEST},
+        responses={**NOT_FOUND, **BAD_REQUEST, **UNAUTHENTICATED},
         tags=["conversations"],
     )
     async def patch_conversation(
@@ -234,7 +238,7 @@ def _routes(app: FastAPI) -> None:
     @app.delete(
         f"{PREFIX}/conversations/{{conversation_id}}",
         status_code=204,
-        responses=NOT_FOUND,
+        responses={**UNAUTHENTICATED, **NOT_FOUND},
         tags=["conversations"],
     )
     async def delete_conversation(
@@ -246,7 +250,11 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(
         f"{PREFIX}/conversations/{{conversation_id}}/export",
-        responses={**NOT_FOUND, 200: {"content": {"application/json": {}, "text/markdown": {}}}},
+        responses={
+            **UNAUTHENTICATED,
+            **NOT_FOUND,
+            200: {"content": {"application/json": {}, "text/markdown": {}}},
+        },
         tags=["conversations"],
     )
     async def export_conversation(
@@ -271,6 +279,7 @@ def _routes(app: FastAPI) -> None:
         f"{PREFIX}/audit/events",
         responses={
             200: {"content": {"application/x-ndjson": {}}, "description": "One audit row per line"},
+            **UNAUTHENTICATED,
             403: {"description": "Not an admin"},
         },
         tags=["audit"],

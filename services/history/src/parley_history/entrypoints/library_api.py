@@ -28,7 +28,7 @@ from parley_history.entrypoints.library_schemas import (
     prompt_out,
 )
 from parley_history.entrypoints.publishing import publishing
-from parley_history.entrypoints.responses import BAD_REQUEST
+from parley_history.entrypoints.responses import BAD_REQUEST, UNAUTHENTICATED
 from parley_history.entrypoints.schemas import ConversationPage, summary_out
 
 PREFIX = "/api/history"
@@ -39,7 +39,7 @@ PROMPT_NOT_FOUND: dict[int | str, dict[str, Any]] = {
 NOT_OWNER: dict[int | str, dict[str, Any]] = {403: {"description": "A shared prompt of another user"}}
 LIMIT: dict[int | str, dict[str, Any]] = {409: {"description": "The per-user limit is reached"}}
 
-router = APIRouter(prefix=PREFIX, responses=BAD_REQUEST)
+router = APIRouter(prefix=PREFIX, responses={**BAD_REQUEST, **UNAUTHENTICATED})
 
 
 # -- projects -------------------------------------------------------------------

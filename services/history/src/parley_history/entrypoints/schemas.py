@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
 from parley_history.domain.conversations import ConversationSummary, ConversationView, MessageView
+
+_ISO_DAY_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DAY_START.match(value):
+        raise ValueError("a time is ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # an offset that moves it past year 9999 or before year 1
+        raise ValueError("the time is outside the calendar once in UTC") from exc
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_in_utc)]
+"""An ISO 8601 date-time only, as documented (pydantic alone would take a Unix timestamp too),
+in UTC as the database compares it."""
 
 
 class ConversationOut(BaseModel):
