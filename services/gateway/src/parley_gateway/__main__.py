@@ -1,18 +1,23 @@
-"""`python -m parley_gateway`: run the gateway under uvicorn with uvloop."""
+"""`python -m parley_gateway`: run the gateway under uvicorn with uvloop: the public port, and
+the operations port (probes, Prometheus) in the same process and event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import sys
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import uvicorn
+import uvloop
 from pydantic import ValidationError
 
 from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
-from parley_gateway.entrypoints.app import create_app
+from parley_gateway.entrypoints.app import create_app, create_ops_app
 from parley_gateway.settings import Settings
 
 log = logging.getLogger("parley_gateway")
@@ -55,9 +60,12 @@ def _serve(settings: Settings) -> int:
         return 1
     app = create_app(settings)
     log.info(
-        "Parley gateway starting on %s (WebSocket %s/ws)", settings.url, settings.url.replace("http", "ws", 1)
+        "Parley gateway starting on %s (WebSocket %s/ws); operations on %s",
+        settings.url,
+        settings.url.replace("http", "ws", 1),
+        settings.ops_url,
     )
-    uvicorn.run(
+    public = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -73,7 +81,54 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    ops = uvicorn.Config(
+        create_ops_app(app.state.gateway),
+        host=settings.host,
+        port=settings.ops_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+    )
+    uvloop.run(_serve_both(_PublicServer(public), _OpsServer(ops)))
     return 0
+
+
+class _PublicServer(uvicorn.Server):
+    """The public server, which tells when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
+
+class _OpsServer(uvicorn.Server):
+    """The operations server: it leaves the signals to the public server, and stops with it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_both(public: _PublicServer, ops: uvicorn.Server) -> None:
+    """The public server, and once it listens the operations server: `/readyz` never says ready
+    before the public port takes connections."""
+    serving = asyncio.create_task(public.serve())
+    listening = asyncio.create_task(public.listening.wait())
+    await asyncio.wait({serving, listening}, return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
+    ops_task = asyncio.create_task(ops.serve())
+    try:
+        await serving
+    finally:
+        ops.should_exit = True
+        await ops_task
 
 
 if __name__ == "__main__":

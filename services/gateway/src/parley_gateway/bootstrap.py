@@ -17,7 +17,7 @@ from parley_gateway.adapters.session_queues import RabbitSessionQueues
 from parley_gateway.adapters.tokens import JwksTokenVerifier, http_jwks
 from parley_gateway.adapters.upstream import Upstreams
 from parley_gateway.domain.clock import Clock
-from parley_gateway.domain.limits import GenerationLimiter, PromptRateLimiter
+from parley_gateway.domain.limits import EventWindow, GenerationLimiter, PromptRateLimiter
 from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.domain.stats import LatencyWindow
@@ -35,6 +35,8 @@ class Gateway:
     verifier: JwksTokenVerifier
     registry: WorkerRegistry
     rate: PromptRateLimiter
+    resumes: EventWindow
+    """Session resumes per user."""
     generations: GenerationLimiter
     hub: SessionHub
     metrics: GatewayMetrics
@@ -71,6 +73,8 @@ def bootstrap(
             leeway_s=settings.jwt_leeway_s,
             refetch_floor_s=settings.jwks_refetch_floor_s,
             clock=clock,
+            max_age_s=settings.jwks_max_age_s,
+            max_stale_s=settings.jwks_max_stale_s,
         )
     return Gateway(
         settings=settings,
@@ -85,6 +89,7 @@ def bootstrap(
         verifier=verifier,
         registry=WorkerRegistry(clock=clock),
         rate=PromptRateLimiter(settings.prompts_per_minute, clock=clock),
+        resumes=EventWindow(settings.resumes_per_minute, clock=clock),
         generations=GenerationLimiter(
             settings.max_generations_per_user, clock=clock, lease_s=settings.generation_lease_s
         ),

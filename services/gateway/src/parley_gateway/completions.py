@@ -51,14 +51,6 @@ class CompletionRun:
             on_started=lambda _message_id: None,
             on_ended=self._on_ended,
         )
-        try:
-            self._subscription = await gw.queues.open(self._session_id, relay.deliver)
-        except BrokerUnavailable as exc:
-            raise GatewayError(
-                ErrorCode.BROKER_UNAVAILABLE, "the message broker is unavailable; try again"
-            ) from exc
-        self._relay = relay
-        relay.start()
         prompt = Prompt(
             type="prompt",
             request_id=str(new_id()),
@@ -70,6 +62,21 @@ class CompletionRun:
         command = services.SubmitPrompt(
             self._principal, self._session_id, prompt, message_id=new_owned_id(user_id)
         )
+        try:
+            services.check_admission(
+                command, registry=gw.registry, rate=gw.rate, generations=gw.generations, blocked=gw.blocked
+            )
+        except GatewayError as error:
+            gw.metrics.prompts.labels(outcome=str(error.code)).inc()
+            raise
+        try:
+            self._subscription = await gw.queues.open(self._session_id, relay.deliver)
+        except BrokerUnavailable as exc:
+            raise GatewayError(
+                ErrorCode.BROKER_UNAVAILABLE, "the message broker is unavailable; try again"
+            ) from exc
+        self._relay = relay
+        relay.start()
         relay.expect(command.message_id)
         try:
             accepted = await services.submit_prompt(

@@ -48,6 +48,10 @@ class SessionQueues(Protocol):
         """Ready messages per queue (None: missing, or the broker is down)."""
         ...
 
+    async def exists(self, session_id: UUID) -> bool:
+        """Whether the session's queue is there (it outlives its socket for a while)."""
+        ...
+
 
 class StreamSink(Protocol):
     """The client socket as a session relay sees it."""

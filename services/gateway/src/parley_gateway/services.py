@@ -65,17 +65,9 @@ class Accepted:
     prompt_message_id: UUID
 
 
-async def submit_prompt(
-    command: SubmitPrompt,
-    *,
-    publisher: EventPublisher,
-    registry: WorkerRegistry,
-    rate: PromptRateLimiter,
-    generations: GenerationLimiter,
-    blocked: BlockedUsers,
-) -> Accepted:
+def _refuse_unservable(command: SubmitPrompt, *, registry: WorkerRegistry, blocked: BlockedUsers) -> None:
     prompt, user_id = command.prompt, command.principal.user_id
-    request_id, message_id = prompt.request_id, command.message_id
+    request_id = prompt.request_id
     if user_id in blocked:
         raise GatewayError(
             ErrorCode.QUOTA_EXCEEDED,
@@ -95,20 +87,61 @@ async def submit_prompt(
             f"no live worker serves model {prompt.model!r}",
             request_id=request_id,
         )
+
+
+def _too_many_generations(limit: int, request_id: str) -> GatewayError:
+    return GatewayError(
+        ErrorCode.TOO_MANY_GENERATIONS,
+        f"at most {limit} generations may run at once; stop one or wait for it to end",
+        request_id=request_id,
+    )
+
+
+def _rate_limited(retry_after: float, request_id: str) -> GatewayError:
+    return GatewayError(
+        ErrorCode.RATE_LIMITED,
+        f"too many prompts; try again in {max(retry_after, 0.1):.1f} s",
+        request_id=request_id,
+    )
+
+
+def check_admission(
+    command: SubmitPrompt,
+    *,
+    registry: WorkerRegistry,
+    rate: PromptRateLimiter,
+    generations: GenerationLimiter,
+    blocked: BlockedUsers,
+) -> None:
+    """What `submit_prompt` would refuse, checked before anything is opened for the prompt (a
+    session queue for `/v1`), taking nothing: a flood of refused requests costs no queues."""
+    _refuse_unservable(command, registry=registry, blocked=blocked)
+    user_id, request_id = command.principal.user_id, command.prompt.request_id
+    if generations.active(user_id) >= generations.limit:
+        raise _too_many_generations(generations.limit, request_id)
+    retry_after = rate.wait(user_id)
+    if retry_after is not None:
+        raise _rate_limited(retry_after, request_id)
+
+
+async def submit_prompt(
+    command: SubmitPrompt,
+    *,
+    publisher: EventPublisher,
+    registry: WorkerRegistry,
+    rate: PromptRateLimiter,
+    generations: GenerationLimiter,
+    blocked: BlockedUsers,
+) -> Accepted:
+    prompt, user_id = command.prompt, command.principal.user_id
+    request_id, message_id = prompt.request_id, command.message_id
+    _refuse_unservable(command, registry=registry, blocked=blocked)
     if not generations.try_start(user_id, message_id):
-        raise GatewayError(
-            ErrorCode.TOO_MANY_GENERATIONS,
-            f"at most {generations.limit} generations may run at once; stop one or wait for it to end",
-            request_id=request_id,
-        )
+        raise _too_many_generations(generations.limit, request_id)
     retry_after = rate.try_acquire(user_id, message_id)
     if retry_after is not None:
         generations.finish(user_id, message_id)
-        raise GatewayError(
-            ErrorCode.RATE_LIMITED,
-            f"too many prompts; try again in {max(retry_after, 0.1):.1f} s",
-            request_id=request_id,
-        )
+        raise _rate_limited(retry_after, request_id)
     event = PromptSubmitted(
         user_id=user_id,
         session_id=command.session_id,

@@ -27,12 +27,22 @@ class Settings(BrokerSettings):
     jwt_leeway_s: float = Field(default=0.0, ge=0.0, le=300.0)
     jwks_refetch_floor_s: float = Field(default=30.0, ge=0.0)
     """An unknown `kid` refetches the JWKS at most this often."""
+    jwks_max_age_s: float = Field(default=300.0, gt=0.0)
+    """The cached JWKS is fetched again once it is this old: a key auth stopped publishing
+    (retired, removed) stops verifying within this time."""
+    jwks_max_stale_s: float = Field(default=3600.0, gt=0.0)
+    """While auth cannot be reached the cached JWKS is kept up to this age, then no token
+    verifies (503 / close 1013) until it is fetched again."""
     jwks_timeout_s: float = Field(default=5.0, gt=0.0)
 
     host: str = "127.0.0.1"
     port: int = Field(
         default=8000, ge=0, le=65535, validation_alias=AliasChoices("PARLEY_GATEWAY_PORT", "PORT", "port")
     )
+    ops_port: int = Field(default=9101, ge=1, le=65535)
+    """The operations port (same host): `/healthz`, `/readyz` and `/metrics`, for probes and
+    Prometheus only. The public port does not serve them: broker state and every counter stay
+    off the public origin."""
     auth_url: str | None = None
     """The auth service's base URL; `/api/auth/*` is proxied there (unset: 503)."""
     history_url: str | None = None
@@ -45,10 +55,16 @@ class Settings(BrokerSettings):
     """How long an API key's exchanged access token is reused before the key is checked with auth
     again: the longest a revoked key, or the key of a disabled account, keeps working."""
 
-    forwarded_allow_ips: str | None = None
-    """Proxies in front of the gateway whose `X-Forwarded-For` it believes (comma-separated, as
-    uvicorn takes them). Unset: none; the client address is the peer's, whatever a client claims,
-    and that is what the proxied services get as `X-Forwarded-For`."""
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "PARLEY_GATEWAY_TRUSTED_PROXIES", "PARLEY_GATEWAY_FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
+        ),
+    )
+    """Proxies in front of the gateway (the Ingress controller) whose `X-Forwarded-For` it
+    believes: addresses and CIDRs, comma-separated; never `*`, with which a client would choose
+    the address it is throttled by. Unset: none; the client address is the peer's, whatever a
+    client claims, and that is what the proxied services get as `X-Forwarded-For`."""
 
     allowed_origins: str = ""
     """Browser origins besides the gateway's own (comma-separated, `https://chat.example.com`)
@@ -67,6 +83,9 @@ class Settings(BrokerSettings):
 
     max_generations_per_user: int = Field(default=4, ge=1)
     prompts_per_minute: int = Field(default=30, ge=1)
+    resumes_per_minute: int = Field(default=30, ge=1)
+    """Session resumes per user per minute on one gateway (each asks every worker for snapshots)."""
+    resumes_per_minute_per_socket: int = Field(default=10, ge=1)
     generation_lease_s: float = Field(default=900.0, gt=0.0)
     """A generation whose end the gateway never sees stops counting against
     its user's concurrency limit after this long."""
@@ -94,6 +113,16 @@ class Settings(BrokerSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else None
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _no_wildcard(cls, value: str | None) -> str | None:
+        if value is not None and "*" in value:
+            raise ValueError(
+                "PARLEY_GATEWAY_TRUSTED_PROXIES must list the proxies' addresses or CIDRs, not '*': "
+                "with '*' a client chooses the address it is throttled by"
+            )
+        return value or None
+
     @field_validator("static_dir")
     @classmethod
     def _existing_dir(cls, value: Path | None) -> Path | None:
@@ -119,3 +148,7 @@ class Settings(BrokerSettings):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://{self.host}:{self.ops_port}"

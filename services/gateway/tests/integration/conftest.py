@@ -63,10 +63,16 @@ class KeyRing(TestIssuer):
 class GatewayProcess:
     process: ServiceProcess
     port: int
+    ops_port: int
+    """`/healthz`, `/readyz` and `/metrics`: not on the public port."""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     @property
     def ws_url(self) -> str:
@@ -76,6 +82,11 @@ class GatewayProcess:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
             return await http.get(path)
 
+    async def ops(self, path: str) -> httpx.Response:
+        """GET on the operations port."""
+        async with httpx.AsyncClient(base_url=self.ops_url, timeout=5) as http:
+            return await http.get(path)
+
     async def models(self) -> dict[str, dict[str, Any]]:
         response = await self.get("/api/models")
         assert response.status_code == 200
@@ -83,14 +94,21 @@ class GatewayProcess:
 
 
 def spawn_gateway(name: str, amqp_url: str, jwks_url: str, **env: str) -> GatewayProcess:
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     process = ServiceProcess(
         [sys.executable, "-m", "parley_gateway"],
-        {**GATEWAY_ENV, "AMQP_URL": amqp_url, "PARLEY_GATEWAY_JWKS_URL": jwks_url, "PORT": str(port), **env},
+        {
+            **GATEWAY_ENV,
+            "AMQP_URL": amqp_url,
+            "PARLEY_GATEWAY_JWKS_URL": jwks_url,
+            "PORT": str(port),
+            "PARLEY_GATEWAY_OPS_PORT": str(ops_port),
+            **env,
+        },
         name,
     )
     process.start()
-    return GatewayProcess(process, port)
+    return GatewayProcess(process, port, ops_port)
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +137,7 @@ def gateways(amqp_url: str, jwks_server: FakeProvider) -> Iterator[tuple[Gateway
     )
     try:
         for gateway in pair:
-            gateway.process.wait_ready(f"{gateway.url}/readyz", timeout=30)
+            gateway.process.wait_ready(f"{gateway.ops_url}/readyz", timeout=30)
         yield pair
     finally:
         for gateway in pair:

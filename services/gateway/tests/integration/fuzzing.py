@@ -259,7 +259,7 @@ def gateway_process(name: str, amqp_url: str, jwks_url: str) -> Iterator[Gateway
         PARLEY_GATEWAY_PROMPTS_PER_MINUTE="1000",
     )
     try:
-        gateway.process.wait_ready(f"{gateway.url}/readyz", timeout=30)
+        gateway.process.wait_ready(f"{gateway.ops_url}/readyz", timeout=30)
         yield gateway
     finally:
         gateway.process.terminate()

@@ -149,7 +149,7 @@ async def test_a_gateway_started_after_the_change_learns_it_from_auth(
     late = spawn_gateway("gateway-late", amqp_url, jwks_server.jwks_url)
     try:
         # In a thread: the fake auth answers on this event loop while the gateway starts.
-        await asyncio.to_thread(late.process.wait_ready, f"{late.url}/readyz", timeout=30)
+        await asyncio.to_thread(late.process.wait_ready, f"{late.ops_url}/readyz", timeout=30)
         assert "learned 1 recent access change(s)" in late.process.log_text()
         error, code = await refused_hello(await connect(late), token)
         assert (error["code"], code) == ("account_disabled", 4401)

@@ -55,7 +55,7 @@ async def test_happy_path_frame_order_and_seq(
     assert (await client.expect("done"))["seq"] == 6
     await client.ping()
 
-    metrics = (await gateway_a.get("/metrics")).text
+    metrics = (await gateway_a.ops("/metrics")).text
     assert "parley_gateway_open_sockets" in metrics
     assert 'parley_gateway_prompts_total{outcome="accepted"}' in metrics
     assert "parley_gateway_delta_frames_total" in metrics

@@ -81,5 +81,5 @@ async def test_a_user_over_quota_is_refused_on_every_gateway_until_restored(
     again = await worker.next_request()
     assert again.request.user_id == user
     await worker.finish(again)
-    metrics = (await gateway_a.get("/metrics")).text
+    metrics = (await gateway_a.ops("/metrics")).text
     assert 'parley_gateway_prompts_total{outcome="quota_exceeded"}' in metrics

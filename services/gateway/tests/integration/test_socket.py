@@ -51,7 +51,7 @@ async def test_every_bad_frame_gets_an_error_and_the_socket_stays_usable(
         await client.ping()
     request_error = await client.prompt("m", request_id="mine", messages=[])
     assert request_error["request_id"] == "mine"
-    metrics = (await gateway_a.get("/metrics")).text
+    metrics = (await gateway_a.ops("/metrics")).text
     assert 'parley_gateway_error_frames_total{code="frame_too_large"}' in metrics
 
 

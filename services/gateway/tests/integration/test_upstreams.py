@@ -91,7 +91,7 @@ def proxying_gateway(amqp_url: str, jwks_server: Any, service: str) -> Iterator[
         PARLEY_GATEWAY_HISTORY_URL=f"http://127.0.0.1:{free_port()}",  # nothing listens there
     )
     try:
-        gateway.process.wait_ready(f"{gateway.url}/readyz", timeout=30)
+        gateway.process.wait_ready(f"{gateway.ops_url}/readyz", timeout=30)
         yield gateway
     finally:
         gateway.process.terminate()

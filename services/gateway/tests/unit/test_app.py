@@ -9,6 +9,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Mount
 
 from parley_gateway import Settings, create_app
+from parley_gateway.entrypoints.app import create_ops_app
 
 
 def flatten(routes: Iterable[BaseRoute]) -> list[Any]:
@@ -31,9 +32,6 @@ def test_the_public_routes_come_before_the_frontend(tmp_path: Path) -> None:
     for path in (
         "/ws",
         "/api/models",
-        "/healthz",
-        "/readyz",
-        "/metrics",
         "/api/auth/{path:path}",
         "/api/history/{path:path}",
     ):
@@ -41,3 +39,15 @@ def test_the_public_routes_come_before_the_frontend(tmp_path: Path) -> None:
     assert isinstance(routes[-1], Mount)  # the frontend, mounted at "/" after everything else
     assert routes[-1].path == ""
     assert "/api/dev/token" not in found
+    # Probes and metrics are on the operations port only (`create_ops_app`).
+    assert not {"/healthz", "/readyz", "/metrics"} & set(found)
+
+
+def test_the_operations_app_serves_probes_and_metrics_only() -> None:
+    app = create_app(Settings(jwks_url="http://auth/jwks.json"))
+    ops = create_ops_app(app.state.gateway)
+    assert sorted(getattr(route, "path", "") for route in flatten(ops.routes)) == [
+        "/healthz",
+        "/metrics",
+        "/readyz",
+    ]

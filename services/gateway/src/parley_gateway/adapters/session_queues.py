@@ -230,6 +230,10 @@ class RabbitSessionQueues:
                 depths[name] = None
         return depths
 
+    async def exists(self, session_id: UUID) -> bool:
+        name = session_queue(session_id).name
+        return (await self.depths([name]))[name] is not None
+
     def _forget(self, subscription: _Subscription) -> None:
         self._subscriptions.discard(subscription)
 

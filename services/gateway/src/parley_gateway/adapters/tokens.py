@@ -31,6 +31,8 @@ class JwksTokenVerifier:
         refetch_floor_s: float,
         clock: Clock,
         access: AccountAccess | None = None,
+        max_age_s: float = 300.0,
+        max_stale_s: float = 3600.0,
     ) -> None:
         self.access = access or AccountAccess()
         self._verifier = JwksVerifier(
@@ -40,6 +42,8 @@ class JwksTokenVerifier:
             leeway_s=leeway_s,
             refetch_floor_s=refetch_floor_s,
             clock=clock,
+            max_age_s=max_age_s,
+            max_stale_s=max_stale_s,
         )
 
     async def refresh(self) -> bool:
@@ -59,6 +63,10 @@ class JwksTokenVerifier:
                 close=CloseCode.TRY_AGAIN_LATER,
             ) from exc
         principal = Principal(
-            user_id=claims.sub, role=claims.role, expires_at=claims.exp, issued_at=claims.iat
+            user_id=claims.sub,
+            role=claims.role,
+            expires_at=claims.exp,
+            issued_at=claims.iat,
+            session_id=claims.sid,
         )
         return self.access.check(principal)

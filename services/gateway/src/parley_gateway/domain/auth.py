@@ -22,6 +22,8 @@ class Principal:
     """The token's `exp`, in seconds since the epoch."""
     issued_at: float | None = None
     """The token's `iat`, in seconds since the epoch (None: the token has none)."""
+    session_id: str | None = None
+    """The token's `sid`: the sign-in it belongs to (None: a token from an API key)."""
 
 
 class AccountAccess:
@@ -52,7 +54,13 @@ class AccountAccess:
         if change is None:
             return principal
         try:
-            role = effective_role(change, role=principal.role, issued_at=principal.issued_at, now=self._now())
+            role = effective_role(
+                change,
+                role=principal.role,
+                issued_at=principal.issued_at,
+                now=self._now(),
+                session_id=principal.session_id,
+            )
         except AccessRevoked as exc:
             code = ErrorCode.ACCOUNT_DISABLED if exc.disabled else ErrorCode.TOKEN_REVOKED
             raise GatewayError(code, exc.reason, close=CloseCode.UNAUTHORIZED) from exc

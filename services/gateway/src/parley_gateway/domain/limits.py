@@ -60,6 +60,13 @@ class PromptRateLimiter:
         window.add(now, message_id)
         return None
 
+    def wait(self, user_id: str) -> float | None:
+        """What `try_acquire` would answer now, taking nothing: None, or the seconds to wait."""
+        window = self._window(user_id)
+        if len(window.stamps) < self._limit:
+            return None
+        return max(window.stamps[0][0] + self._window_s - self._clock(), 0.0)
+
     def observe(self, user_id: str, message_id: UUID) -> None:
         """Count a prompt accepted elsewhere (or this one's, seen again), whatever the limit."""
         window = self._window(user_id)
@@ -171,3 +178,34 @@ class GenerationLimiter:
         for message_id in [m for m, lease in leases.items() if lease.started_at <= horizon]:
             del leases[message_id]
         return leases
+
+
+class EventWindow:
+    """At most `limit` events per key in any `window_s` (resumes per user, per socket)."""
+
+    def __init__(self, limit: int, *, clock: Clock, window_s: float = 60.0) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._limit = limit
+        self._window_s = window_s
+        self._clock = clock
+        self._stamps: dict[str, deque[float]] = {}
+        self._calls = 0
+
+    def try_take(self, key: str) -> float | None:
+        """Count one event; None when allowed, else the seconds until one is."""
+        now = self._clock()
+        stamps = self._stamps.setdefault(key, deque())
+        while stamps and stamps[0] <= now - self._window_s:
+            stamps.popleft()
+        if len(stamps) >= self._limit:
+            return max(stamps[0] + self._window_s - now, 0.0)
+        stamps.append(now)
+        self._calls += 1
+        if self._calls % _SWEEP_EVERY == 0:
+            self._sweep(now)
+        return None
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, s in self._stamps.items() if not s or s[-1] <= now - self._window_s]:
+            del self._stamps[key]

@@ -1,6 +1,6 @@
-"""The HTTP and WebSocket surface: `/ws`, `/api/models`, `/healthz`,
-`/readyz`, `/metrics`, `/api/auth/*` and `/api/history/*` (proxied), and the
-built frontend at `/` when configured."""
+"""The HTTP and WebSocket surface: `/ws`, `/api/models`, `/api/auth/*` and
+`/api/history/*` (proxied), and the built frontend at `/` when configured; and,
+on the operations port only, `/healthz`, `/readyz` and `/metrics`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from parley_gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 routes = APIRouter()
+ops_routes = APIRouter()
+"""Probes and Prometheus: served on the operations port only (`create_ops_app`)."""
 
 
 @routes.websocket("/ws")
@@ -44,12 +46,12 @@ async def list_models(gateway: GatewayDep) -> dict[str, Any]:
     return services.models_listing(gateway.registry)
 
 
-@routes.get("/healthz")
+@ops_routes.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@routes.get("/readyz", response_model=None)
+@ops_routes.get("/readyz", response_model=None)
 async def readyz(gateway: GatewayDep) -> dict[str, str] | JSONResponse:
     reason = await gateway.readiness()
     if reason is not None:
@@ -57,7 +59,7 @@ async def readyz(gateway: GatewayDep) -> dict[str, str] | JSONResponse:
     return {"status": "ready"}
 
 
-@routes.get("/metrics")
+@ops_routes.get("/metrics")
 async def metrics(gateway: GatewayDep) -> Response:
     return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)
 
@@ -93,4 +95,13 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI
     if settings.static_dir is not None:
         # Last: the routes above win over files of the same path.
         app.mount("/", FrontendFiles(settings.static_dir), name="frontend")
+    return app
+
+
+def create_ops_app(gateway: Gateway) -> FastAPI:
+    """The operations port's app: `/healthz`, `/readyz` and `/metrics` of `gateway` (the public
+    app's, which runs its broker), for probes and Prometheus; nothing else."""
+    app = FastAPI(title="Parley gateway operations", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.gateway = gateway
+    app.include_router(ops_routes)
     return app

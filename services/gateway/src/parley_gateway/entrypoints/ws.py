@@ -38,6 +38,7 @@ from parley_gateway.domain.frames import (
     pong_frame,
     ready_frame,
 )
+from parley_gateway.domain.limits import EventWindow
 from parley_gateway.domain.sessions import new_owned_id, new_session_id, owns, resync_request_id
 from parley_gateway.domain.stream import DeltaFrame, StreamErrorFrame, StreamFrame
 from parley_gateway.ports import Subscription
@@ -72,6 +73,7 @@ class ClientConnection:
         self._finished = asyncio.Event()
         self._closing = False
         self._taken_over = False
+        self._resumes = EventWindow(self._settings.resumes_per_minute_per_socket, clock=gateway.clock)
 
     # Lifecycle.
 
@@ -187,7 +189,23 @@ class ClientConnection:
                 )
             )
             return False
+        try:
+            self._admit_resume(principal)
+        except GatewayError as error:
+            await self._close_with(GatewayError(error.code, error.message, close=CloseCode.TRY_AGAIN_LATER))
+            return False
         return await self._attach(frame.session_id, frame.last_seq, resume=True)
+
+    def _admit_resume(self, principal: Principal) -> None:
+        """Count a resume against this socket and its user; `GatewayError` (rate_limited) past
+        either limit. Each resume asks every worker and gateway for snapshots."""
+        wait = self._resumes.try_take("socket")
+        if wait is None:
+            wait = self._gw.resumes.try_take(principal.user_id)
+        if wait is not None:
+            raise GatewayError(
+                ErrorCode.RATE_LIMITED, f"too many session resumes; try again in {max(wait, 0.1):.1f} s"
+            )
 
     def _schedule_expiry(self, principal: Principal) -> None:
         if self._expiry is not None:
@@ -206,6 +224,12 @@ class ClientConnection:
     # Sessions.
 
     async def _attach(self, session_id: UUID, last_seq: int | None, *, resume: bool) -> bool:
+        if resume and not await self._gw.queues.exists(session_id):
+            # Gone (it outlives its socket for minutes only) or never opened: nothing to resume,
+            # and nothing is declared for an id the client made up. A new session instead.
+            assert self._principal is not None
+            log.info("session %s: nothing to resume; a new session", session_id)
+            session_id, last_seq, resume = new_session_id(self._principal.user_id), None, False
         relay = SessionRelay(
             session_id,
             sink=self,
@@ -270,6 +294,7 @@ class ClientConnection:
         assert self._principal is not None
         if not owns(session_id, self._principal.user_id):
             raise GatewayError(ErrorCode.SESSION_FORBIDDEN, "this session belongs to another user")
+        self._admit_resume(self._principal)
         await self._detach()
         await self._attach(session_id, last_seq, resume=True)
 
