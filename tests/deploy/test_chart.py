@@ -137,7 +137,7 @@ def test_the_validator_does_reject_a_broken_manifest(default: Rendered) -> None:
 
 
 def test_values_schema_refuses_unknown_keys_and_wrong_types(render: Callable[..., Rendered]) -> None:
-    for bad in ["gateway.replica=2", "inference.autoscaling.keda.enabled=yes", "broker.url=http://x"]:
+    for bad in ["gateway.replica=2", "inference.autoscaling.keda.enabled=yes", "broker.gateway.url=http://x"]:
         with pytest.raises(AssertionError, match="schema"):
             render(None, bad)
 
@@ -312,7 +312,8 @@ def test_probes_hit_healthz_and_readyz(both: Rendered, svc: str) -> None:
 
 def test_every_pod_runs_non_root_read_only_without_escalation(both: Rendered) -> None:
     templates = _pod_templates(both)
-    assert len(templates) == 6  # four services, two migration Jobs
+    # four services, two migration Jobs, and (all-on) the broker users' Job
+    assert len(templates) == (7 if both.find("Job", "parley-broker-users") else 6)
     for manifest in templates:
         pod = _pod(manifest)
         where = manifest["metadata"]["name"]
@@ -343,7 +344,11 @@ def _ports(rules: list[dict[str, Any]]) -> set[Any]:
 
 def test_only_the_gateway_takes_traffic_from_anywhere(both: Rendered) -> None:
     gateway = both.get("NetworkPolicy", _name("gateway"))["spec"]["ingress"]
-    assert gateway == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    # From anywhere: the public port only; the operations port (/metrics) from Prometheus.
+    assert [rule for rule in gateway if not rule.get("from")] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}]}
+    ]
+    assert {p["port"] for rule in gateway if rule.get("from") for p in rule["ports"]} == {"ops"}
     for svc in ["inference", "auth", "history"]:
         rules = both.get("NetworkPolicy", _name(svc))["spec"]["ingress"]
         assert rules, svc
@@ -385,8 +390,11 @@ def test_migrations_run_as_hook_jobs_before_the_release(both: Rendered, svc: str
     assert container["args"] == ["migrate"]
     ref = _env(container)[f"PARLEY_{svc.upper()}_DATABASE_URL"]["secretKeyRef"]
     secret = both.find("Secret", ref["name"])
-    if secret is None:  # an existing Secret (all-on values for auth)
-        assert ref == {"name": "parley-auth-app", "key": "uri"}
+    if secret is None:  # an existing Secret (all-on values: auth's, and history's owner)
+        assert ref in (
+            {"name": "parley-auth-app", "key": "uri"},
+            {"name": "parley-history-owner", "key": "uri"},
+        )
     else:  # a hook Secret created before the Job
         hook = secret["metadata"]["annotations"]
         assert hook["helm.sh/hook"] == notes["helm.sh/hook"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from parley_contracts.telemetry import broker_middlewares
 
 from .conftest import BIN, ROOT
+from .test_least_privilege import COMPOSE_SECRETS
 
 DEPLOY = ROOT / "deploy"
 CONTRACTS = ROOT / "libs" / "contracts" / "src" / "parley_contracts"
@@ -30,6 +32,7 @@ def compose() -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **COMPOSE_SECRETS},  # no default: `config` refuses without them
     )
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = json.loads(done.stdout)
@@ -39,7 +42,7 @@ def compose() -> dict[str, Any]:
 def test_compose_runs_the_whole_platform(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert set(services) == {
-        "rabbitmq", "postgres", "auth-migrate", "history-migrate", "gateway", "inference",
+        "rabbitmq", "rabbitmq-users", "postgres", "auth-migrate", "history-migrate", "gateway", "inference",
         "auth", "history", "prometheus", "grafana",
     }  # fmt: skip
     assert services["inference"]["deploy"]["replicas"] == 2
@@ -60,20 +63,30 @@ def test_migrations_run_once_before_their_service(compose: dict[str, Any], svc: 
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services[svc]["depends_on"][f"{svc}-migrate"]["condition"] == "service_completed_successfully"
-    # Each service has its own database and role.
+    # Each service has its own database and role; history's migrations run as its owner.
     url = services[svc]["environment"][f"PARLEY_{svc.upper()}_DATABASE_URL"]
     assert re.fullmatch(rf"postgresql://parley_{svc}:[^@]+@postgres:5432/parley_{svc}", url)
-    assert migrate["environment"][f"PARLEY_{svc.upper()}_DATABASE_URL"] == url
+    owner = {"auth": "parley_auth", "history": "parley_history_owner"}[svc]
+    migrate_url = migrate["environment"][f"PARLEY_{svc.upper()}_DATABASE_URL"]
+    assert re.fullmatch(rf"postgresql://{owner}:[^@]+@postgres:5432/parley_{svc}", migrate_url)
 
 
 def test_one_database_per_service_is_created() -> None:
     script = (DEPLOY / "postgres" / "init-databases.sh").read_text()
-    for svc in ["auth", "history"]:
-        assert f"create parley_{svc} " in script
+    assert re.search(r"^database parley_auth parley_auth$", script, re.M)
+    assert re.search(r"^database parley_history parley_history_owner$", script, re.M)
 
 
 def test_python_services_are_hardened(compose: dict[str, Any]) -> None:
-    for name in ["gateway", "inference", "auth", "history", "auth-migrate", "history-migrate"]:
+    for name in [
+        "gateway",
+        "inference",
+        "auth",
+        "history",
+        "auth-migrate",
+        "history-migrate",
+        "rabbitmq-users",
+    ]:
         service = compose["services"][name]
         assert service["read_only"] is True, name
         assert service["cap_drop"] == ["ALL"], name

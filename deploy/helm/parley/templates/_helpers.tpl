@@ -66,12 +66,14 @@ app.kubernetes.io/part-of: parley
 {{- end -}}
 {{- end -}}
 
-{{/* The Secret and key holding AMQP_URL. */}}
+{{/* The Secret and key holding one service's AMQP_URL, its own RabbitMQ user: (dict "root" $ "svc" "gateway") */}}
 {{- define "parley.brokerSecretName" -}}
-{{- .Values.broker.existingSecret | default (printf "%s-broker" (include "parley.fullname" .)) -}}
+{{- $b := index .root.Values.broker .svc -}}
+{{- $b.existingSecret | default (printf "%s-broker" (include "parley.svcname" .)) -}}
 {{- end -}}
 {{- define "parley.brokerSecretKey" -}}
-{{- if .Values.broker.existingSecret -}}{{ .Values.broker.existingSecretKey }}{{- else -}}AMQP_URL{{- end -}}
+{{- $b := index .root.Values.broker .svc -}}
+{{- if $b.existingSecret -}}{{ $b.existingSecretKey }}{{- else -}}AMQP_URL{{- end -}}
 {{- end -}}
 
 {{/* The Secret and key holding a service's database URL: (dict "root" $ "svc" "auth") */}}
@@ -84,13 +86,32 @@ app.kubernetes.io/part-of: parley
 {{- if $v.database.existingSecret -}}{{ $v.database.existingSecretKey }}{{- else -}}DATABASE_URL{{- end -}}
 {{- end -}}
 
-{{/* The AMQP_URL environment variable. */}}
+{{/* One service's AMQP_URL environment variable: (dict "root" $ "svc" "gateway") */}}
 {{- define "parley.brokerEnv" -}}
 - name: AMQP_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "parley.brokerSecretName" . }}
       key: {{ include "parley.brokerSecretKey" . }}
+{{- end -}}
+
+{{/* The services this release deploys, in the order of the broker's permission table. */}}
+{{- define "parley.enabledServices" -}}
+{{- $out := list -}}
+{{- range $svc := list "auth" "gateway" "history" "inference" -}}
+{{- if (index $.Values $svc).enabled }}{{ $out = append $out $svc }}{{ end -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{/* The proxies whose X-Forwarded-For is believed (values: trustedProxies), comma-separated. */}}
+{{- define "parley.trustedProxies" -}}
+{{- range .Values.trustedProxies -}}
+{{- if contains "*" . -}}
+{{- fail "trustedProxies: list the ingress controller's addresses or CIDRs, never '*' (a client would choose the address it is throttled by)" -}}
+{{- end -}}
+{{- end -}}
+{{- join "," .Values.trustedProxies -}}
 {{- end -}}
 
 {{/* The Secret and key holding PARLEY_CATALOG_SECRET (auth and the workers). */}}
@@ -106,6 +127,18 @@ app.kubernetes.io/part-of: parley
     secretKeyRef:
       name: {{ include "parley.catalogSecretName" . }}
       key: {{ .Values.catalog.existingSecretKey }}
+{{- end }}
+{{- end -}}
+
+{{/* PARLEY_HISTORY_AUDIT_KEY from its Secret; without one, history refuses to start (no default). */}}
+{{- define "parley.history.auditKeyEnv" -}}
+{{- $k := .Values.history.auditKey -}}
+{{- if or $k.value $k.existingSecret }}
+- name: PARLEY_HISTORY_AUDIT_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.existingSecret | default (printf "%s-audit" (include "parley.svcname" (dict "root" . "svc" "history"))) }}
+      key: {{ $k.existingSecretKey }}
 {{- end }}
 {{- end -}}
 
@@ -272,6 +305,10 @@ spec:
 - ports:
     - {port: 53, protocol: UDP}
     - {port: 53, protocol: TCP}
+  {{- with .Values.networkPolicy.dns.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 - ports:
     - {port: {{ .Values.networkPolicy.broker.port }}, protocol: TCP}
   {{- with .Values.networkPolicy.broker.to }}
