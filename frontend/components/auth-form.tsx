@@ -4,21 +4,18 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { type FormEvent, useEffect, useState } from "react";
 import { ApiError } from "@/lib/api";
+import { safeNext } from "@/lib/urls";
 import { Button } from "./ui/button";
 import { Input } from "./ui/input";
 import { Label } from "./ui/label";
 import { useApp } from "./providers";
 
-function safeNext(next: string | null): string {
-  // Only paths of this origin: never an open redirect.
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/c/";
-}
-
 export function AuthForm({ mode }: { mode: "login" | "register" }) {
   const { api, auth, login } = useApp();
   const router = useRouter();
   const params = useSearchParams();
-  const next = safeNext(params.get("next"));
+  // Only paths of this origin: never an open redirect (prerendering has no window, and no `next`).
+  const next = safeNext(params.get("next"), typeof window === "undefined" ? "" : window.location.origin);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [displayName, setDisplayName] = useState("");

@@ -15,6 +15,7 @@ import { isSilent } from "@/lib/stream";
 import { type ChildIndex, type TreeMessage, indexChildren, pathTo, siblingsOf, switchBranch } from "@/lib/tree";
 import type { Project } from "@/lib/library";
 import type { ConversationDetail } from "@/lib/types";
+import { draftKey, userKey } from "@/lib/user-storage";
 import { newId } from "@/lib/utils";
 import { type ChatParams, useChatSettings } from "./chat-settings";
 import { Composer } from "./composer";
@@ -25,7 +26,6 @@ import { useAutoscroll } from "./use-autoscroll";
 import { useModels } from "./use-models";
 import { Button } from "./ui/button";
 
-const LAST_MODEL_KEY = "parley.model";
 // Long chats render their latest messages first; older ones on demand (with memoised
 // messages and content-visibility, a 1,000-message chat stays fast).
 const PAGE_SIZE = 100;
@@ -80,6 +80,9 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
   const myRequests = useRef(new Set<string>());
   const [notice, setNotice] = useState<string | null>(null);
   const prefs = user?.preferences;
+  // Under RequireAuth: there is a user.
+  const userId = user?.id ?? "";
+  const lastModelKey = userKey(userId, "model");
   const [model, setModel] = useState<string>("");
   const defaults = useCallback(
     (): ChatParams => ({
@@ -150,15 +153,15 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
   useEffect(() => {
     if (model || !models.length) return;
     const live = (name: string | null | undefined): name is string => !!name && models.some((m) => m.name === name);
-    const last = localStorage.getItem(LAST_MODEL_KEY);
+    const last = localStorage.getItem(lastModelKey);
     const preferred = prefs?.default_model;
     setModel(state.model ?? (live(last) ? last : live(preferred) ? preferred : models[0]!.name));
-  }, [models, model, prefs?.default_model, state.model]);
+  }, [models, model, prefs?.default_model, state.model, lastModelKey]);
 
   const pickModel = useCallback((name: string) => {
-    localStorage.setItem(LAST_MODEL_KEY, name);
+    localStorage.setItem(lastModelKey, name);
     setModel(name);
-  }, []);
+  }, [lastModelKey]);
 
   useEffect(() => {
     if (!controller) return;
@@ -406,7 +409,7 @@ export function ChatView({ conversationId, projectId = null, header }: ChatViewP
             </p>
           )}
           <Composer
-            draftKey={state.conversationId ?? "new"}
+            draftKey={draftKey(userId, state.conversationId)}
             running={running}
             disabled={!controller || !model}
             onSend={(text) => {

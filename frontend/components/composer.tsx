@@ -3,9 +3,8 @@ import { ArrowUp, Square } from "lucide-react";
 import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 import { Button } from "./ui/button";
 
-const DRAFT_PREFIX = "parley.draft.";
-
 interface ComposerProps {
+  /** Where the draft is kept in localStorage (`draftKey()` of lib/user-storage). */
   draftKey: string;
   running: boolean;
   disabled: boolean;
@@ -13,15 +12,14 @@ interface ComposerProps {
   onStop: () => void;
 }
 
-/** The prompt box: Enter sends, Shift+Enter adds a line; the draft survives a reload or a new login. */
+/** The prompt box: Enter sends, Shift+Enter adds a line; the draft survives a reload or the same person's next login. */
 export function Composer({ draftKey, running, disabled, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState("");
   const area = useRef<HTMLTextAreaElement>(null);
-  const storageKey = DRAFT_PREFIX + draftKey;
 
   useEffect(() => {
-    setText(localStorage.getItem(storageKey) ?? "");
-  }, [storageKey]);
+    setText(localStorage.getItem(draftKey) ?? "");
+  }, [draftKey]);
 
   useEffect(() => {
     const element = area.current;
@@ -32,8 +30,8 @@ export function Composer({ draftKey, running, disabled, onSend, onStop }: Compos
 
   function update(value: string) {
     setText(value);
-    if (value) localStorage.setItem(storageKey, value);
-    else localStorage.removeItem(storageKey);
+    if (value) localStorage.setItem(draftKey, value);
+    else localStorage.removeItem(draftKey);
   }
 
   function send() {
@@ -79,8 +77,4 @@ export function Composer({ draftKey, running, disabled, onSend, onStop }: Compos
       )}
     </form>
   );
-}
-
-export function clearDraft(draftKey: string): void {
-  localStorage.removeItem(DRAFT_PREFIX + draftKey);
 }

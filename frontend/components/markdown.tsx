@@ -1,9 +1,10 @@
 "use client";
-import { Check, Copy } from "lucide-react";
+import { Check, Copy, ImageOff } from "lucide-react";
 import { type ComponentProps, type ReactNode, isValidElement, memo, useState } from "react";
-import ReactMarkdown from "react-markdown";
+import ReactMarkdown, { type ExtraProps, type UrlTransform, defaultUrlTransform } from "react-markdown";
 import rehypeHighlight from "rehype-highlight";
 import remarkGfm from "remark-gfm";
+import { imageSource } from "@/lib/urls";
 
 function textOf(node: ReactNode): string {
   if (typeof node === "string" || typeof node === "number") return String(node);
@@ -62,12 +63,54 @@ function CodeBlock({ children, ...props }: ComponentProps<"pre">) {
   );
 }
 
-const components = { pre: CodeBlock };
+/**
+ * A Markdown image: shown when it loads from this origin or from the page itself (`data:`,
+ * `blob:`); any other becomes a link naming its host, which the reader may open in a new tab.
+ * The page's CSP (img-src 'self' data: blob:) would refuse to show it inline even after a
+ * click, and a new tab without opener or referrer tells that host nothing about this chat.
+ */
+function ChatImage({ src, alt, node: _node, ...props }: ComponentProps<"img"> & ExtraProps) {
+  const source = imageSource(typeof src === "string" ? src : null, typeof window === "undefined" ? "" : window.location.href);
+  if (source.kind === "inline") return <img {...props} src={source.src} alt={alt ?? ""} className="max-w-full" />;
+  const label = (
+    <>
+      <ImageOff className="size-4 shrink-0" aria-hidden />
+      <span>{alt || "Image"}</span>
+      {source.host && <span className="text-muted-foreground">· {source.host}</span>}
+    </>
+  );
+  const className = "inline-flex items-center gap-1.5 rounded-md border border-dashed border-border px-2 py-0.5 text-sm";
+  if (!source.href) {
+    return (
+      <span className={className} data-testid="remote-image" title="Image not shown">
+        {label}
+      </span>
+    );
+  }
+  return (
+    <a
+      href={source.href}
+      target="_blank"
+      rel="noopener noreferrer"
+      className={className}
+      data-testid="remote-image"
+      title={`Not loaded automatically: opens ${source.href} in a new tab`}
+    >
+      {label}
+    </a>
+  );
+}
+
+/** react-markdown's own rule (no `javascript:` and the like), plus inline pictures, which it drops. */
+const urlTransform: UrlTransform = (url, key, node) =>
+  key === "src" && node.tagName === "img" && /^(data|blob):/i.test(url) ? url : defaultUrlTransform(url);
+
+const components = { pre: CodeBlock, img: ChatImage };
 
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
   return (
     <div className="prose-chat">
-      <ReactMarkdown remarkPlugins={[remarkGfm]} rehypePlugins={[[rehypeHighlight, { detect: false, ignoreMissing: true }]]} components={components}>
+      <ReactMarkdown remarkPlugins={[remarkGfm]} rehypePlugins={[[rehypeHighlight, { detect: false, ignoreMissing: true }]]} components={components} urlTransform={urlTransform}>
         {text}
       </ReactMarkdown>
     </div>

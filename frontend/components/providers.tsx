@@ -4,6 +4,7 @@ import { type ReactNode, createContext, useCallback, useContext, useEffect, useM
 import { ApiClient } from "@/lib/api";
 import { ChatController } from "@/lib/chat-controller";
 import type { Theme, User } from "@/lib/types";
+import { claimUserStorage, clearUserStorage, userKey } from "@/lib/user-storage";
 import { ChatSocket, type ConnectionStatus, sessionStorageStore } from "@/lib/ws-client";
 
 type AuthState = "loading" | "in" | "out";
@@ -30,7 +31,6 @@ export function useApp(): AppContextValue {
 }
 
 const THEME_KEY = "parley.theme";
-const SESSION_KEY = "parley.session";
 
 function applyTheme(theme: Theme): void {
   const dark = theme === "dark" || (theme === "system" && window.matchMedia("(prefers-color-scheme: dark)").matches);
@@ -70,6 +70,7 @@ export function Providers({ children }: { children: ReactNode }) {
       try {
         const me = await api.request<User>("GET", "/api/auth/me");
         if (!cancelled) {
+          claimUserStorage(me.id);
           setUser(me);
           setAuth("in");
         }
@@ -82,13 +83,14 @@ export function Providers({ children }: { children: ReactNode }) {
     };
   }, [api]);
 
+  const userId = user?.id ?? null;
   useEffect(() => {
-    if (auth !== "in") return;
+    if (auth !== "in" || !userId) return;
     const socket = new ChatSocket({
       url: socketUrl(),
       getToken: (refresh) => api.getToken(refresh),
       createSocket: (url) => new WebSocket(url),
-      store: sessionStorageStore(SESSION_KEY),
+      store: sessionStorageStore(userKey(userId, "session")),
       onAuthLost: authLost,
     });
     const chat = new ChatController(socket);
@@ -103,7 +105,7 @@ export function Providers({ children }: { children: ReactNode }) {
       socket.stop();
       setController(null);
     };
-  }, [auth, api, authLost]);
+  }, [auth, userId, api, authLost]);
 
   useEffect(() => {
     const stored = (localStorage.getItem(THEME_KEY) as Theme | null) ?? "system";
@@ -125,6 +127,7 @@ export function Providers({ children }: { children: ReactNode }) {
     async (email: string, password: string) => {
       await api.login(email, password);
       const me = await api.request<User>("GET", "/api/auth/me");
+      claimUserStorage(me.id);
       setUser(me);
       setAuth("in");
       const preferred = me.preferences.theme;
@@ -139,7 +142,7 @@ export function Providers({ children }: { children: ReactNode }) {
     } catch {
       // the session ends here either way
     }
-    sessionStorage.removeItem(SESSION_KEY);
+    clearUserStorage();
     setUser(null);
     setAuth("out");
     routerRef.current.replace("/login/");

@@ -15,6 +15,10 @@ function message(error: unknown): string {
   return error instanceof ApiError ? error.message : "Something went wrong. Please try again.";
 }
 
+/** For a call that checks the current password: its 401 is a wrong password, shown to the
+ * user, not an ended session (the client's refresh-and-retry would log the user out). */
+const PASSWORD_CHECKED = { retryAuth: false } as const;
+
 function ProfileForm() {
   const { api, user, setUser, setTheme } = useApp();
   const models = useModels();
@@ -90,6 +94,7 @@ function ApiKeys() {
   const { api } = useApp();
   const [keys, setKeys] = useState<ApiKey[]>([]);
   const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -105,9 +110,11 @@ function ApiKeys() {
   async function create(event: FormEvent) {
     event.preventDefault();
     try {
-      const out = await api.request<ApiKey & { key: string }>("POST", "/api/auth/keys", { name: name.trim() || "key" });
+      const body = { name: name.trim() || "key", password };
+      const out = await api.request<ApiKey & { key: string }>("POST", "/api/auth/keys", body, PASSWORD_CHECKED);
       setCreated(out.key);
       setName("");
+      setPassword("");
       setError(null);
       await load();
     } catch (caught) {
@@ -126,9 +133,18 @@ function ApiKeys() {
 
   return (
     <div className="space-y-4">
-      <form onSubmit={create} className="flex gap-2">
+      <form onSubmit={create} aria-label="New API key" className="flex flex-wrap gap-2 sm:flex-nowrap">
         <Input aria-label="Key name" placeholder="Key name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
-        <Button type="submit">
+        <Input
+          aria-label="Current password"
+          placeholder="Current password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <Button type="submit" className="shrink-0">
           <KeyRound aria-hidden /> Create key
         </Button>
       </form>
@@ -186,7 +202,7 @@ function PasswordForm() {
   async function change(event: FormEvent) {
     event.preventDefault();
     try {
-      await api.request("POST", "/api/auth/me/password", { current_password: current, new_password: next });
+      await api.request("POST", "/api/auth/me/password", { current_password: current, new_password: next }, PASSWORD_CHECKED);
       setCurrent("");
       setNext("");
       setStatus("Password changed. Other sessions were logged out.");
@@ -196,7 +212,7 @@ function PasswordForm() {
   }
 
   return (
-    <form onSubmit={change} className="grid gap-4 sm:grid-cols-2">
+    <form onSubmit={change} aria-label="Change password" className="grid gap-4 sm:grid-cols-2">
       <div className="space-y-1.5">
         <Label htmlFor="current-password">Current password</Label>
         <Input id="current-password" type="password" autoComplete="current-password" required value={current} onChange={(e) => setCurrent(e.target.value)} />

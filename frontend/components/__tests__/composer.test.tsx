@@ -1,6 +1,9 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { draftKey } from "@/lib/user-storage";
 import { Composer } from "../composer";
+
+const KEY = draftKey("u1", "c1");
 
 afterEach(() => {
   cleanup();
@@ -10,7 +13,7 @@ afterEach(() => {
 function setup(props: Partial<Parameters<typeof Composer>[0]> = {}) {
   const onSend = vi.fn();
   const onStop = vi.fn();
-  render(<Composer draftKey="c1" running={false} disabled={false} onSend={onSend} onStop={onStop} {...props} />);
+  render(<Composer draftKey={KEY} running={false} disabled={false} onSend={onSend} onStop={onStop} {...props} />);
   return { onSend, onStop, box: screen.getByLabelText("Message") as HTMLTextAreaElement };
 }
 
@@ -18,11 +21,11 @@ describe("Composer", () => {
   it("sends the trimmed text on Enter and clears the box and the draft", () => {
     const { onSend, box } = setup();
     fireEvent.change(box, { target: { value: "  hello  " } });
-    expect(localStorage.getItem("parley.draft.c1")).toBe("  hello  ");
+    expect(localStorage.getItem(KEY)).toBe("  hello  ");
     fireEvent.keyDown(box, { key: "Enter" });
     expect(onSend).toHaveBeenCalledWith("hello");
     expect(box.value).toBe("");
-    expect(localStorage.getItem("parley.draft.c1")).toBeNull();
+    expect(localStorage.getItem(KEY)).toBeNull();
   });
 
   it("does not send on Shift+Enter, nor an empty message", () => {
@@ -34,7 +37,7 @@ describe("Composer", () => {
   });
 
   it("restores the draft of its conversation", () => {
-    localStorage.setItem("parley.draft.c1", "half written");
+    localStorage.setItem(KEY, "half written");
     const { box } = setup();
     expect(box.value).toBe("half written");
   });
