@@ -62,6 +62,8 @@ class Parley:
     workers: list[ServiceProcess]
     ports: list[int]
     worker_metrics_ports: list[int]
+    ops_ports: list[int]
+    """The gateways' operations ports: `/readyz` and `/metrics`."""
 
     @property
     def gateway(self) -> ServiceProcess:
@@ -87,7 +89,7 @@ class Parley:
         return {**gateways, **{f"worker-{k + 1}": w.pid for k, w in enumerate(self.workers)}}
 
     def counters(self) -> Counters:
-        gateways = [scrape(f"http://127.0.0.1:{port}/metrics") for port in self.ports]
+        gateways = [scrape(f"http://127.0.0.1:{port}/metrics") for port in self.ops_ports]
         workers = [scrape(f"http://127.0.0.1:{p}/metrics") for p in self.worker_metrics_ports]
         return Counters(
             prompts_accepted=sum(
@@ -136,6 +138,7 @@ class BenchStack:
         gateway lists the model on all of them. `env` adds to the gateways'
         environment, `worker_env` to the workers'."""
         ports = [free_port() for _ in range(gateways)]
+        ops_ports = [free_port() for _ in range(gateways)]
         metrics_ports = [free_port() for _ in range(workers)]
         common = {
             "AMQP_URL": self.amqp_url,
@@ -143,6 +146,7 @@ class BenchStack:
             "PARLEY_INFERENCE_CONCURRENCY": str(min(concurrency, MAX_WORKER_CONCURRENCY)),
             "PARLEY_INFERENCE_LOG_LEVEL": "WARNING",
             "PARLEY_INFERENCE_CATALOG_REQUEST_TIMEOUT_S": "0",
+            "PARLEY_INFERENCE_EGRESS_ALLOW": "127.0.0.0/8,::1",  # the test provider on this host
             "PARLEY_GATEWAY_LOG_LEVEL": "WARNING",
             "PARLEY_LOG_FORMAT": "text",
         }
@@ -157,10 +161,10 @@ class BenchStack:
         gateway_procs = [
             ServiceProcess(
                 [sys.executable, "-m", "parley_gateway"],
-                {**gateway_env, "PORT": str(port)},
+                {**gateway_env, "PORT": str(port), "PARLEY_GATEWAY_OPS_PORT": str(ops_port)},
                 name=f"bench-gateway-{k + 1}",
             )
-            for k, port in enumerate(ports)
+            for k, (port, ops_port) in enumerate(zip(ports, ops_ports, strict=True))
         ]
         procs = [
             ServiceProcess(
@@ -175,12 +179,12 @@ class BenchStack:
             )
             for k, p in enumerate(metrics_ports)
         ]
-        parley = Parley(gateway_procs, procs, ports, metrics_ports)
+        parley = Parley(gateway_procs, procs, ports, metrics_ports, ops_ports)
         try:
             for proc in [*gateway_procs, *procs]:
                 proc.start()
-            for proc, port in zip(gateway_procs, ports, strict=True):
-                proc.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=60)
+            for proc, port, ops_port in zip(gateway_procs, ports, ops_ports, strict=True):
+                proc.wait_ready(f"http://127.0.0.1:{ops_port}/readyz", timeout=60)
                 if workers:
                     _wait_models(f"http://127.0.0.1:{port}", workers)
         except BaseException:

@@ -129,7 +129,7 @@ def _remove(path: Path) -> None:
 
 async def bench(args: argparse.Namespace) -> None:
     issuer = TestIssuer(issuer=ISSUER, audience=AUDIENCE)
-    model_port, gateway_port = free_port(), free_port()
+    model_port, gateway_port, ops_port = free_port(), free_port(), free_port()
     model_url = f"http://127.0.0.1:{model_port}/v1"
     with (
         isolated_vhost(amqp_url_from_env(), prefix="parley-bench") as amqp_url,
@@ -139,11 +139,13 @@ async def bench(args: argparse.Namespace) -> None:
         env = {
             "AMQP_URL": amqp_url,
             "PORT": str(gateway_port),
+            "PARLEY_GATEWAY_OPS_PORT": str(ops_port),
             "PARLEY_MODELS_FILE": str(models),
             "PARLEY_GATEWAY_JWKS_URL": jwks.jwks_url,
             "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,
             "PARLEY_GATEWAY_JWT_AUDIENCE": AUDIENCE,
             "PARLEY_GATEWAY_PROMPTS_PER_MINUTE": "1000",
+            "PARLEY_INFERENCE_EGRESS_ALLOW": "127.0.0.0/8,::1",  # the model server on this host
         }
         server = ServiceProcess(
             parley_localmodel.server_command(model_port),
@@ -158,7 +160,7 @@ async def bench(args: argparse.Namespace) -> None:
             server.wait_ready(f"{model_url}/models", timeout=60)
             worker.start()
             gateway.start()
-            gateway.wait_ready(f"http://127.0.0.1:{gateway_port}/readyz", timeout=30)
+            gateway.wait_ready(f"http://127.0.0.1:{ops_port}/readyz", timeout=30)
             worker.wait_log("serving models", timeout=30)
             await asyncio.sleep(1.5)  # the first heartbeat reaches the gateway
             token = issuer.token("bench", expires_in=3600)

@@ -29,6 +29,7 @@ from procstat import machine
 from results import write_result
 
 from parley_contracts import ChatMessage, GenerationParams
+from parley_contracts.egress import EgressPolicy
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.domain.catalog import ModelSpec
 from parley_testkit import ServiceProcess, free_port
@@ -83,7 +84,7 @@ async def cpu_per_request(request: Request, messages: tuple[ChatMessage, ...], r
 
 async def bench(args: argparse.Namespace, base_url: str) -> list[dict[str, Any]]:
     spec = ModelSpec(name="bench", base_url=base_url, model="test-model", max_tokens=64)
-    model = OpenAIChatModel()
+    model = OpenAIChatModel(egress=EgressPolicy.parse("127.0.0.0/8,::1"))  # a server on this host
     model.warm_up([spec])
     client = openai.AsyncOpenAI(api_key="none", base_url=base_url, http_client=openai.DefaultAioHttpClient())
     ways = {"sdk": sdk_request(client), "parley": adapter_request(model, spec)}

@@ -50,6 +50,8 @@ from e2e.stack import postgres_database
 
 _IDLE_S = 1.0
 _PUBLISH_BATCH = 200
+_AUDIT_KEY = {"PARLEY_HISTORY_AUDIT_KEY": "parley-bench-history-audit-key-0123456789"}
+"""Signs the audit chain of the history processes the benchmark starts (replay re-signs it)."""
 
 
 def _count(url: str) -> int:
@@ -149,7 +151,7 @@ def _wait_queue(amqp_url: str, name: str, history: ServiceProcess, timeout: floa
 
 
 def _replay(source: str, into: str, amqp_url: str, *flags: str) -> dict[str, Any]:
-    env = {**os.environ, "PARLEY_HISTORY_DATABASE_URL": source, "AMQP_URL": amqp_url}
+    env = {**os.environ, "PARLEY_HISTORY_DATABASE_URL": source, "AMQP_URL": amqp_url, **_AUDIT_KEY}
     command = [sys.executable, "-m", "parley_history", "replay", *flags, "--into", into]
     began = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800, check=False)
@@ -179,6 +181,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "AMQP_URL": amqp_url,
             "PARLEY_HISTORY_DATABASE_URL": source,
             "PARLEY_HISTORY_LOG_LEVEL": "WARNING",
+            **_AUDIT_KEY,
         }
         subprocess.run(
             [sys.executable, "-m", "parley_history", "migrate"], env={**os.environ, **env}, check=True

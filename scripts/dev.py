@@ -198,6 +198,11 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         # One readable line per event on a terminal; services default to JSON lines.
         "PARLEY_LOG_FORMAT": os.environ.get("PARLEY_LOG_FORMAT", "text"),
         "PARLEY_AUTH_DEV": "1",
+        # The local model server listens on this host: providers there are allowed (only there).
+        "PARLEY_INFERENCE_EGRESS_ALLOW": os.environ.get("PARLEY_INFERENCE_EGRESS_ALLOW", "127.0.0.0/8,::1"),
+        "PARLEY_AUTH_CATALOG_EGRESS_ALLOW": os.environ.get(
+            "PARLEY_AUTH_CATALOG_EGRESS_ALLOW", "127.0.0.0/8,::1"
+        ),
         "PARLEY_AUTH_COOKIE_SECURE": "0",
         "PARLEY_AUTH_DATABASE_URL": os.environ.get(
             "PARLEY_AUTH_DATABASE_URL", f"sqlite+aiosqlite:///{state / 'auth.db'}"
@@ -207,9 +212,12 @@ def _environment(amqp_url: str, port: int, models_file: str, state: Path) -> dic
         "PARLEY_AUTH_ACCESS_TTL_S": os.environ.get("PARLEY_AUTH_ACCESS_TTL_S", str(DEV_ACCESS_TTL_S)),
         "PARLEY_GATEWAY_JWKS_URL": f"{auth_url}/api/auth/jwks.json",
         "PARLEY_GATEWAY_AUTH_URL": auth_url,
+        # Probes and /metrics: not on the public port.
+        "PARLEY_GATEWAY_OPS_PORT": os.environ.get("PARLEY_GATEWAY_OPS_PORT") or str(_free_port()),
         "PARLEY_HISTORY_DATABASE_URL": os.environ.get(
             "PARLEY_HISTORY_DATABASE_URL", f"sqlite+aiosqlite:///{state / 'history.db'}"
         ),
+        "PARLEY_HISTORY_DEV": "1",
         "PARLEY_HISTORY_HOST": "127.0.0.1",
         "PARLEY_HISTORY_PORT": str(history_port),
         "PARLEY_HISTORY_JWKS_URL": f"{auth_url}/api/auth/jwks.json",
@@ -235,7 +243,7 @@ def _run(procs: list[subprocess.Popen[bytes]], env: dict[str, str], state: Path)
         subprocess.Popen([sys.executable, "-m", "parley_inference"], env=env),
         subprocess.Popen([sys.executable, "-m", "parley_gateway"], env=env),
     ]
-    if not _wait_ready(f"http://127.0.0.1:{port}/readyz", procs):
+    if not _wait_ready(f"http://127.0.0.1:{env['PARLEY_GATEWAY_OPS_PORT']}/readyz", procs):
         log.error("the gateway did not become ready; see the lines above")
         return 1
     models = _wait_models(f"http://127.0.0.1:{port}", procs)

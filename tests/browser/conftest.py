@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.stack import MODEL, Stack, postgres_database, write_models_file
+from e2e.stack import BOOTSTRAP_TOKEN, MODEL, Stack, broker_users, postgres_database, write_models_file
 from playwright.sync_api import Page, expect
 
 from parley_testkit import (
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = ROOT / "frontend" / "out"
 ADMIN_EMAIL = "admin@browser.parley.dev"
 # Auth seals provider keys with it and the worker opens them: both need the same value.
-CATALOG_SECRET = "browser-catalogue-secret"
+CATALOG_SECRET = "browser-catalogue-secret-of-at-least-32-characters"
 PASSWORD = "correct horse battery staple"
 
 # What the fake provider answers depends on a marker in the last user message, so
@@ -57,7 +57,8 @@ MARKDOWN = [
 
 class ProviderScripts:
     """Per-prompt scripts: `[slow]` streams for seconds, `[md]` answers in Markdown,
-    `[fail-once]` fails the first time it is asked, `[regen]` answers differently each time."""
+    `[fail-once]` fails the first time it is asked, `[regen]` answers differently each time,
+    `[echo] text` answers `text` (what a prompt injection could make a model write)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -67,6 +68,9 @@ class ProviderScripts:
     def __call__(self, body: dict[str, Any]) -> Script:
         messages = body.get("messages") or []
         prompt = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "")
+        if "[echo]" in prompt:
+            text = prompt.split("[echo]", 1)[1].strip()
+            return Script(tokens=[text[i : i + 16] for i in range(0, len(text), 16)], delay_s=0.01)
         if "[slow]" in prompt:
             return Script(tokens=["Slow", " answer:", *SLOW_WORDS, " end."], delay_s=0.08)
         if "[md]" in prompt:
@@ -87,10 +91,11 @@ def _start_history(stack: Stack, database_url: str) -> str:
     assert stack.auth is not None
     port = free_port()
     env = {
-        "AMQP_URL": stack.amqp_url,
+        "AMQP_URL": stack.service_urls["history"],
         "PARLEY_HISTORY_DATABASE_URL": database_url,
         "PARLEY_HISTORY_JWKS_URL": stack.auth.jwks_url,
         "PARLEY_HISTORY_PORT": str(port),
+        "PARLEY_HISTORY_AUDIT_KEY": "parley-browser-history-audit-key-0123456789",
         # Titles stay the first words of the first prompt: the tests search and rename them.
         "PARLEY_HISTORY_TITLE_REQUESTS": "0",
     }
@@ -123,6 +128,7 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserS
         pytest.fail(f"{STATIC_DIR} is not built: run `cd frontend && npm ci && npx next build` first")
     with (
         isolated_vhost(amqp_url_from_env(), prefix="parley-browser") as vhost_url,
+        broker_users(vhost_url),
         FakeProvider() as provider,
         postgres_database("parley_browser_auth") as auth_db,
         postgres_database("parley_browser_history") as history_db,
@@ -140,18 +146,19 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserS
                 PARLEY_GATEWAY_PROMPTS_PER_MINUTE="600",
             )
             stack.wait_models(gateway, workers=1)
-            _register(gateway.http, ADMIN_EMAIL)  # the first account: the admin
+            _register(gateway.http, ADMIN_EMAIL)  # with the bootstrap token: the admin
             yield BrowserStack(stack, provider, gateway.http)
         finally:
             stack.close()
 
 
 def _register(base_url: str, email: str) -> None:
+    body = {"email": email, "display_name": email.split("@", maxsplit=1)[0], "password": PASSWORD}
+    if email == ADMIN_EMAIL:
+        body["bootstrap_token"] = BOOTSTRAP_TOKEN
     request = urllib.request.Request(
         f"{base_url}/api/auth/register",
-        data=json.dumps(
-            {"email": email, "display_name": email.split("@", maxsplit=1)[0], "password": PASSWORD}
-        ).encode(),
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )

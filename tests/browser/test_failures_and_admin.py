@@ -85,8 +85,10 @@ def test_settings_save_preferences_and_api_keys_show_once(page: Page) -> None:
     expect(page.get_by_label("Name", exact=True)).to_have_value("Renamed Person")
     expect(page.get_by_label("Default system prompt")).to_have_value("Answer briefly.")
 
-    page.get_by_label("Key name").fill("ci")
-    page.get_by_role("button", name="Create key").click()
+    new_key = page.get_by_role("form", name="New API key")
+    new_key.get_by_label("Key name").fill("ci")
+    new_key.get_by_label("Current password").fill(PASSWORD)
+    new_key.get_by_role("button", name="Create key").click()
     key = page.get_by_test_id("new-key")
     expect(key).not_to_be_empty()
     table = page.locator("table")

@@ -27,6 +27,6 @@ def test_the_socket_reconnects_and_the_answer_survives_a_gateway_restart(
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(status).to_contain_text("Reconnecting")
     gateway.process.start()
-    gateway.process.wait_ready(f"{gateway.http}/readyz", timeout=30)
+    gateway.process.wait_ready(f"{gateway.ops}/readyz", timeout=30)
     expect(status).to_have_attribute("data-state", "open", timeout=30_000)
     expect_whole_slow_answer_then_chat_on(page, answer)

@@ -11,12 +11,14 @@ import pytest
 
 from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
 
-from .stack import ISSUER, Stack, write_models_file
+from .stack import ISSUER, Stack, broker_users, write_models_file
 
 
 @pytest.fixture(scope="session")
 def vhost_url() -> Iterator[str]:
-    with isolated_vhost(amqp_url_from_env(), prefix="parley-e2e") as url:
+    """A fresh vhost (an administrator's URL, for the tests' own looks) with a RabbitMQ user per
+    service: stacks on it run each process least-privilege, as deployed (`broker_users`)."""
+    with isolated_vhost(amqp_url_from_env(), prefix="parley-e2e") as url, broker_users(url):
         yield url
 
 

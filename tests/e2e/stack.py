@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import websockets
@@ -35,7 +36,70 @@ AUTH_ISSUER = "parley-auth"  # the auth service's defaults, and so the gateway's
 AUTH_AUDIENCE = "parley"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REFRESH_COOKIE = "parley_refresh"
+ROOT = Path(__file__).resolve().parents[2]
+BROKER_PERMISSIONS = ROOT / "deploy" / "rabbitmq" / "permissions.json"
+BROKER_USERS_SCRIPT = ROOT / "deploy" / "docker" / "broker_users.py"
 Frame = dict[str, Any]
+
+_SERVICE_URLS: dict[str, dict[str, str]] = {}
+"""The restricted AMQP URLs of each service, by the admin URL of their vhost (`broker_users`)."""
+
+
+@contextlib.contextmanager
+def broker_users(vhost_url: str) -> Iterator[dict[str, str]]:
+    """Each service's own RabbitMQ user on the vhost of `vhost_url` (an admin's URL), with the rights
+    deploy/rabbitmq/permissions.json grants it, made by deploy/docker/broker_users.py as a
+    deployment makes them: their AMQP URLs by service. Every `Stack` on that vhost starts each
+    process with its own. The users (named after the table's, with a suffix: users are not per
+    vhost) are deleted at the end."""
+    suffix = f"-e2e-{secrets.token_hex(4)}"
+    table: dict[str, dict[str, Any]] = json.loads(BROKER_PERMISSIONS.read_text())["users"]
+    parts = urlsplit(vhost_url)
+    host = f"{parts.hostname}:{parts.port or 5672}"
+    urls = {
+        service: urlunsplit(
+            parts._replace(netloc=f"{quote(entry['user'] + suffix)}:{secrets.token_hex(16)}@{host}")
+        )
+        for service, entry in table.items()
+    }
+    env = {**os.environ, **{f"PARLEY_BROKER_URL_{service.upper()}": url for service, url in urls.items()}}
+    ctl = shutil.which("rabbitmqctl")
+    args = [sys.executable, str(BROKER_USERS_SCRIPT), str(BROKER_PERMISSIONS), f"--user-suffix={suffix}"]
+    if ctl is not None:
+        args.append("--rabbitmqctl")
+    else:
+        admin = f"{parts.username or 'guest'}:{parts.password or 'guest'}@{parts.hostname}"
+        env["RABBITMQ_MANAGEMENT_URL"] = f"http://{admin}:15672"
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _SERVICE_URLS[vhost_url] = urls
+    try:
+        yield urls
+    finally:
+        del _SERVICE_URLS[vhost_url]
+        for entry in table.values():
+            _delete_broker_user(entry["user"] + suffix, ctl=ctl, admin_url=vhost_url)
+
+
+def _delete_broker_user(user: str, *, ctl: str | None, admin_url: str) -> None:
+    if ctl is not None:
+        subprocess.run([ctl, "-q", "delete_user", user], capture_output=True, check=False)
+        return
+    parts = urlsplit(admin_url)
+    request = urllib.request.Request(
+        f"http://{parts.hostname}:15672/api/users/{quote(user, safe='')}", method="DELETE"
+    )
+    login = f"{parts.username or 'guest'}:{parts.password or 'guest'}"
+    request.add_header("Authorization", "Basic " + base64.b64encode(login.encode()).decode())
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def service_urls(vhost_url: str) -> dict[str, str]:
+    """The restricted AMQP URLs `broker_users` made for the vhost of `vhost_url`."""
+    urls = _SERVICE_URLS.get(vhost_url)
+    assert urls is not None, f"no broker users on {vhost_url}: open broker_users(vhost_url) first"
+    return urls
 
 
 def write_models_file(path: Path, base_url: str) -> Path:
@@ -54,10 +118,16 @@ def write_models_file(path: Path, base_url: str) -> Path:
 class Gateway:
     process: ServiceProcess
     port: int
+    ops_port: int
+    """`/healthz`, `/readyz` and `/metrics`: not on the public port."""
 
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     @property
     def ws(self) -> str:
@@ -148,6 +218,11 @@ def platform(
         yield stack
 
 
+LOOPBACK = "127.0.0.0/8,::1"
+BOOTSTRAP_TOKEN = "e2e-bootstrap-token-for-the-first-admin"
+HISTORY_AUDIT_KEY = "parley-e2e-history-audit-key-0123456789abcdef"
+
+
 @dataclass
 class Stack:
     amqp_url: str
@@ -158,10 +233,16 @@ class Stack:
     workers: list[ServiceProcess] = field(default_factory=list)
     auth: Auth | None = None
     history: History | None = None
+    service_urls: dict[str, str] = field(init=False)
+    """Each service's AMQP URL: its own restricted user on `amqp_url`'s vhost (`broker_users`).
+    `amqp_url` itself is an administrator's, for the tests' own looks at the broker."""
 
-    def _env(self) -> dict[str, str]:
+    def __post_init__(self) -> None:
+        self.service_urls = service_urls(self.amqp_url)
+
+    def _env(self, service: str) -> dict[str, str]:
         return {
-            "AMQP_URL": self.amqp_url,
+            "AMQP_URL": self.service_urls[service],
             "PARLEY_MODELS_FILE": str(self.models_file),
             "PARLEY_GATEWAY_JWKS_URL": self.provider.jwks_url,
             "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,
@@ -170,13 +251,16 @@ class Stack:
             "PARLEY_INFERENCE_PROVIDER_READ_TIMEOUT_S": str(PROVIDER_READ_TIMEOUT_S),
             "PARLEY_INFERENCE_PROVIDER_MAX_RETRIES": "0",
             "PARLEY_INFERENCE_SHUTDOWN_GRACE_S": "10",
+            # The test providers listen on this host: the egress guards must allow it.
+            "PARLEY_INFERENCE_EGRESS_ALLOW": LOOPBACK,
+            "PARLEY_AUTH_CATALOG_EGRESS_ALLOW": LOOPBACK,
         }
 
     def start_worker(self, **env: str) -> ServiceProcess:
         name = f"worker-{len(self.workers) + 1}"
         worker = ServiceProcess(
             [sys.executable, "-m", "parley_inference"],
-            {**self._env(), "PARLEY_INFERENCE_WORKER_ID": name, **env},
+            {**self._env("inference"), "PARLEY_INFERENCE_WORKER_ID": name, **env},
             name=name,
         )
         worker.start()
@@ -189,13 +273,17 @@ class Stack:
         keys and route `/api/auth/*` to it."""
         port = free_port()
         auth_env = {
-            **self._env(),
+            **self._env("auth"),
             "PARLEY_AUTH_DATABASE_URL": database_url,
             "PARLEY_AUTH_PORT": str(port),
             # Cheap hashes: the tests log in often, the parameters are not what they test.
             "PARLEY_AUTH_ARGON2_TIME_COST": "1",
             "PARLEY_AUTH_ARGON2_MEMORY_KIB": "1024",
             "PARLEY_AUTH_ARGON2_PARALLELISM": "1",
+            # The operator's way to the first admin (`register_and_login` presents it for
+            # ADMIN_EMAIL); and every test client registers from this one address.
+            "PARLEY_AUTH_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
+            "PARLEY_AUTH_REGISTER_MAX_PER_IP": "100000",
             **env,
         }
         _migrate("parley_auth", auth_env)
@@ -214,12 +302,13 @@ class Stack:
         jwks_url = self.auth.jwks_url if self.auth is not None else self.provider.jwks_url
         issuer, audience = (AUTH_ISSUER, AUTH_AUDIENCE) if self.auth is not None else (ISSUER, AUDIENCE)
         history_env = {
-            **self._env(),
+            **self._env("history"),
             "PARLEY_HISTORY_DATABASE_URL": database_url,
             "PARLEY_HISTORY_PORT": str(port),
             "PARLEY_HISTORY_JWKS_URL": jwks_url,
             "PARLEY_HISTORY_JWT_ISSUER": issuer,
             "PARLEY_HISTORY_JWT_AUDIENCE": audience,
+            "PARLEY_HISTORY_AUDIT_KEY": HISTORY_AUDIT_KEY,
             **env,
         }
         _migrate("parley_history", history_env)
@@ -233,7 +322,7 @@ class Stack:
         return history
 
     def start_gateway(self, **env: str) -> Gateway:
-        port = free_port()
+        port, ops_port = free_port(), free_port()
         auth_env: dict[str, str] = {}
         if self.auth is not None:
             auth_env = {
@@ -246,12 +335,18 @@ class Stack:
             auth_env["PARLEY_GATEWAY_HISTORY_URL"] = self.history.http
         process = ServiceProcess(
             [sys.executable, "-m", "parley_gateway"],
-            {**self._env(), **auth_env, "PORT": str(port), **env},
+            {
+                **self._env("gateway"),
+                **auth_env,
+                "PORT": str(port),
+                "PARLEY_GATEWAY_OPS_PORT": str(ops_port),
+                **env,
+            },
             name=f"gateway-{len(self.gateways) + 1}",
         )
         process.start()
-        gateway = Gateway(process, port)
-        process.wait_ready(f"{gateway.http}/readyz", timeout=30)
+        gateway = Gateway(process, port, ops_port)
+        process.wait_ready(f"{gateway.ops}/readyz", timeout=30)
         self.gateways.append(gateway)
         return gateway
 

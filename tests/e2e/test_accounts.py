@@ -20,7 +20,7 @@ import pytest
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, topology
 from parley_testkit import FakeProvider, Script, TestIssuer
 
-from .stack import Client, Gateway, Stack, postgres_database
+from .stack import BOOTSTRAP_TOKEN, Client, Gateway, Stack, postgres_database
 
 ADMIN_EMAIL = "admin@e2e.parley.dev"
 PASSWORD = "correct horse battery staple"
@@ -60,11 +60,14 @@ class Account:
 
 
 async def register_and_login(gateway: Gateway, email: str | None = None) -> Account:
+    """A new account, signed in; ADMIN_EMAIL's registers with the operator's bootstrap token,
+    so it is the admin."""
     email = email or f"user-{uuid.uuid4().hex[:8]}@e2e.parley.dev"
+    body = {"email": email, "display_name": "E2E", "password": PASSWORD}
+    if email == ADMIN_EMAIL:
+        body["bootstrap_token"] = BOOTSTRAP_TOKEN
     async with httpx.AsyncClient(base_url=gateway.http, timeout=10) as http:
-        registered = await http.post(
-            "/api/auth/register", json={"email": email, "display_name": "E2E", "password": PASSWORD}
-        )
+        registered = await http.post("/api/auth/register", json=body)
         assert registered.status_code == 201, registered.text
         login = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
         assert login.status_code == 200, login.text
@@ -138,8 +141,13 @@ async def test_register_login_chat_and_refresh_through_the_gateway(stack: Stack)
         assert jwks.json()["keys"]
         wrong = await http.post("/api/auth/login", json={"email": account.email, "password": "nope-nope"})
         assert wrong.status_code == 401
+        # ... and the access tokens it gave out: the thief's refreshed one is refused too.
+        stolen = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        assert (await http.get("/api/auth/me", headers=stolen)).status_code == 401
+        again = await http.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
+        assert again.status_code == 200, again.text
 
-    client = await Client.connect(gateway, refreshed.json()["access_token"])
+    client = await Client.connect(gateway, again.json()["access_token"])
     await ping(client)
     await client.close()
 

@@ -61,9 +61,6 @@ ANSWERS = [
     ("GET", "/api/history/conversations"),
     ("GET", "/v1/models"),
     ("POST", "/v1/chat/completions"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
 ]
 
 

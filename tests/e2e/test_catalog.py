@@ -21,7 +21,7 @@ from parley_testkit import FakeProvider, Script, TestIssuer
 from .stack import Client, Gateway, Stack, postgres_database
 from .test_accounts import ADMIN_EMAIL, chat, register_and_login
 
-SECRET = "e2e-catalogue-secret"
+SECRET = "e2e-catalogue-secret-of-at-least-32-characters"
 NEW_MODEL = "second-model"
 
 

@@ -25,7 +25,7 @@ from parley_testkit import FakeProvider, Script, TestIssuer
 
 from .agreement import FINISHED, Seen, audit_events, check_agreement
 from .private_postgres import PrivatePostgres, private_postgres
-from .stack import MODEL, REFUSED_MODEL, Client, Stack
+from .stack import HISTORY_AUDIT_KEY, MODEL, REFUSED_MODEL, Client, Stack
 from .test_accounts import register_and_login
 
 STREAMS = 20
@@ -162,7 +162,12 @@ async def _depth(amqp_url: str, queue: str) -> int:
 def _verify_chain(stack: Stack, database_url: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "parley_history", "verify"],
-        env={**os.environ, "AMQP_URL": stack.amqp_url, "PARLEY_HISTORY_DATABASE_URL": database_url},
+        env={
+            **os.environ,
+            "AMQP_URL": stack.amqp_url,
+            "PARLEY_HISTORY_DATABASE_URL": database_url,
+            "PARLEY_HISTORY_AUDIT_KEY": HISTORY_AUDIT_KEY,
+        },
         capture_output=True,
         text=True,
         check=False,

@@ -35,7 +35,7 @@ MAX_EXAMPLES = 15
 # reaches a path where schemathesis 4.32 itself crashes, an internal error, not a finding), and
 # the stateful phase (following the document's links) runs for history only.
 PHASES = {"auth": "examples,fuzzing", "history": "examples,fuzzing,stateful"}
-CATALOG_SECRET = "e2e-fuzz-catalog-secret"
+CATALOG_SECRET = "e2e-fuzz-catalog-secret-of-at-least-32-characters"
 CONFIG = """\
 # Every check but two, as in the services' own schemathesis tests: positive_data_acceptance
 # (business rules such as the password policy or the project limit refuse some schema-valid
@@ -136,6 +136,9 @@ def test_schemathesis_through_the_gateway(
         # `/healthz`, `/readyz` and `/metrics` at the public origin are the gateway's own
         # (with answers of their own): only the service's routes, which the gateway proxies.
         "--include-path-regex", "^/api/",
+        # A sign-out ends the caller's session everywhere at once (its token too): the runs
+        # share their callers, so it is left to the services' own fuzzing and the e2e tests.
+        "--exclude-path", "/api/auth/logout",
         # The checks: CONFIG's (an option here would override its per-operation settings).
         "--max-examples", str(MAX_EXAMPLES), "--seed", "1", "--generation-deterministic",
         "--phases", PHASES[service], "--workers", "2", "--request-timeout", "10",

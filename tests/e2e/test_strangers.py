@@ -118,8 +118,10 @@ def _protected(*bob: int, body: Callable[[People], Any] | None = None) -> Rule:
     return Rule(PROTECTED, bob, body=body)
 
 
-# Every operation of the auth and history services' OpenAPI documents. The ops routes
-# (`/healthz`, `/readyz`, `/metrics`) are the gateway's own at the public origin: it answers them.
+# Every operation of the auth and history services' OpenAPI documents. Their ops routes
+# (`/healthz`, `/readyz`, `/metrics`) are not at the public origin: the gateway answers 404 (its
+# own are on its operations port, for probes and Prometheus only).
+LOGOUT = ("POST", "/api/auth/logout")
 RULES: dict[Operation, Rule] = {
     # Public: each answers strangers with a refusal or public data (never a token or a cookie).
     ("POST", "/api/auth/register"): _public(
@@ -130,7 +132,7 @@ RULES: dict[Operation, Rule] = {
     ),
     ("POST", "/api/auth/refresh"): _public(401, 401),
     # Bob's bearer names his own session: that one ends (his access token lives on until it expires).
-    ("POST", "/api/auth/logout"): _public(204, 401),
+    LOGOUT: _public(204, 401),
     ("GET", "/api/auth/jwks.json"): _public(200, 200),
     ("POST", "/api/auth/token"): Rule(
         PUBLIC,
@@ -139,9 +141,9 @@ RULES: dict[Operation, Rule] = {
         body=lambda p: {"api_key": p.bob_key},
         stranger_body=lambda p: {"api_key": "pk_" + "A" * 43},
     ),
-    ("GET", "/healthz"): _public(200, 200),
-    ("GET", "/readyz"): _public(200, 200),
-    ("GET", "/metrics"): _public(200, 200),
+    ("GET", "/healthz"): _public(404, 404),
+    ("GET", "/readyz"): _public(404, 404),
+    ("GET", "/metrics"): _public(404, 404),
     # Protected: 401 for strangers. Bob: 200 on his own data, else refused.
     ("GET", "/api/auth/me"): _protected(200),
     ("PATCH", "/api/auth/me"): _protected(200, body=lambda p: {"display_name": "Bob again"}),
@@ -219,9 +221,6 @@ COMPLETION = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "
 PROXIED = {"/api/auth/{path:path}": "auth", "/api/history/{path:path}": "history"}
 GATEWAY_RULES: dict[Operation, Access] = {
     ("GET", "/openapi.json"): PUBLIC,
-    ("GET", "/healthz"): PUBLIC,
-    ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/models"): PUBLIC,
     ("GET", "/api/stats"): PROTECTED,
     ("GET", "/v1/models"): PROTECTED,
@@ -261,6 +260,11 @@ def _client(gateway: Gateway, *, timeout: float = 10) -> httpx.AsyncClient:
     client = stateless_client(timeout=httpx.Timeout(timeout))
     client.base_url = httpx.URL(gateway.http)
     return client
+
+
+async def _session_token(http: httpx.AsyncClient, email: str) -> str:
+    """The access token of a new session of `email`'s."""
+    return str((await _login(http, email)).json()["access_token"])
 
 
 async def _login(http: httpx.AsyncClient, email: str) -> httpx.Response:
@@ -505,9 +509,7 @@ async def test_strangers_are_refused_every_protected_route_and_get_nothing_from_
                 assert response.status_code == expected, (who, path, response.text)
                 _assert_gives_nothing((who, path), response, people)
         assert [t for t in tried if t[2] == 200] == [
-            (who, ("GET", path), 200)
-            for who in strangers
-            for path in ("/api/auth/jwks.json", "/healthz", "/readyz", "/metrics")
+            (who, ("GET", "/api/auth/jwks.json"), 200) for who in strangers
         ]
         jwks = (await http.get("/api/auth/jwks.json")).json()
         assert all("d" not in key for key in jwks["keys"]), jwks  # public keys only
@@ -559,7 +561,9 @@ async def test_bob_gets_nothing_of_alices_from_any_route_and_changes_nothing(
     async with _client(gateway) as http:
         before = await _alices_view(http, people.alice)
         for operation, rule in RULES.items():
-            response = await _call(http, operation, people, as_bob, rule.body and rule.body(people))
+            # Signing out ends the session it names at once: Bob signs out a session of his own.
+            headers = as_bob if operation != LOGOUT else _bearer(await _session_token(http, people.bob_email))
+            response = await _call(http, operation, people, headers, rule.body and rule.body(people))
             assert response.status_code in rule.bob, (operation, response.status_code, response.text)
             leaked = [s for s in (SECRET, people.alice_email) if s in response.text]
             assert not leaked, (operation, response.text)

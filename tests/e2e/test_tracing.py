@@ -129,7 +129,7 @@ async def test_one_prompt_is_one_connected_trace_across_the_services(
 
     # The metrics of that chat, as Prometheus scrapes them from the gateway.
     async with httpx.AsyncClient(timeout=5) as http:
-        samples = _samples((await http.get(f"{gateway.http}/metrics")).text)
+        samples = _samples((await http.get(f"{gateway.ops}/metrics")).text)
     assert samples['parley_gateway_prompts_total{outcome="accepted"}'] == 1
     assert samples["parley_gateway_time_to_first_token_seconds_count"] == 1
     assert samples["parley_gateway_delta_frames_total"] >= 1
