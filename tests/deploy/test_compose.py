@@ -55,6 +55,18 @@ def test_compose_runs_the_whole_platform(compose: dict[str, Any]) -> None:
             assert name == "gateway" or port["host_ip"] == "127.0.0.1", name
 
 
+def test_no_service_believes_x_forwarded_for_from_anyone(compose: dict[str, Any]) -> None:
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    trusted = {
+        (name, key): value
+        for name, service in compose["services"].items()
+        for key, value in (service.get("environment") or {}).items()
+        if key.endswith(("_TRUSTED_PROXIES", "_FORWARDED_ALLOW_IPS"))
+    }
+    assert trusted == {("auth", "PARLEY_AUTH_TRUSTED_PROXIES"): subnet}
+    assert "*" not in subnet
+
+
 @pytest.mark.parametrize("svc", ["auth", "history"])
 def test_migrations_run_once_before_their_service(compose: dict[str, Any], svc: str) -> None:
     services = compose["services"]
