@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import aio_pika
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from parley_contracts import topology
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
 
 ISSUER = "parley-e2e"
@@ -72,6 +74,8 @@ def broker_users(vhost_url: str) -> Iterator[dict[str, str]]:
         env["RABBITMQ_MANAGEMENT_URL"] = f"http://{admin}:15672"
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+    # As the deployment's set-up does (rabbitmqctl declares nothing): no service may bind it.
+    asyncio.run(_declare_audit_stream(vhost_url))
     _SERVICE_URLS[vhost_url] = urls
     try:
         yield urls
@@ -79,6 +83,12 @@ def broker_users(vhost_url: str) -> Iterator[dict[str, str]]:
         del _SERVICE_URLS[vhost_url]
         for entry in table.values():
             _delete_broker_user(entry["user"] + suffix, ctl=ctl, admin_url=vhost_url)
+
+
+async def _declare_audit_stream(admin_url: str) -> None:
+    connection = await aio_pika.connect(admin_url)
+    async with connection:
+        await topology.declare(await connection.channel(), topology.AUDIT_EVENTS)
 
 
 def _delete_broker_user(user: str, *, ctl: str | None, admin_url: str) -> None:

@@ -128,6 +128,15 @@ async def test_only_history_reads_the_audit_stream(topology: str) -> None:
     assert readers == {"history"}
 
 
+async def test_the_gateway_cannot_tap_events_it_does_not_need(topology: str) -> None:
+    """The internet-facing gateway binds its own queues to the event types it acts on only, not
+    to every event (conversations, projects, registrations): the audit stream is not its."""
+    gateway = service_urls(topology)["gateway"]
+    for key in ("#", "*.*", "conversation.*", "project.created", "user.registered", "library.prompt.*"):
+        assert not await _binds(gateway, "gateway.tap", key), key
+    assert await _binds(gateway, "gateway.test.access", "user.access_changed")
+
+
 async def test_no_service_reads_another_services_queue(topology: str) -> None:
     urls = service_urls(topology)
     assert {svc for svc in SERVICES if await _consumes(urls[svc], HISTORY_EVENTS.name)} == {"history"}

@@ -131,7 +131,7 @@ async def test_the_broker_down_for_ten_seconds_loses_no_answer(
         await asyncio.to_thread(_rabbitmqctl, "stop_app")
         try:
             stopped = time.monotonic()
-            while await asyncio.to_thread(_ready, gateway.http):
+            while await asyncio.to_thread(_ready, gateway.ops):
                 assert time.monotonic() - stopped < 8, "/readyz kept saying ready with the broker down"
                 await asyncio.sleep(0.2)
             unready_after = time.monotonic() - stopped
@@ -139,7 +139,7 @@ async def test_the_broker_down_for_ten_seconds_loses_no_answer(
         finally:
             await asyncio.to_thread(_rabbitmqctl, "start_app")
         restarted = time.monotonic()
-        while not await asyncio.to_thread(_ready, gateway.http):
+        while not await asyncio.to_thread(_ready, gateway.ops):
             assert time.monotonic() - restarted < 60, "the gateway never became ready again"
             await asyncio.sleep(0.2)
         ready_again = time.monotonic() - restarted

@@ -3,7 +3,9 @@
 Every service connects with an AMQP URL of its own (amqp://user:password@host:5672/vhost); this
 script makes the URL's user, with that password, on that vhost, allowed only what the table grants
 the service. Run once at deployment (compose's `rabbitmq-users`, the chart's hook Job) and by the
-end-to-end tests; applying it again updates passwords and permissions in place.
+end-to-end tests; applying it again updates passwords and permissions in place. Through the
+management API it also declares the audit stream (`AUDIT_STREAM`) on each vhost, so that it keeps
+every event from the first one on: no service that publishes events may bind every event type.
 
     PARLEY_BROKER_URL_GATEWAY=amqp://... (one per service in the table, or in --services)
     RABBITMQ_MANAGEMENT_URL=http://admin:password@rabbitmq:15672   (or --rabbitmqctl)
@@ -24,12 +26,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 URL_VARIABLE = "PARLEY_BROKER_URL_{service}"
+AUDIT_STREAM: dict[str, Any] = {
+    "exchange": {"name": "chat.events", "type": "topic"},
+    "queue": {
+        "name": "audit.events",
+        "arguments": {"x-queue-type": "stream", "x-max-age": "30D", "x-max-length-bytes": 20 * 1024**3},
+    },
+    "routing_key": "#",
+}
+"""The audit stream as parley_contracts.topology.AUDIT_EVENTS declares it (a deploy test checks)."""
 PLACEHOLDERS = {"change-me", "parley", "guest", "password", "secret"}
 MIN_PASSWORD_LENGTH = 16
 
@@ -134,15 +146,14 @@ def wait_for_management(management_url: str, *, timeout_s: float = 120.0) -> Non
             time.sleep(2)
 
 
-def apply_management(grant: Grant, management_url: str) -> None:
-    """The grant through the management HTTP API (`http://admin:password@host:15672`)."""
+def management_api(management_url: str) -> Callable[[str, str, dict[str, Any] | None], None]:
+    """A caller of the management HTTP API (`http://admin:password@host:15672`)."""
     parts = urlsplit(management_url)
     base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}{parts.path.rstrip('/')}/api"
     login = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     auth = "Basic " + base64.b64encode(login.encode()).decode()
-    vhost, user = quote(grant.vhost, safe=""), quote(grant.user, safe="")
 
-    def call(method: str, path: str, body: dict[str, str] | None = None) -> None:
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{base}{path}", data=data, method=method)
         request.add_header("Authorization", auth)
@@ -150,11 +161,29 @@ def apply_management(grant: Grant, management_url: str) -> None:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
+    return call
+
+
+def declare_audit_stream(management_url: str, vhost: str) -> None:
+    """`AUDIT_STREAM` on `vhost`, with the administrator's rights (declaring what exists is a no-op)."""
+    call, at = management_api(management_url), quote(vhost, safe="")
+    exchange, queue = AUDIT_STREAM["exchange"], AUDIT_STREAM["queue"]
+    call("PUT", f"/exchanges/{at}/{exchange['name']}", {"type": exchange["type"], "durable": True})
+    call("PUT", f"/queues/{at}/{queue['name']}", {"durable": True, "arguments": queue["arguments"]})
+    binding = {"routing_key": AUDIT_STREAM["routing_key"]}
+    call("POST", f"/bindings/{at}/e/{exchange['name']}/q/{queue['name']}", binding)
+
+
+def apply_management(grant: Grant, management_url: str) -> None:
+    """The grant through the management HTTP API (`http://admin:password@host:15672`)."""
+    call = management_api(management_url)
+    vhost, user = quote(grant.vhost, safe=""), quote(grant.user, safe="")
+
     call("PUT", f"/users/{user}", {"password": grant.password, "tags": ""})
     permissions = {"configure": grant.configure, "write": grant.write, "read": grant.read}
     call("PUT", f"/permissions/{vhost}/{user}", permissions)
     try:
-        call("DELETE", f"/topic-permissions/{vhost}/{user}")
+        call("DELETE", f"/topic-permissions/{vhost}/{user}", None)
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
             raise
@@ -190,6 +219,10 @@ def main() -> int:
         else:
             apply_management(item, os.environ["RABBITMQ_MANAGEMENT_URL"])
         sys.stdout.write(f"ok {item.service}: user {item.user} on vhost {item.vhost}\n")
+    if not args.rabbitmqctl:  # rabbitmqctl declares nothing: its caller declares the stream
+        for vhost in sorted({item.vhost for item in planned}):
+            declare_audit_stream(os.environ["RABBITMQ_MANAGEMENT_URL"], vhost)
+            sys.stdout.write(f"ok the audit stream on vhost {vhost}\n")
     return 0
 
 

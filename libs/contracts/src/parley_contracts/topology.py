@@ -160,10 +160,13 @@ EXCHANGES: tuple[ExchangeSpec, ...] = (
     INFERENCE_ROUTE,
 )
 
-PUBLISHER_QUEUES: tuple[QueueSpec, ...] = (INFERENCE_DEAD, AUDIT_EVENTS)
+PUBLISHER_QUEUES: tuple[QueueSpec, ...] = (INFERENCE_DEAD,)
 """Queues a publisher of prompts declares too, so that nothing published
 before the first reader starts is lost. (A model's requests queue is declared
-by its workers; prompts go only to models a live worker announces.)"""
+by its workers; prompts go only to models a live worker announces.) Not
+`AUDIT_EVENTS`: its binding takes every event type, which the gateway's broker
+user may not read; history and the deployment's set-up (broker_users.py)
+declare it."""
 
 
 def session_queue(session_id: UUID | str) -> QueueSpec:
