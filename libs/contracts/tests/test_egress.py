@@ -7,6 +7,7 @@ import pytest
 
 from parley_contracts import egress
 from parley_contracts.egress import EgressPolicy, EgressRefused, check_url
+from parley_testkit import StubResolver
 
 REFUSED = [
     ("169.254.169.254", "a cloud metadata address"),
@@ -59,18 +60,6 @@ def test_the_operator_allows_chosen_networks_only() -> None:
     assert EgressPolicy.parse("0.0.0.0/0,::/0").allows_everything
     with pytest.raises(ValueError, match="'intranet' is not a CIDR"):
         EgressPolicy.parse("10.0.0.0/8,intranet")
-
-
-class StubResolver:
-    """Names as the tests say they resolve; `asked` records every lookup."""
-
-    def __init__(self, names: dict[str, list[str]]) -> None:
-        self.names = names
-        self.asked: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        return self.names[host]
 
 
 @pytest.fixture

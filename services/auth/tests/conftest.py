@@ -23,6 +23,7 @@ from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database
 from parley_auth.settings import normalize_database_url
 from parley_contracts import egress
+from parley_testkit import StubResolver
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -43,10 +44,7 @@ def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """Provider hosts are resolved by a stub, never by a DNS server (tests that mean an
     internal host replace it again)."""
 
-    async def resolve(host: str, port: int) -> list[str]:
-        return [PUBLIC_TEST_ADDRESS]
-
-    monkeypatch.setattr(egress, "resolve", resolve)
+    monkeypatch.setattr(egress, "resolve", StubResolver({}, default=[PUBLIC_TEST_ADDRESS]))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -91,6 +91,15 @@ class EgressPolicy:
                 raise ValueError(f"{entry!r} is not a CIDR or an IP address") from exc
         return cls(tuple(allowed))
 
+    @classmethod
+    def checked_setting(cls, text: str, *, setting: str) -> str:
+        """`text` when it parses (a settings validator), else a ValueError naming `setting`."""
+        try:
+            cls.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{setting}: {exc}") from None
+        return text
+
     @property
     def allows_everything(self) -> bool:
         """True when `allowed` covers every address (0.0.0.0/0 and ::/0): nothing to check."""

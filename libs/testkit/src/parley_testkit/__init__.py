@@ -4,6 +4,7 @@ from parley_testkit.jwt import TestIssuer
 from parley_testkit.procs import ServiceProcess, ServiceProcessError, free_port
 from parley_testkit.provider import FakeProvider, RecordedRequest, Script
 from parley_testkit.rabbit import amqp_url_from_env, cut_connections, isolated_vhost
+from parley_testkit.resolver import StubResolver
 
 __all__ = [
     "FakeProvider",
@@ -11,6 +12,7 @@ __all__ = [
     "Script",
     "ServiceProcess",
     "ServiceProcessError",
+    "StubResolver",
     "TestIssuer",
     "amqp_url_from_env",
     "cut_connections",

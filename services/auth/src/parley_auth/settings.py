@@ -156,11 +156,7 @@ class Settings(BrokerSettings):
     @field_validator("catalog_egress_allow")
     @classmethod
     def _egress_allow(cls, value: str) -> str:
-        try:
-            EgressPolicy.parse(value)
-        except ValueError as exc:
-            raise ValueError(f"PARLEY_AUTH_CATALOG_EGRESS_ALLOW: {exc}") from None
-        return value
+        return EgressPolicy.checked_setting(value, setting="PARLEY_AUTH_CATALOG_EGRESS_ALLOW")
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -20,6 +20,7 @@ from parley_auth import catalog
 from parley_auth.settings import Settings
 from parley_contracts import egress
 from parley_contracts.catalog import CatalogProvider, CatalogUpdated, Sealer, SealError, provider_binding
+from parley_testkit import StubResolver
 from tests.integration.conftest import Api, User, make_settings
 from tests.integration.test_catalog import CATALOG, SECRET, Events, bind_events
 
@@ -35,10 +36,7 @@ async def settings(postgres_url: str, amqp_url: str) -> Settings:
 
 @pytest.fixture(autouse=True)
 def _resolver(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def resolve(host: str, port: int) -> list[str]:
-        return {**INTERNAL_HOSTS, **MIXED}.get(host, ["203.0.113.7"])
-
-    monkeypatch.setattr(egress, "resolve", resolve)
+    monkeypatch.setattr(egress, "resolve", StubResolver({**INTERNAL_HOSTS, **MIXED}, default=["203.0.113.7"]))
 
 
 @pytest.fixture

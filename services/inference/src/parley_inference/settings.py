@@ -53,11 +53,7 @@ class Settings(BrokerSettings):
     @field_validator("egress_allow")
     @classmethod
     def _egress_allow(cls, value: str) -> str:
-        try:
-            EgressPolicy.parse(value)
-        except ValueError as exc:
-            raise ValueError(f"PARLEY_INFERENCE_EGRESS_ALLOW: {exc}") from None
-        return value
+        return EgressPolicy.checked_setting(value, setting="PARLEY_INFERENCE_EGRESS_ALLOW")
 
     def egress(self) -> EgressPolicy:
         return EgressPolicy.parse(self.egress_allow)

@@ -16,20 +16,10 @@ from parley_contracts.egress import EgressPolicy
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError
-from parley_testkit import FakeProvider, free_port
+from parley_testkit import FakeProvider, StubResolver, free_port
 
 MESSAGES = (ChatMessage(role="user", content="Hi"),)
 LOOPBACK = EgressPolicy.parse("127.0.0.0/8,::1")
-
-
-class StubResolver:
-    def __init__(self, names: dict[str, list[str]]) -> None:
-        self.names = names
-        self.asked: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        return self.names[host]
 
 
 @pytest.fixture
