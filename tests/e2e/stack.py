@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -75,7 +76,9 @@ def broker_users(vhost_url: str) -> Iterator[dict[str, str]]:
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     # As the deployment's set-up does (rabbitmqctl declares nothing): no service may bind it.
-    asyncio.run(_declare_audit_stream(vhost_url))
+    # On a thread of its own: a caller may run an event loop (the browser suite does).
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _declare_audit_stream(vhost_url)).result()
     _SERVICE_URLS[vhost_url] = urls
     try:
         yield urls
