@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
@@ -99,8 +100,7 @@ def _fail(what: str, problems: list[str]) -> None:
 
 
 def _user(url: str) -> str | None:
-    found = re.match(r"amqps?://([^:@/]+)[:@]", url)
-    return found.group(1) if found else None
+    return unquote(urlsplit(url).username or "") or None
 
 
 def _broker_users_agree(compose: dict[str, Any]) -> None:

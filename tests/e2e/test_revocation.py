@@ -25,7 +25,7 @@ from parley_contracts.topology import queue_exists, session_queue
 from parley_gateway.domain.sessions import new_owned_id
 from parley_testkit import FakeProvider, TestIssuer
 
-from .stack import BOOTSTRAP_TOKEN, Client, Gateway, Stack, jwt_claims, platform, refresh_cookie
+from .stack import BOOTSTRAP_TOKEN, Client, Frame, Gateway, Stack, jwt_claims, platform, refresh_cookie
 from .test_accounts import PASSWORD
 
 FRESH_SIGN_IN_S = 2.0
@@ -339,6 +339,37 @@ async def test_look_alike_addresses_are_refused(secure_stack: Stack) -> None:
 # 10. Resume floods.
 
 
+async def resume(socket: Client, session_id: uuid.UUID) -> Frame:
+    """Send a `resume`; its answer (`ready` or `error`)."""
+    await socket.send({"type": "resume", "session_id": str(session_id), "last_seq": 0})
+    while (frame := await socket.recv())["type"] not in {"ready", "error"}:
+        pass
+    return frame
+
+
+async def test_one_users_resume_flood_leaves_the_others_resuming(secure_stack: Stack) -> None:
+    gateway = secure_stack.gateways[0]
+    async with client(gateway) as http:
+        flooder, other = await new_person(http), await new_person(http)
+    flooder_id, other_id = (str(jwt_claims(p.token)["sub"]) for p in (flooder, other))
+    sockets = [await Client.connect(gateway, flooder.token) for _ in range(4)]
+    others = [await Client.connect(gateway, other.token) for _ in range(2)]
+
+    async def flood(socket: Client) -> list[str]:
+        return [(await resume(socket, new_owned_id(flooder_id)))["type"] for _ in range(10)]
+
+    async def calm(socket: Client) -> list[str]:
+        return [(await resume(socket, new_owned_id(other_id)))["type"] for _ in range(3)]
+
+    floods, calms = await asyncio.gather(
+        asyncio.gather(*(flood(s) for s in sockets)), asyncio.gather(*(calm(s) for s in others))
+    )
+    for socket in [*sockets, *others]:
+        await socket.close()
+    assert sum(kind == "ready" for kinds in floods for kind in kinds) == 30  # the user's minute
+    assert all(kinds == ["ready"] * 3 for kinds in calms)  # another user is not held up
+
+
 async def test_resumes_are_limited_and_a_made_up_session_declares_nothing(secure_stack: Stack) -> None:
     gateway = secure_stack.gateways[0]
     async with client(gateway) as http:
@@ -346,12 +377,7 @@ async def test_resumes_are_limited_and_a_made_up_session_declares_nothing(secure
     user_id = str(jwt_claims(person.token)["sub"])
     socket = await Client.connect(gateway, person.token)
     made_up = [new_owned_id(user_id) for _ in range(12)]
-    answers = []
-    for session_id in made_up:
-        await socket.send({"type": "resume", "session_id": str(session_id), "last_seq": 0})
-        while (frame := await socket.recv())["type"] not in {"ready", "error"}:
-            pass
-        answers.append(frame)
+    answers = [await resume(socket, session_id) for session_id in made_up]
     await socket.close()
     assert all(
         a["type"] == "ready" and a["session_id"] not in {str(s) for s in made_up} for a in answers[:10]

@@ -186,13 +186,14 @@ class JwksVerifier:
         age = self._age()
         if age is None or age < self._max_age_s:
             return
+        if age < self._max_stale_s and not self._policy.may_fetch():
+            return  # auth was asked lately: verify with the set kept, no lock to wait on
         async with self._lock:
             age = self._age()
             if age is not None and age >= self._max_age_s and self._policy.may_fetch():
                 await self._fetch()
             age = self._age()
             if age is not None and age >= self._max_stale_s:
-                self._keys = {}
                 raise SigningKeysUnavailable(
                     f"the signing keys could not be fetched again for {age:.0f} s: "
                     "no token is trusted until they are"

@@ -20,3 +20,14 @@ class BrokerSettings(BaseSettings):
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("AMQP_URL must start with amqp:// or amqps://")
         return value
+
+
+def trusted_proxies(value: str, *, setting: str) -> str:
+    """`value` (addresses and CIDRs whose `X-Forwarded-For` is believed) unless it holds `*`:
+    with `*` a client would choose the address it is throttled by."""
+    if "*" in value:
+        raise ValueError(
+            f"{setting} must list the proxies' addresses or CIDRs, not '*': "
+            "with '*' a client chooses the address it is throttled by"
+        )
+    return value

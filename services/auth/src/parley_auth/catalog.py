@@ -315,10 +315,7 @@ async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
     """Import the models file into a catalogue nobody has changed yet: a fresh one (revision 0
     and empty), or one that is still an earlier seed of another models file (no admin changed
     it since: it follows the file). True when it did. A catalogue that admins changed, or
-    emptied, stays as they left it.
-
-    Run at every start: keys sealed in an older format are sealed again first (`reseal`)."""
-    await reseal(auth=auth)
+    emptied, stays as they left it."""
     entries = auth.settings.models_file_entries()
     if not entries:
         return False

@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from parley_contracts.catalog import secret_problem
 from parley_contracts.egress import EgressPolicy
-from parley_contracts.settings import BrokerSettings
+from parley_contracts.settings import BrokerSettings, trusted_proxies
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-auth.db"
 
@@ -148,9 +148,10 @@ class Settings(BrokerSettings):
     def _driver(cls, value: str) -> str:
         return normalize_database_url(value)
 
-    @field_validator("catalog_secret")
+    @field_validator("catalog_secret", "bootstrap_token")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty secret is none."""
         return value if value is not None and value.get_secret_value() else None
 
     @field_validator("catalog_egress_allow")
@@ -161,19 +162,12 @@ class Settings(BrokerSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _no_wildcard(cls, value: str) -> str:
-        if "*" in value:
-            raise ValueError(
-                "PARLEY_AUTH_TRUSTED_PROXIES must list the proxies' addresses or CIDRs, not '*': "
-                "with '*' a client chooses the address it is throttled by"
-            )
-        return value
+        return trusted_proxies(value, setting="PARLEY_AUTH_TRUSTED_PROXIES")
 
     @field_validator("bootstrap_token")
     @classmethod
     def _bootstrap_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        if len(value.get_secret_value()) < 24:
+        if value is not None and len(value.get_secret_value()) < 24:
             raise ValueError("PARLEY_AUTH_BOOTSTRAP_TOKEN must have at least 24 characters")
         return value
 

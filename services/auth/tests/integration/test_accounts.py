@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from parley_auth.settings import Settings
+from tests.fakes import FakePublisher
 from tests.integration.conftest import PASSWORD, Api, User, login, make_settings, start_api
 
 
@@ -216,3 +219,25 @@ async def test_a_stolen_token_is_no_password_oracle(api: Api, alice: User) -> No
         assert refused.status_code == 429, refused.text
         assert int(refused.headers["retry-after"]) >= 1
     assert (await alice.http.get("/api/auth/me", headers=alice.headers)).status_code == 200
+
+
+async def test_sign_out_and_a_new_password_hold_in_auth_while_the_broker_is_down(
+    api: Api, alice: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The announcement is best effort: with the broker down the change still commits, and
+    auth itself refuses the tokens at once (the other services learn it when auth is heard)."""
+    down = FakePublisher()
+    down.up = False
+    api.auth.publisher = down
+    other = await login(api, alice.email)
+    assert (await other.http.post("/api/auth/logout", headers=other.headers)).status_code == 204
+    assert (await other.http.get("/api/auth/me", headers=other.headers)).status_code == 401
+    changed = await alice.http.post(
+        "/api/auth/me/password",
+        headers=alice.headers,
+        json={"current_password": PASSWORD, "new_password": "a new long passphrase"},
+    )
+    assert changed.status_code == 204, changed.text
+    assert (await alice.http.get("/api/auth/me", headers=alice.headers)).status_code == 401
+    assert "user.access_changed" in caplog.text  # "... not published: down"
+    await other.http.aclose()

@@ -175,7 +175,7 @@ async def test_keys_sealed_the_old_way_still_open_and_are_sealed_again_at_start(
     assert (before.sealed_key or "").startswith("v1.")
     assert _opened(before) == "sk-legacy-0000-wxyz"  # a worker still opens it
 
-    await catalog.seed(auth=api.auth)  # what auth runs at start
+    await catalog.reseal(auth=api.auth)  # what auth runs at start
     after = {p.id: p for p in (await catalog.current(auth=api.auth)).providers}[pid]
     assert (after.sealed_key or "").startswith("v2.")
     assert _opened(after) == "sk-legacy-0000-wxyz"

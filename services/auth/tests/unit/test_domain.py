@@ -186,3 +186,13 @@ def test_wrong_current_passwords_are_counted_per_account() -> None:
         throttle.confirmations.check("u1")
     throttle.confirmations.check("u2")
     throttle.check("a", "ip1")  # logins are another bucket
+
+
+def test_settings_refuse_anyone_as_a_proxy_and_a_short_bootstrap_token() -> None:
+    url = "postgresql://h/db"
+    with pytest.raises(ValueError, match="not '\\*'"):
+        Settings(database_url=url, forwarded_allow_ips="*")
+    with pytest.raises(ValueError, match="at least 24 characters"):
+        Settings(database_url=url, bootstrap_token="short")  # type: ignore[arg-type]
+    assert Settings(database_url=url, bootstrap_token="").bootstrap_token is None  # type: ignore[arg-type]
+    assert Settings(database_url=url, forwarded_allow_ips="10.0.0.0/8").forwarded_allow_ips == "10.0.0.0/8"

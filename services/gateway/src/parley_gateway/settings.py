@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from parley_contracts.settings import BrokerSettings
+from parley_contracts.settings import BrokerSettings, trusted_proxies
 
 
 class Settings(BrokerSettings):
@@ -116,12 +116,7 @@ class Settings(BrokerSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _no_wildcard(cls, value: str | None) -> str | None:
-        if value is not None and "*" in value:
-            raise ValueError(
-                "PARLEY_GATEWAY_TRUSTED_PROXIES must list the proxies' addresses or CIDRs, not '*': "
-                "with '*' a client chooses the address it is throttled by"
-            )
-        return value or None
+        return trusted_proxies(value, setting="PARLEY_GATEWAY_TRUSTED_PROXIES") if value else None
 
     @field_validator("static_dir")
     @classmethod

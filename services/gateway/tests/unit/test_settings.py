@@ -62,3 +62,14 @@ def test_the_proxied_services_are_optional_urls() -> None:
     assert Settings(jwks_url=JWKS).auth_url is None
     with pytest.raises(ValidationError, match="http"):
         Settings(jwks_url=JWKS, auth_url="auth:8001")
+
+
+def test_trusted_proxies_are_named_never_anyone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_GATEWAY_JWKS_URL", JWKS)
+    monkeypatch.setenv("PARLEY_GATEWAY_TRUSTED_PROXIES", "*")
+    with pytest.raises(ValidationError, match="not '\\*'"):
+        Settings()
+    monkeypatch.setenv("PARLEY_GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1")
+    assert Settings().forwarded_allow_ips == "10.0.0.0/8,127.0.0.1"
+    monkeypatch.setenv("PARLEY_GATEWAY_TRUSTED_PROXIES", "")
+    assert Settings().forwarded_allow_ips is None

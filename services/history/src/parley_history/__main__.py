@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import signal
@@ -157,7 +158,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     if into == settings.database_url:
         sys.stderr.write("replay: --into must name another database than PARLEY_HISTORY_DATABASE_URL\n")
         return 2
-    await asyncio.to_thread(migrate, into)
+    await asyncio.to_thread(functools.partial(migrate, into, runtime_role=settings.runtime_role))
     target = SqlHistoryStore(make_engine(into), audit_key=settings.signing_key())
     source: SqlHistoryStore | None = None
     try:

@@ -96,7 +96,6 @@ async def test_text_with_an_unpaired_surrogate_is_a_400_everywhere(
         )
         assert response.status_code == 400, (method, path, body, response.text)
         assert response.json() == {"detail": NOT_UNICODE}
-        assert "not valid Unicode" in NOT_UNICODE
     assert len(publisher.published) == published
     # A surrogate pair (an emoji) is valid Unicode and is kept.
     pair = b'{"name": "\\ud83d\\ude00"}'

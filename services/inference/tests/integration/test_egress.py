@@ -35,8 +35,10 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> StubResolver:
     return stub
 
 
-async def _generate(policy: EgressPolicy, base_url: str, name: str = "local") -> str:
-    model = OpenAIChatModel(timeouts=ProviderTimeouts(connect_s=2, read_s=5), max_retries=0, egress=policy)
+async def _generate(policy: EgressPolicy, base_url: str, name: str = "local", *, retries: int = 0) -> str:
+    model = OpenAIChatModel(
+        timeouts=ProviderTimeouts(connect_s=2, read_s=5), max_retries=retries, egress=policy
+    )
     spec = ModelSpec(name=name, base_url=base_url, model="upstream")
     try:
         return "".join([chunk.text async for chunk in model.stream(spec, MESSAGES, GenerationParams())])
@@ -44,9 +46,11 @@ async def _generate(policy: EgressPolicy, base_url: str, name: str = "local") ->
         await model.aclose()
 
 
-async def _refused(policy: EgressPolicy, base_url: str, name: str = "local") -> GenerationError:
+async def _refused(
+    policy: EgressPolicy, base_url: str, name: str = "local", *, retries: int = 0
+) -> GenerationError:
     with pytest.raises(GenerationError) as caught:
-        await _generate(policy, base_url, name)
+        await _generate(policy, base_url, name, retries=retries)
     return caught.value
 
 
@@ -91,6 +95,14 @@ async def test_a_name_with_any_refused_address_is_not_connected_to(
     assert provider.requests == []
     assert reason in caplog.text
     assert host in resolver.asked
+
+
+async def test_a_refused_name_is_not_tried_again(provider: FakeProvider, resolver: StubResolver) -> None:
+    """A refusal is final: the SDK's retries (on by default) would only ask the resolver again."""
+    error = await _refused(LOOPBACK, f"http://metadata.test:{provider.port}/v1", retries=2)
+    assert error.code is ErrorCode.PROVIDER_UNREACHABLE
+    assert resolver.asked == ["metadata.test"]
+    assert provider.requests == []
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ Without the secret they stay plain PEM (a warning says so)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import secrets
 import uuid
@@ -135,8 +136,12 @@ class KeyRing:
     def _open(self, rows: list[SigningKeyRow]) -> list[SigningKey]:
         """The keys that open here. One sealed with another secret (or none set) is left out,
         said once: the service signs with a new key rather than not at all."""
+        known = {key.kid: key for key in self._keys}  # opened before: not again every reload
         keys: list[SigningKey] = []
         for row in rows:
+            if (key := known.get(row.kid)) is not None:
+                keys.append(dataclasses.replace(key, retired_at=row.retired_at))
+                continue
             try:
                 keys.append(_load(row, self._sealer))
             except (SealError, RuntimeError) as exc:
@@ -217,7 +222,6 @@ class KeyRing:
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from exc
         sub, role, jti, exp, sid = (claims.get(k) for k in ("sub", "role", "jti", "exp", "sid"))
-        iat = claims.get("iat")
         if not isinstance(sub, str) or not isinstance(jti, str) or not isinstance(exp, int):
             raise InvalidToken("token claims malformed")
         return AccessClaims(
@@ -226,5 +230,5 @@ class KeyRing:
             jti=jti,
             exp=exp,
             sid=sid if isinstance(sid, str) else None,
-            iat=float(iat) if isinstance(iat, int | float) else 0.0,
+            iat=float(claims["iat"]),  # required, a number: PyJWT checked it
         )

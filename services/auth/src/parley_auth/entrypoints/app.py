@@ -420,6 +420,10 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
         async with auth.db.transaction() as repo:
             await auth.keys.load(repo, auth.now())
         try:
+            await catalog.reseal(auth=auth)
+        except Exception as exc:  # the keys still open as they are; the next start tries again
+            log.error("sealing provider keys again failed: %s: %s", type(exc).__name__, exc)
+        try:
             await catalog.seed(auth=auth)
         except Exception as exc:  # the service runs on; admins can fill the catalogue
             log.error("seeding the model catalogue failed: %s: %s", type(exc).__name__, exc)

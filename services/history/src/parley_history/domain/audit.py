@@ -169,9 +169,7 @@ class ChainVerifier:
                 "(rows after it were deleted or the head was edited)",
             )
         if self.broken is None:
-            problem = self._signature_problem(
-                head.mac, head.mac_key_id, head.seq, head.hash, head=True, signed=self.checked > self.unsigned
-            )
+            problem = self._signature_problem(head.mac, head.mac_key_id, head.seq, head.hash, head=True)
             if problem is not None:
                 self.broken = BrokenLink(head.seq, None, f"the chain head: {problem}")
         return self.broken
@@ -191,22 +189,15 @@ class ChainVerifier:
         return None
 
     def _check_signature(self, record: AuditRecord) -> BrokenLink | None:
-        problem = self._signature_problem(
-            record.mac,
-            record.mac_key_id,
-            record.seq,
-            record.hash,
-            head=False,
-            signed=self.checked > self.unsigned,
-        )
+        problem = self._signature_problem(record.mac, record.mac_key_id, record.seq, record.hash, head=False)
         return None if problem is None else BrokenLink(record.seq, record.event_id, problem)
 
     def _signature_problem(
-        self, mac: str | None, key_id: str | None, seq: int, hash: str, *, head: bool, signed: bool
+        self, mac: str | None, key_id: str | None, seq: int, hash: str, *, head: bool
     ) -> str | None:
-        """Why this signature is not good; `signed`: rows before it were signed."""
+        """Why this signature is not good."""
         if mac is None:
-            if signed:
+            if self.checked > self.unsigned:  # rows before it were signed
                 return "not signed, although the rows before it are (its signature was removed)"
             if self.require_signed and (seq > 0 or not head):
                 return "not signed (written before PARLEY_HISTORY_AUDIT_KEY was set, or stripped)"

@@ -83,7 +83,9 @@ class _GuardedResolver(AbstractResolver):
 
 
 class _GuardedTransport(httpx2.AsyncBaseTransport):
-    """Refuses a request to an IP literal the policy refuses (aiohttp resolves no literal)."""
+    """Refuses a request to an IP literal the policy refuses (aiohttp resolves no literal), and
+    lets a refused name's refusal through as it is: under the transport's `ConnectTimeout` the
+    SDK would retry it (another lookup, the same answer)."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, policy: EgressPolicy) -> None:
         self._inner = inner
@@ -91,11 +93,14 @@ class _GuardedTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         host = request.url.host
-        literal = egress.ip_literal(host)
-        reason = self._policy.refusal(literal) if literal is not None else None
-        if reason is not None:
-            raise EgressRefused(host, reason)
-        return await self._inner.handle_async_request(request)
+        if (literal := egress.ip_literal(host)) is not None:
+            self._policy.check(host, [str(literal)])
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx2.TransportError as exc:
+            if (refused := _refusal(exc)) is not None:
+                raise refused from None
+            raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()
