@@ -103,6 +103,11 @@ def _user(url: str) -> str | None:
     return unquote(urlsplit(url).username or "") or None
 
 
+def broker_users_setting(table: dict[str, dict[str, Any]]) -> str:
+    """PARLEY_BROKER_USERS for the table's users: every service checks who sent an event by it."""
+    return ",".join(f"{svc}={entry['user']}" for svc, entry in table.items())
+
+
 def _broker_users_agree(compose: dict[str, Any]) -> None:
     """compose, the chart and the table name the same broker users; the chart's copies are current."""
     table: dict[str, dict[str, Any]] = json.loads(BROKER_TABLE.read_text())["users"]
@@ -114,6 +119,8 @@ def _broker_users_agree(compose: dict[str, Any]) -> None:
     services = compose["services"]
     setup = services["rabbitmq-users"]["environment"]
     for svc, entry in table.items():
+        if services[svc]["environment"].get("PARLEY_BROKER_USERS") != broker_users_setting(table):
+            problems.append(f"compose: {svc}'s PARLEY_BROKER_USERS is not {broker_users_setting(table)}")
         url = services[svc]["environment"]["AMQP_URL"]
         if _user(url) != entry["user"]:
             problems.append(f"compose: {svc} connects as {_user(url)}, the table says {entry['user']}")

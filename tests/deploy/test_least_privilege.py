@@ -4,6 +4,7 @@ runtime roles, and no accepted default for the secrets."""
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import json
 import os
@@ -17,9 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from parley_contracts import DOMAIN_EVENTS
+from parley_contracts.senders import OWNED, SERVICES, Senders, Service
+from parley_contracts.topology import CHAT_EVENTS
+
 from .conftest import BIN, CHART, ROOT, Manifest, Rendered
 
-SERVICES = ["auth", "gateway", "history", "inference"]
 DEPLOY = ROOT / "deploy"
 TABLE = DEPLOY / "rabbitmq" / "permissions.json"
 COMPOSE_SECRETS = {
@@ -82,6 +86,35 @@ def test_each_service_connects_with_its_own_user(default: Rendered, svc: str) ->
     url = _secret_value(default, ref)
     assert url is not None
     assert urlsplit(url).username == _table_users()[svc]
+
+
+def _broker_users_setting() -> str:
+    return ",".join(f"{svc}={user}" for svc, user in _table_users().items())
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_each_service_knows_every_services_broker_user(default: Rendered, svc: str) -> None:
+    env = _env(_container(default, "Deployment", f"parley-{svc}"))
+    assert env["PARLEY_BROKER_USERS"] == _broker_users_setting()
+    assert Senders.parse(env["PARLEY_BROKER_USERS"]).users is not None
+
+
+def test_compose_services_know_every_services_broker_user() -> None:
+    done = _compose(COMPOSE_SECRETS)
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    for svc in SERVICES:
+        assert services[svc]["environment"]["PARLEY_BROKER_USERS"] == _broker_users_setting(), svc
+
+
+@pytest.mark.parametrize("svc", SERVICES)
+def test_the_table_lets_a_service_publish_on_chat_events_what_the_contract_says_it_owns(svc: Service) -> None:
+    """The broker's topic permissions and the consumers' sender check (`OWNED`) say the same."""
+    table: dict[str, dict[str, Any]] = json.loads(TABLE.read_text())["users"]
+    patterns = table[svc].get("topics", {}).get(CHAT_EVENTS.name, {}).get("write", [])
+    on_chat_events = {model.model_fields["type"].default for model in DOMAIN_EVENTS}
+    allowed = {t for t in on_chat_events if any(fnmatch.fnmatchcase(t, p) for p in patterns)}
+    assert allowed == OWNED[svc] & on_chat_events
 
 
 def test_no_two_services_share_a_broker_secret(both: Rendered) -> None:

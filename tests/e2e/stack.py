@@ -28,6 +28,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from parley_contracts import topology
+from parley_contracts.senders import broker_user
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
 
 ISSUER = "parley-e2e"
@@ -256,6 +257,9 @@ class Stack:
     def _env(self, service: str) -> dict[str, str]:
         return {
             "AMQP_URL": self.service_urls[service],
+            "PARLEY_BROKER_USERS": ",".join(
+                f"{s}={broker_user(url)}" for s, url in self.service_urls.items()
+            ),
             "PARLEY_MODELS_FILE": str(self.models_file),
             "PARLEY_GATEWAY_JWKS_URL": self.provider.jwks_url,
             "PARLEY_GATEWAY_JWT_ISSUER": ISSUER,

@@ -1,6 +1,7 @@
 """Accounts through the gateway's one origin: register and log in through its
 `/api/auth/*` proxy, chat over `/ws` with the auth service's token, refresh
-with the cookie; quotas from the auth service's ledger reach the gateway."""
+with the cookie; quotas from the auth service's ledger reach the gateway; the ledger bills only
+what a worker's broker user sent."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 
-from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, topology
-from parley_testkit import FakeProvider, Script, TestIssuer
+from parley_contracts import CompletionFinished, DomainEvent, QuotaExceeded, QuotaRestored, Usage, topology
+from parley_testkit import FakeProvider, Script, TestIssuer, publish_as
 
-from .stack import BOOTSTRAP_TOKEN, Client, Gateway, Stack, postgres_database
+from .stack import BOOTSTRAP_TOKEN, MODEL, Client, Gateway, Stack, postgres_database
 
 ADMIN_EMAIL = "admin@e2e.parley.dev"
 PASSWORD = "correct horse battery staple"
@@ -80,12 +80,14 @@ async def register_and_login(gateway: Gateway, email: str | None = None) -> Acco
     return Account(str(me.json()["id"]), email, token, cookie["parley_refresh"].value, set_cookie)
 
 
-async def publish(amqp_url: str, event: DomainEvent) -> None:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
-        await exchange.publish(aio_pika.Message(event.to_json(), content_type="application/json"), event.type)
+async def publish(stack: Stack, event: DomainEvent, *, service: str = "auth") -> None:
+    """`event` on chat.events as `service` publishes it: its broker user, named as the sender."""
+    await publish_as(
+        stack.service_urls[service],
+        event.to_json(),
+        exchange=topology.CHAT_EVENTS.name,
+        routing_key=event.type,
+    )
 
 
 async def refused_with(client: Client, code: str, *, timeout: float) -> float:
@@ -158,16 +160,14 @@ async def test_a_quota_event_blocks_the_user_within_a_second_and_restored_lifts_
     client = await Client.connect(gateway, account.access_token)
     try:
         await refused_with(client, "model_unavailable", timeout=1)
-        await publish(
-            stack.amqp_url, QuotaExceeded(user_id=account.id, quota="tokens/day", limit=10, used=12)
-        )
+        await publish(stack, QuotaExceeded(user_id=account.id, quota="tokens/day", limit=10, used=12))
         assert await refused_with(client, "quota_exceeded", timeout=1.0) < 1.0
         refused = await client.prompt("Hello")
         assert (refused["type"], refused["code"]) == ("error", "quota_exceeded")
         await ping(client)  # the socket stays open
         assert stack.provider.requests == []
         await publish(
-            stack.amqp_url,
+            stack,
             QuotaRestored(user_id=account.id, quota="tokens/day", limit=100, used=12, reason="budget_raised"),
         )
         await refused_with(client, "model_unavailable", timeout=1.0)
@@ -265,3 +265,41 @@ async def test_admin_stats_sum_usage_and_show_latency_workers_and_queues(
     assert stats["generations_in_flight"] == 0
     queue = next(q for q in stats["queues"] if q["model"] == "test-model")
     assert (queue["queue"], queue["ready"]) == ("inference.requests.test-model", 0)
+
+
+def _completion(user_id: str, prompt_tokens: int) -> CompletionFinished:
+    return CompletionFinished(
+        user_id=user_id,
+        conversation_id=uuid.uuid4(),
+        message_id=uuid.uuid4(),
+        model=MODEL,
+        text="an answer",
+        finish_reason="stop",
+        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=1),
+    )
+
+
+async def _billed(stack: Stack, account: Account, *, at_least: int) -> list[tuple[int, int]]:
+    """(requests, prompt tokens) of each ledger row, once `at_least` requests are there (10 s)."""
+    async with httpx.AsyncClient(base_url=stack.gateways[0].http, timeout=10) as http:
+        for _ in range(100):
+            got = await http.get(
+                "/api/auth/me/usage", headers={"Authorization": f"Bearer {account.access_token}"}
+            )
+            rows = [(row["requests"], row["prompt_tokens"]) for row in got.json()["usage"]]
+            if sum(requests for requests, _ in rows) >= at_least:
+                break
+            await asyncio.sleep(0.1)
+    return rows
+
+
+async def test_an_outcome_the_gateway_forges_into_auths_queue_by_name_is_not_billed(stack: Stack) -> None:
+    """The default exchange lets any service put a message in any queue by name, and the broker
+    takes the gateway's forgery; but RabbitMQ stamps its sender, and auth bills only a worker's."""
+    account = await register_and_login(stack.gateways[0])
+    forged = _completion(account.id, 900).to_json()
+    await publish_as(stack.service_urls["gateway"], forged, routing_key=topology.AUTH_USAGE.name)
+    await publish(stack, _completion(account.id, 7), service="inference")
+    assert await _billed(stack, account, at_least=1) == [(1, 7)]
+    await asyncio.sleep(0.5)  # give the forgery, published first, every chance to show
+    assert await _billed(stack, account, at_least=1) == [(1, 7)]

@@ -1,7 +1,8 @@
 """Each service's RabbitMQ user (deploy/rabbitmq/permissions.json, made by
 deploy/docker/broker_users.py on the session's vhost) may do only what its service owns: the
 internet-facing gateway and the workers that call admin-chosen URLs cannot forge another
-service's events nor read the audit stream. And the platform runs on those users."""
+service's events nor read the audit stream (what one puts in another's queue by name is dropped
+by its sender check: test_accounts.py). And the platform runs on those users."""
 
 from __future__ import annotations
 
@@ -15,26 +16,30 @@ import httpx
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
 
+from parley_contracts.senders import OWNED, Service
 from parley_contracts.topology import AUDIT_EVENTS, AUTH_USAGE, CHAT_EVENTS, HISTORY_EVENTS, declare
 from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
 
 from .stack import Client, Stack, broker_users, platform, service_urls
 
-SERVICES = ("auth", "gateway", "history", "inference")
+SERVICES: tuple[Service, ...] = ("auth", "gateway", "history", "inference")
 # Which service may publish each event on chat.events (the routing key is the event's type).
 OWNERS = {
-    "prompt.submitted": {"gateway", "history"},
-    "completion.finished": {"inference"},
-    "completion.failed": {"inference"},
-    "completion.cancelled": {"inference"},
-    "catalog.updated": {"auth"},
-    "quota.exceeded": {"auth"},
-    "quota.restored": {"auth"},
-    "user.registered": {"auth"},
-    "user.access_changed": {"auth"},
-    "conversation.deleted": {"history"},
-    "project.created": {"history"},
-    "library.prompt.shared": {"history"},
+    event_type: {svc for svc in SERVICES if event_type in OWNED[svc]}
+    for event_type in (
+        "prompt.submitted",
+        "completion.finished",
+        "completion.failed",
+        "completion.cancelled",
+        "catalog.updated",
+        "quota.exceeded",
+        "quota.restored",
+        "user.registered",
+        "user.access_changed",
+        "conversation.deleted",
+        "project.created",
+        "library.prompt.shared",
+    )
 }
 
 

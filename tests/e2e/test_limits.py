@@ -274,7 +274,7 @@ async def test_a_user_over_quota_is_refused_on_every_socket_and_on_v1(
     user = f"quota-{uuid.uuid4().hex[:8]}"
     token = stack.token(user)
     first, second = await _open(gateway, token, clients, 2)
-    await publish(stack.amqp_url, QuotaExceeded(user_id=user, quota="tokens/day", limit=10, used=11))
+    await publish(stack, QuotaExceeded(user_id=user, quota="tokens/day", limit=10, used=11))
     deadline = time.monotonic() + 10
     while (frame := await first.prompt("probe"))["type"] == "accepted":
         assert time.monotonic() < deadline, "the quota never reached the gateway"
@@ -289,7 +289,7 @@ async def test_a_user_over_quota_is_refused_on_every_socket_and_on_v1(
         assert (error.status_code, _code(error)) == (429, "quota_exceeded"), error.body
     assert len(stack.provider.requests) == before
     await publish(
-        stack.amqp_url,
+        stack,
         QuotaRestored(user_id=user, quota="tokens/day", limit=100, used=11, reason="budget_raised"),
     )
     deadline = time.monotonic() + 10

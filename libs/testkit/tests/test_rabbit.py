@@ -6,7 +6,7 @@ import aio_pika
 import aio_pika.exceptions
 import pytest
 
-from parley_testkit import amqp_url_from_env, free_port, isolated_vhost
+from parley_testkit import amqp_url_from_env, free_port, isolated_vhost, vhost_user
 
 
 async def test_isolated_vhost_is_usable_then_removed() -> None:
@@ -22,6 +22,28 @@ async def test_isolated_vhost_is_usable_then_removed() -> None:
             assert message.body == b"hi"
             await message.ack()
 
+    with pytest.raises(aio_pika.exceptions.AMQPError):
+        await aio_pika.connect(url, timeout=5)
+
+
+async def test_vhost_user_publishes_as_itself_only_then_is_removed() -> None:
+    with (
+        isolated_vhost(amqp_url_from_env(), prefix="testkit") as vhost,
+        vhost_user(vhost, "testkit-user") as url,
+    ):
+        user = unquote(urlsplit(url).username or "")
+        assert user.startswith("testkit-user-")
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue("probe", auto_delete=True)
+            await channel.default_exchange.publish(aio_pika.Message(b"hi", user_id=user), routing_key="probe")
+            message = await queue.get(timeout=5)
+            assert message.user_id == user
+            with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+                await channel.default_exchange.publish(
+                    aio_pika.Message(b"x", user_id="guest"), routing_key="probe"
+                )
     with pytest.raises(aio_pika.exceptions.AMQPError):
         await aio_pika.connect(url, timeout=5)
 

@@ -7,8 +7,18 @@ from typing import Any
 from uuid import UUID
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
+from parley_contracts.senders import Senders
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.domain.stream import StreamFrame
+
+SENDERS = Senders.parse(
+    "auth=parley-auth,gateway=parley-gateway,history=parley-history,inference=parley-inference"
+)
+"""Each service with a broker user of its own, as deployed: a sender is checked."""
+UNCHECKED = Senders()
+"""One broker user for every service (`make dev`): no sender is checked."""
+ANYONE: dict[str, Any] = {"sender": None, "senders": UNCHECKED}
+"""The keywords of a message from anyone where no sender is checked (tests of something else)."""
 
 
 class FakeClock:
@@ -45,8 +55,9 @@ class FakePublisher:
 
 
 class FakeDelivery:
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, sender: str | None = None) -> None:
         self.body = body
+        self.sender = sender
         self.state = "unsettled"
 
     async def ack(self) -> None:
@@ -65,8 +76,8 @@ class FakeQueue:
         self._deliver = deliver
         self.deliveries: list[FakeDelivery] = []
 
-    def publish(self, event: Event | bytes) -> FakeDelivery:
-        delivery = FakeDelivery(event if isinstance(event, bytes) else event.to_json())
+    def publish(self, event: Event | bytes, *, sender: str | None = None) -> FakeDelivery:
+        delivery = FakeDelivery(event if isinstance(event, bytes) else event.to_json(), sender)
         self.deliveries.append(delivery)
         self._deliver(delivery)
         return delivery

@@ -93,6 +93,19 @@ app.kubernetes.io/part-of: parley
     secretKeyRef:
       name: {{ include "parley.brokerSecretName" . }}
       key: {{ include "parley.brokerSecretKey" . }}
+- name: PARLEY_BROKER_USERS
+  value: {{ include "parley.brokerUsers" .root | quote }}
+{{- end -}}
+
+{{/* Every service's broker user, from the permission table: an event from any other sender
+of its type is dropped. */}}
+{{- define "parley.brokerUsers" -}}
+{{- $table := (.Files.Get "files/broker-permissions.json" | fromJson).users -}}
+{{- $out := list -}}
+{{- range $svc := list "auth" "gateway" "history" "inference" -}}
+{{- $out = append $out (printf "%s=%s" $svc (index $table $svc).user) -}}
+{{- end -}}
+{{- join "," $out -}}
 {{- end -}}
 
 {{/* The services this release deploys, in the order of the broker's permission table. */}}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
+
+from parley_contracts.senders import Senders, broker_user
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -13,6 +17,9 @@ class BrokerSettings(BaseSettings):
     the service's own prefix overrides it."""
 
     amqp_url: str = Field(default=DEFAULT_AMQP_URL, validation_alias="AMQP_URL")
+    broker_users: str = Field(default="", validation_alias="PARLEY_BROKER_USERS")
+    """Each service's RabbitMQ user, `auth=...,gateway=...,history=...,inference=...`, where each
+    has its own: events from any other sender are dropped. Empty: one credential for all."""
 
     @field_validator("amqp_url")
     @classmethod
@@ -20,6 +27,21 @@ class BrokerSettings(BaseSettings):
         if not value.startswith(("amqp://", "amqps://")):
             raise ValueError("AMQP_URL must start with amqp:// or amqps://")
         return value
+
+    @field_validator("broker_users")
+    @classmethod
+    def _broker_users(cls, value: str) -> str:
+        Senders.parse(value)
+        return value
+
+    @cached_property
+    def senders(self) -> Senders:
+        return Senders.parse(self.broker_users)
+
+    @property
+    def broker_user(self) -> str:
+        """This service's RabbitMQ user: the `user_id` of every message it publishes."""
+        return broker_user(self.amqp_url)
 
 
 def trusted_proxies(value: str, *, setting: str) -> str:

@@ -3,7 +3,7 @@
 from parley_testkit.jwt import TestIssuer
 from parley_testkit.procs import ServiceProcess, ServiceProcessError, free_port
 from parley_testkit.provider import FakeProvider, RecordedRequest, Script
-from parley_testkit.rabbit import amqp_url_from_env, cut_connections, isolated_vhost
+from parley_testkit.rabbit import amqp_url_from_env, cut_connections, isolated_vhost, publish_as, vhost_user
 from parley_testkit.resolver import StubResolver
 
 __all__ = [
@@ -18,4 +18,6 @@ __all__ = [
     "cut_connections",
     "free_port",
     "isolated_vhost",
+    "publish_as",
+    "vhost_user",
 ]

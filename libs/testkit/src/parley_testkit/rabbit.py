@@ -1,18 +1,22 @@
-"""A fresh RabbitMQ vhost per test run, so runs never see each other's queues."""
+"""A fresh RabbitMQ vhost per test run, so runs never see each other's queues; users of their
+own on it, and publishing as one of them."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
+
+import aio_pika
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 _CTL_TIMEOUT_S = 60.0
@@ -44,6 +48,38 @@ def isolated_vhost(
         admin.delete_vhost(vhost)
 
 
+@contextmanager
+def vhost_user(
+    amqp_url: str, prefix: str = "parley-test-user", *, management_url: str | None = None
+) -> Iterator[str]:
+    """A new broker user with every right on the vhost of `amqp_url` (an administrator's URL):
+    its AMQP URL. A test publishes as another service with it (`PARLEY_BROKER_USERS`). The user
+    is deleted on exit (users are not per vhost)."""
+    parts = urlsplit(amqp_url)
+    vhost = unquote(parts.path.lstrip("/")) or "/"
+    user, password = f"{prefix}-{secrets.token_hex(4)}", secrets.token_hex(16)
+    admin = _admin(parts, management_url, lambda a: a.add_user(vhost, user, password))
+    try:
+        yield urlunsplit(
+            parts._replace(netloc=f"{quote(user, safe='')}:{password}@{parts.hostname}:{parts.port or 5672}")
+        )
+    finally:
+        admin.delete_user(user)
+
+
+async def publish_as(amqp_url: str, body: bytes, *, routing_key: str, exchange: str = "") -> None:
+    """Publish `body` as the user of `amqp_url`, naming that user as its sender (`user_id`, which
+    RabbitMQ checks): as a service of that user does. `exchange` "" is the default exchange
+    (`routing_key` is then a queue's name)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        target = await channel.get_exchange(exchange, ensure=False) if exchange else channel.default_exchange
+        user_id = unquote(urlsplit(amqp_url).username or "guest")
+        message = aio_pika.Message(body, content_type="application/json", user_id=user_id)
+        await target.publish(message, routing_key=routing_key)
+
+
 def cut_connections(amqp_url: str, reason: str) -> bool:
     """Close every client connection to the URL's vhost, as a broker fault would (through
     `rabbitmqctl`); False when `rabbitmqctl` is not on PATH (the caller skips)."""
@@ -65,24 +101,37 @@ class _Admin(Protocol):
 
     def delete_vhost(self, vhost: str) -> None: ...
 
+    def add_user(self, vhost: str, user: str, password: str) -> None: ...
+
+    def delete_user(self, user: str) -> None: ...
+
 
 def _create(vhost: str, user: str, password: str, parts: SplitResult, management_url: str | None) -> _Admin:
+    return _admin(parts, management_url, lambda admin: admin.add_vhost(vhost, user), what=f"vhost {vhost!r}")
+
+
+def _admin(
+    parts: SplitResult, management_url: str | None, first: Callable[[_Admin], None], *, what: str = "a user"
+) -> _Admin:
+    """The first of `rabbitmqctl` and the management API that can do `first`."""
     admins: list[_Admin] = []
     ctl = shutil.which("rabbitmqctl")
     if ctl is not None:
         admins.append(_CtlAdmin(ctl))
     base = management_url or f"http://{parts.hostname or '127.0.0.1'}:15672"
-    admins.append(_HttpAdmin(base.rstrip("/"), user, password))
+    admins.append(
+        _HttpAdmin(base.rstrip("/"), unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    )
     failures: list[str] = []
     for admin in admins:
         try:
-            admin.add_vhost(vhost, user)
+            first(admin)
         except RuntimeError as exc:
             failures.append(str(exc))
             continue
         return admin
     raise RuntimeError(
-        f"cannot create RabbitMQ vhost {vhost!r}: neither rabbitmqctl nor the management API "
+        f"cannot create RabbitMQ {what}: neither rabbitmqctl nor the management API "
         "worked:\n  " + "\n  ".join(failures)
     )
 
@@ -101,6 +150,17 @@ class _CtlAdmin:
 
     def delete_vhost(self, vhost: str) -> None:
         self._run("delete_vhost", vhost)
+
+    def add_user(self, vhost: str, user: str, password: str) -> None:
+        self._run("add_user", user, password)
+        try:
+            self._run("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        except RuntimeError:
+            self.delete_user(user)
+            raise
+
+    def delete_user(self, user: str) -> None:
+        self._run("delete_user", user)
 
     def _run(self, *args: str) -> None:
         try:
@@ -139,6 +199,19 @@ class _HttpAdmin:
 
     def delete_vhost(self, vhost: str) -> None:
         self._call("DELETE", f"/api/vhosts/{quote(vhost, safe='')}", None)
+
+    def add_user(self, vhost: str, user: str, password: str) -> None:
+        body = json.dumps({"password": password, "tags": ""}).encode()
+        self._call("PUT", f"/api/users/{quote(user, safe='')}", body)
+        permissions = b'{"configure": ".*", "write": ".*", "read": ".*"}'
+        try:
+            self._call("PUT", f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", permissions)
+        except RuntimeError:
+            self.delete_user(user)
+            raise
+
+    def delete_user(self, user: str) -> None:
+        self._call("DELETE", f"/api/users/{quote(user, safe='')}", None)
 
     def _call(self, method: str, path: str, body: bytes | None) -> None:
         request = urllib.request.Request(

@@ -103,7 +103,8 @@ def bootstrap(
             per_ip=settings.register_max_per_ip, window_s=settings.register_window_s, clock=time.monotonic
         ),
         router=router,
-        publisher=publisher or RabbitPublisher(router, timeout_s=settings.publish_timeout_s),
+        publisher=publisher
+        or RabbitPublisher(router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user),
         metrics=metrics,
         prices={
             name: Price(p.input_price_per_mtok, p.output_price_per_mtok)

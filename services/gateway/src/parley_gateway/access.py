@@ -18,12 +18,14 @@ from faststream.rabbit import RabbitBroker
 
 from parley_contracts import EventDecoder, UnsupportedEvent, UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
+from parley_contracts.senders import ForgedEvent, Senders
 from parley_contracts.topology import queue_exists
 from parley_gateway.domain.auth import AccountAccess
 
 log = logging.getLogger(__name__)
 
 ACCESS = EventDecoder([UserAccessChanged])
+ACCESS_CHANGED = UserAccessChanged.model_fields["type"].default
 
 
 class Sockets(Protocol):
@@ -32,9 +34,16 @@ class Sockets(Protocol):
         ...
 
 
-def record_access_change(body: bytes, *, access: AccountAccess, sockets: Sockets) -> None:
+def record_access_change(
+    body: bytes, *, sender: str | None, senders: Senders, access: AccountAccess, sockets: Sockets
+) -> None:
+    """`sender` is the broker user that published `body`: only auth's is believed."""
     try:
         change = ACCESS.decode(body)
+        senders.check(change.type, sender)
+    except ForgedEvent as exc:
+        log.error("dropping a forged access change: %s", exc.reason)
+        return
     except UnsupportedEvent as exc:
         log.warning("dropping an access change this gateway does not understand: %s", exc.reason)
         return
@@ -51,15 +60,23 @@ def record_access_change(body: bytes, *, access: AccountAccess, sockets: Sockets
     )
 
 
-async def learn_recent_changes(broker: RabbitBroker, *, access: AccountAccess, timeout_s: float) -> bool:
+async def learn_recent_changes(
+    broker: RabbitBroker, *, access: AccountAccess, timeout_s: float, user_id: str, senders: Senders
+) -> bool:
     """Ask auth for the access changes that still matter; False when it did not answer (no
-    auth on this broker, or it is down: the caller asks again later)."""
+    auth on this broker, or it is down: the caller asks again later). `user_id` is this
+    gateway's broker user; an answer from another than auth's is not believed."""
     # A request to a queue nobody declared is dropped silently: check first, as workers do.
     if not await queue_exists(await broker.connect(), ACCESS_REQUESTS):
         return False
     try:
-        response = await broker.request(b"{}", queue=ACCESS_REQUESTS, timeout=timeout_s)
+        response = await broker.request(b"{}", queue=ACCESS_REQUESTS, timeout=timeout_s, user_id=user_id)
     except TimeoutError:
+        return False
+    try:
+        senders.check(ACCESS_CHANGED, response.raw_message.user_id)
+    except ForgedEvent as exc:
+        log.error("dropping a forged answer on %s: %s", ACCESS_REQUESTS, exc.reason)
         return False
     recent = RecentAccessChanges.model_validate_json(response.body)
     kept = sum(access.record(change) for change in recent.changes)
@@ -68,12 +85,20 @@ async def learn_recent_changes(broker: RabbitBroker, *, access: AccountAccess, t
 
 
 async def keep_asking(
-    broker: RabbitBroker, *, access: AccountAccess, timeout_s: float, interval_s: float
+    broker: RabbitBroker,
+    *,
+    access: AccountAccess,
+    timeout_s: float,
+    interval_s: float,
+    user_id: str,
+    senders: Senders,
 ) -> None:
     """`learn_recent_changes` until auth answers."""
     while True:
         try:
-            if await learn_recent_changes(broker, access=access, timeout_s=timeout_s):
+            if await learn_recent_changes(
+                broker, access=access, timeout_s=timeout_s, user_id=user_id, senders=senders
+            ):
                 return
         except Exception as exc:
             log.warning("asking auth for recent access changes failed: %s: %s", type(exc).__name__, exc)

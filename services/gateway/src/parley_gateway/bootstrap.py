@@ -80,7 +80,7 @@ def bootstrap(
         settings=settings,
         clock=clock,
         router=router,
-        publisher=RabbitPublisher(router, timeout_s=settings.publish_timeout_s),
+        publisher=RabbitPublisher(router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user),
         queues=RabbitSessionQueues(
             settings.amqp_url,
             prefetch=settings.session_prefetch,

@@ -44,6 +44,7 @@ class CompletionRun:
         relay = SessionRelay(
             self._session_id,
             sink=self,
+            senders=gw.settings.senders,
             clock=gw.clock,
             snapshot_wait_s=gw.settings.snapshot_wait_s,
             resync_interval_s=gw.settings.resync_interval_s,

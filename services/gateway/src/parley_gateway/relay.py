@@ -28,6 +28,7 @@ from parley_contracts import (
     UnsupportedEvent,
     new_id,
 )
+from parley_contracts.senders import ForgedEvent, Senders
 from parley_gateway.domain.clock import Clock
 from parley_gateway.domain.sessions import is_resync_request
 from parley_gateway.domain.stream import END_FRAMES, ResumeHold, StreamFrame, StreamTracker
@@ -49,6 +50,7 @@ class SessionRelay:
         session_id: UUID,
         *,
         sink: StreamSink,
+        senders: Senders,
         clock: Clock,
         snapshot_wait_s: float,
         resync_interval_s: float,
@@ -60,6 +62,7 @@ class SessionRelay:
     ) -> None:
         self.session_id = session_id
         self._sink = sink
+        self._senders = senders
         self._clock = clock
         self._snapshot_wait_s = snapshot_wait_s
         self._resync_interval_s = resync_interval_s
@@ -255,6 +258,10 @@ class SessionRelay:
             return None
         try:
             event = SESSION_EVENTS.decode(delivery.body)
+            self._senders.check(event.type, delivery.sender)
+        except ForgedEvent as exc:
+            log.error("session %s: dropping a forged session event: %s", self.session_id, exc.reason)
+            return None
         except UnsupportedEvent as exc:
             log.warning("session %s: dropping a session event: %s", self.session_id, exc.reason)
             return None

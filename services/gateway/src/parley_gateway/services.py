@@ -20,6 +20,7 @@ from parley_contracts import (
     CompletionCancelled,
     CompletionFailed,
     CompletionFinished,
+    Event,
     EventDecoder,
     PromptSubmitted,
     QuotaExceeded,
@@ -29,6 +30,7 @@ from parley_contracts import (
     WorkerHeartbeat,
     new_id,
 )
+from parley_contracts.senders import ForgedEvent, Senders
 from parley_contracts.topology import counted_prompt, inference_queue, session_queue
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
@@ -47,6 +49,7 @@ HEARTBEATS = EventDecoder([WorkerHeartbeat])
 CONTROL = EventDecoder(CONTROL_COMMANDS)
 QUOTA = EventDecoder([QuotaExceeded, QuotaRestored])
 OUTCOMES = EventDecoder([CompletionFinished, CompletionFailed, CompletionCancelled])
+PROMPT = PromptSubmitted.model_fields["type"].default
 
 
 @dataclass(frozen=True)
@@ -222,11 +225,26 @@ async def request_snapshots(
     return hold
 
 
-def record_heartbeat(body: bytes, *, registry: WorkerRegistry) -> None:
+def _decode(
+    decoder: EventDecoder, body: bytes, *, what: str, sender: str | None, senders: Senders
+) -> Event | None:
+    """The event in `body`; None (logged) when this gateway does not understand it, or when
+    `sender` (the broker user that published it) is not a publisher of its type."""
     try:
-        beat = HEARTBEATS.decode(body)
+        event = decoder.decode(body)
+        senders.check(event.type, sender)
+    except ForgedEvent as exc:
+        log.error("dropping a forged %s: %s", what, exc.reason)
+        return None
     except UnsupportedEvent as exc:
-        log.warning("dropping a heartbeat this gateway does not understand: %s", exc.reason)
+        log.warning("dropping a %s this gateway does not understand: %s", what, exc.reason)
+        return None
+    return event
+
+
+def record_heartbeat(body: bytes, *, sender: str | None, senders: Senders, registry: WorkerRegistry) -> None:
+    beat = _decode(HEARTBEATS, body, what="heartbeat", sender=sender, senders=senders)
+    if beat is None:
         return
     assert isinstance(beat, WorkerHeartbeat)
     registry.observe(
@@ -239,13 +257,9 @@ def record_heartbeat(body: bytes, *, registry: WorkerRegistry) -> None:
     )
 
 
-def record_quota(body: bytes, *, blocked: BlockedUsers) -> None:
-    """`quota.exceeded` blocks the user's prompts, `quota.restored` lifts that."""
-    try:
-        event = QUOTA.decode(body)
-    except UnsupportedEvent as exc:
-        log.warning("dropping a quota event this gateway does not understand: %s", exc.reason)
-        return
+def record_quota(body: bytes, *, sender: str | None, senders: Senders, blocked: BlockedUsers) -> None:
+    """`quota.exceeded` blocks the user's prompts, `quota.restored` lifts that (from auth only)."""
+    event = _decode(QUOTA, body, what="quota event", sender=sender, senders=senders)
     if isinstance(event, QuotaExceeded):
         if event.user_id not in blocked:
             log.info(
@@ -262,11 +276,11 @@ def record_quota(body: bytes, *, blocked: BlockedUsers) -> None:
         blocked.unblock(event.user_id)
 
 
-def decode_control(body: bytes) -> RequestSnapshot | CancelGeneration | None:
-    try:
-        command = CONTROL.decode(body)
-    except UnsupportedEvent as exc:
-        log.warning("dropping a control command this gateway does not understand: %s", exc.reason)
+def decode_control(
+    body: bytes, *, sender: str | None, senders: Senders
+) -> RequestSnapshot | CancelGeneration | None:
+    command = _decode(CONTROL, body, what="control command", sender=sender, senders=senders)
+    if command is None:
         return None
     assert isinstance(command, RequestSnapshot | CancelGeneration)
     return command
@@ -280,14 +294,19 @@ def models_listing(registry: WorkerRegistry) -> dict[str, Any]:
     }
 
 
-def record_outcome(body: bytes, *, latency: LatencyWindow, generations: GenerationLimiter) -> None:
+def record_outcome(
+    body: bytes,
+    *,
+    sender: str | None,
+    senders: Senders,
+    latency: LatencyWindow,
+    generations: GenerationLimiter,
+) -> None:
     """A generation ended (finished, failed or cancelled): its user's slot is free, whether
     or not a client still follows it (a client that left does not end the generation); a
     finished answer's time to first token and decode rate go to `/api/stats`."""
-    try:
-        event = OUTCOMES.decode(body)
-    except UnsupportedEvent as exc:
-        log.warning("dropping a completion event this gateway does not understand: %s", exc.reason)
+    event = _decode(OUTCOMES, body, what="completion event", sender=sender, senders=senders)
+    if event is None:
         return
     assert isinstance(event, CompletionFinished | CompletionFailed | CompletionCancelled)
     generations.finish(event.user_id, event.message_id)
@@ -297,11 +316,22 @@ def record_outcome(body: bytes, *, latency: LatencyWindow, generations: Generati
 
 
 def record_prompt(
-    headers: Mapping[str, Any], *, rate: PromptRateLimiter, generations: GenerationLimiter
+    headers: Mapping[str, Any],
+    *,
+    sender: str | None,
+    senders: Senders,
+    rate: PromptRateLimiter,
+    generations: GenerationLimiter,
 ) -> None:
     """A prompt some gateway (this one too) accepted: it counts in its user's rate and holds a
     generation slot until its outcome event. Read from the message's headers, never its body;
     a prompt without them (a title request of history's) counts for nobody."""
+    try:
+        # Its routing key made it a prompt here, so that is the type its sender must publish.
+        senders.check(PROMPT, sender)
+    except ForgedEvent as exc:
+        log.error("dropping a forged prompt: %s", exc.reason)
+        return
     counted = counted_prompt(headers)
     if counted is None:
         return

@@ -3,6 +3,7 @@ refuses the token or caps its role, and the newest change of an account wins."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from parley_gateway.adapters.tokens import JwksTokenVerifier
 from parley_gateway.domain.auth import AccountAccess, Principal
 from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 from parley_testkit import TestIssuer
-from tests.fakes import FakeClock
+from tests.fakes import ANYONE, SENDERS, FakeClock
 
 TTL = timedelta(minutes=15)
 
@@ -115,11 +116,31 @@ class Sockets:
 def test_an_event_is_recorded_and_the_users_sockets_told_once() -> None:
     access, sockets = AccountAccess(), Sockets()
     event = change("alice", datetime.now(UTC), disabled=True)
-    record_access_change(event.to_json(), access=access, sockets=sockets)
-    record_access_change(event.to_json(), access=access, sockets=sockets)  # redelivered: no news
-    record_access_change(b'{"type": "user.access_changed", "version": 2}', access=access, sockets=sockets)
+    record_access_change(event.to_json(), **ANYONE, access=access, sockets=sockets)
+    record_access_change(event.to_json(), **ANYONE, access=access, sockets=sockets)  # redelivered: no news
+    record_access_change(
+        b'{"type": "user.access_changed", "version": 2}', **ANYONE, access=access, sockets=sockets
+    )
     assert sockets.users == ["alice"]
     assert len(access) == 1
+
+
+def test_an_access_change_counts_from_auth_only(caplog: pytest.LogCaptureFixture) -> None:
+    access, sockets = AccountAccess(), Sockets()
+    event = change("alice", datetime.now(UTC), disabled=True)
+    with caplog.at_level(logging.ERROR):
+        for impostor in ("parley-history", "parley-gateway", None):
+            record_access_change(
+                event.to_json(), sender=impostor, senders=SENDERS, access=access, sockets=sockets
+            )
+    assert (sockets.users, len(access)) == ([], 0)
+    assert "dropping a forged access change: 'user.access_changed' sent by broker user 'parley-history'" in (
+        caplog.text
+    )
+    record_access_change(
+        event.to_json(), sender="parley-auth", senders=SENDERS, access=access, sockets=sockets
+    )
+    assert (sockets.users, len(access)) == (["alice"], 1)
 
 
 async def test_the_verifier_applies_the_access_change() -> None:

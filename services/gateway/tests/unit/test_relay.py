@@ -8,15 +8,18 @@ from uuid import UUID, uuid4
 import pytest
 
 from parley_contracts import SnapshotItem, StreamSnapshots, TokenDelta, new_id
+from parley_contracts.senders import Senders
 from parley_gateway.domain.sessions import resync_request_id
 from parley_gateway.domain.stream import ResumeHold
 from parley_gateway.relay import SessionRelay
-from tests.fakes import FakeQueue, FakeSink, until
+from tests.fakes import SENDERS, UNCHECKED, FakeQueue, FakeSink, until
 from tests.unit.test_stream import delta, finished
 
 
 class Harness:
-    def __init__(self, *, last_seq: int = 0, snapshot_wait_s: float = 0.5) -> None:
+    def __init__(
+        self, *, last_seq: int = 0, snapshot_wait_s: float = 0.5, senders: Senders = UNCHECKED
+    ) -> None:
         self.session_id = uuid4()
         self.sink = FakeSink(last_seq)
         self.started: list[UUID] = []
@@ -27,6 +30,7 @@ class Harness:
         self.relay = SessionRelay(
             self.session_id,
             sink=self.sink,
+            senders=senders,
             clock=time.monotonic,
             snapshot_wait_s=snapshot_wait_s,
             resync_interval_s=60.0,
@@ -100,6 +104,39 @@ async def test_unknown_versions_are_logged_acked_and_dropped(caplog: pytest.LogC
     assert [f["type"] for f in h.sink.frames] == ["delta"]
     assert "unsupported version 99 of 'token.delta'" in caplog.text
     assert str(h.session_id) in caplog.text
+
+
+async def test_stream_events_of_a_sender_but_inference_are_acked_and_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h, m = Harness(senders=SENDERS), uuid4()
+    h.relay.expect(m)
+    h.relay.accepted(m)
+    h.relay.start()
+    with caplog.at_level(logging.ERROR, logger="parley_gateway.relay"):
+        h.queue.publish(delta(m, 1, "forged"), sender="parley-history")
+        h.queue.publish(finished(m, 1, "forged"))  # no user_id at all
+        h.queue.publish(delta(m, 1, "Hel"), sender="parley-inference")
+        h.queue.publish(finished(m, 2, "Hello"), sender="parley-inference")
+        await until(lambda: h.queue.states() == ["acked"] * 4)
+    assert [f["type"] for f in h.sink.frames] == ["delta", "done"]
+    assert h.sink.text(m) == "Hello"
+    assert (
+        f"session {h.session_id}: dropping a forged session event: 'token.delta' sent by broker user "
+        "'parley-history'" in caplog.text
+    )
+    assert "'stream.finished' sent by broker user None" in caplog.text
+
+
+async def test_with_one_broker_user_for_all_any_sender_is_relayed() -> None:
+    h, m = Harness(senders=UNCHECKED), uuid4()
+    h.relay.expect(m)
+    h.relay.accepted(m)
+    h.relay.start()
+    h.queue.publish(delta(m, 1, "Hi"), sender="parley-history")
+    h.queue.publish(finished(m, 2, "Hi"))
+    await until(lambda: h.ended == [m])
+    assert h.sink.types() == ["delta", "done"]
 
 
 async def test_stop_requeues_what_was_not_sent_in_order() -> None:

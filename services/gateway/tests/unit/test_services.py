@@ -28,7 +28,7 @@ from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.domain.sessions import new_owned_id, owns
 from parley_gateway.domain.stats import LatencyWindow
-from tests.fakes import FakeClock, FakePublisher
+from tests.fakes import ANYONE, SENDERS, UNCHECKED, FakeClock, FakePublisher
 
 ALICE = Principal(user_id="alice", role="user", expires_at=2e9)
 
@@ -251,21 +251,21 @@ async def test_snapshot_requests_expect_the_workers_that_may_hold_generations(wo
 def test_heartbeats_feed_the_registry(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     registry = WorkerRegistry(clock=clock)
     beat = WorkerHeartbeat(worker_id="w9", models=("tiny",), capacity=4, free_slots=1, interval_s=2.0)
-    services.record_heartbeat(beat.to_json(), registry=registry)
+    services.record_heartbeat(beat.to_json(), **ANYONE, registry=registry)
     assert services.models_listing(registry) == {"models": [{"name": "tiny", "workers": 1, "free_slots": 1}]}
     future = beat.model_dump(mode="json") | {"version": 2, "worker_id": "w10"}
     with caplog.at_level(logging.WARNING):
-        services.record_heartbeat(orjson.dumps(future), registry=registry)
-        services.record_heartbeat(b"{", registry=registry)
+        services.record_heartbeat(orjson.dumps(future), **ANYONE, registry=registry)
+        services.record_heartbeat(b"{", **ANYONE, registry=registry)
     assert "unsupported version 2 of 'worker.heartbeat'" in caplog.text
     assert [w.worker_id for w in registry.live()] == ["w9"]
 
 
 def test_control_commands_decode_or_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
     command = RequestSnapshot(request_id=uuid4(), session_id=uuid4(), reply_to="session.x")
-    assert services.decode_control(command.to_json()) == command
+    assert services.decode_control(command.to_json(), **ANYONE) == command
     with caplog.at_level(logging.WARNING):
-        assert services.decode_control(b'{"type": "generation.pause"}') is None
+        assert services.decode_control(b'{"type": "generation.pause"}', **ANYONE) is None
     assert "generation.pause" in caplog.text
 
 
@@ -278,9 +278,11 @@ def restored(user_id: str = "alice") -> QuotaRestored:
 
 
 async def test_a_user_over_quota_is_refused_without_publishing(world: World) -> None:
-    services.record_quota(exceeded().to_json(), blocked=world.blocked)
-    services.record_quota(exceeded("bob").to_json(), blocked=world.blocked)  # re-announced: idempotent
-    services.record_quota(exceeded("bob").to_json(), blocked=world.blocked)
+    services.record_quota(exceeded().to_json(), **ANYONE, blocked=world.blocked)
+    services.record_quota(
+        exceeded("bob").to_json(), **ANYONE, blocked=world.blocked
+    )  # re-announced: idempotent
+    services.record_quota(exceeded("bob").to_json(), **ANYONE, blocked=world.blocked)
     with pytest.raises(GatewayError) as refused:
         await world.submit(request_id="over")
     assert (refused.value.code, refused.value.request_id) == (ErrorCode.QUOTA_EXCEEDED, "over")
@@ -288,7 +290,7 @@ async def test_a_user_over_quota_is_refused_without_publishing(world: World) -> 
     assert world.publisher.prompts == []
     # Refused before the limits: the refusal spends neither a rate slot nor a generation slot.
     assert (world.generations.active("alice"), world.rate.used("alice")) == (0, 0)
-    services.record_quota(restored().to_json(), blocked=world.blocked)
+    services.record_quota(restored().to_json(), **ANYONE, blocked=world.blocked)
     await world.submit()
     assert len(world.publisher.prompts) == 1
     assert "bob" in world.blocked
@@ -296,9 +298,11 @@ async def test_a_user_over_quota_is_refused_without_publishing(world: World) -> 
 
 
 async def test_a_block_lapses_unless_re_announced(world: World, clock: FakeClock) -> None:
-    services.record_quota(exceeded().to_json(), blocked=world.blocked)
+    services.record_quota(exceeded().to_json(), **ANYONE, blocked=world.blocked)
     clock.advance(250)
-    services.record_quota(exceeded().to_json(), blocked=world.blocked)  # auth's periodic re-announcement
+    services.record_quota(
+        exceeded().to_json(), **ANYONE, blocked=world.blocked
+    )  # auth's periodic re-announcement
     clock.advance(250)
     assert "alice" in world.blocked
     clock.advance(60)  # no word from auth for 310 s: a lost `quota.restored` must not block for good
@@ -314,9 +318,9 @@ def test_quota_events_this_gateway_does_not_understand_are_dropped(
     blocked = BlockedUsers(clock=clock, ttl_s=300)
     future = exceeded().model_dump(mode="json") | {"version": 9}
     with caplog.at_level(logging.WARNING):
-        services.record_quota(orjson.dumps(future), blocked=blocked)
-        services.record_quota(b"not json", blocked=blocked)
-        services.record_quota(restored("nobody").to_json(), blocked=blocked)
+        services.record_quota(orjson.dumps(future), **ANYONE, blocked=blocked)
+        services.record_quota(b"not json", **ANYONE, blocked=blocked)
+        services.record_quota(restored("nobody").to_json(), **ANYONE, blocked=blocked)
     assert len(blocked) == 0
     assert "unsupported version 9" in caplog.text
 
@@ -340,7 +344,7 @@ async def test_a_generation_holds_its_slot_until_its_outcome_event(world: World,
         "cancelled": CompletionCancelled(**common, text="t"),
     }[outcome]
     latency = LatencyWindow()
-    services.record_outcome(event.to_json(), latency=latency, generations=world.generations)
+    services.record_outcome(event.to_json(), **ANYONE, latency=latency, generations=world.generations)
     assert world.generations.active("alice") == 1
     assert latency.summary()["all"]["ttft_ms"]["count"] == (1 if outcome == "finished" else 0)
     await world.submit()
@@ -351,28 +355,114 @@ async def test_prompts_of_every_gateway_count_once_from_their_headers(world: Wor
     [mine] = world.publisher.prompts
     # Every gateway's queue gets every accepted prompt, this one's own too: counted once.
     own = prompt_headers(mine.model, user_id=mine.user_id, message_id=mine.message_id)
-    services.record_prompt(own, rate=world.rate, generations=world.generations)
+    services.record_prompt(own, **ANYONE, rate=world.rate, generations=world.generations)
     assert (world.generations.active("alice"), world.rate.used("alice")) == (1, 1)
     elsewhere = uuid4()
     theirs = prompt_headers("tiny", user_id="alice", message_id=elsewhere)
-    services.record_prompt(theirs, rate=world.rate, generations=world.generations)
-    services.record_prompt(theirs, rate=world.rate, generations=world.generations)
+    services.record_prompt(theirs, **ANYONE, rate=world.rate, generations=world.generations)
+    services.record_prompt(theirs, **ANYONE, rate=world.rate, generations=world.generations)
     assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 2)
     with pytest.raises(GatewayError) as refused:
         await world.submit()
     assert refused.value.code == ErrorCode.TOO_MANY_GENERATIONS
     # History's title requests and prompts without the headers count for nobody.
-    services.record_prompt(prompt_headers("tiny"), rate=world.rate, generations=world.generations)
-    services.record_prompt({}, rate=world.rate, generations=world.generations)
+    services.record_prompt(prompt_headers("tiny"), **ANYONE, rate=world.rate, generations=world.generations)
+    services.record_prompt({}, **ANYONE, rate=world.rate, generations=world.generations)
     assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 2)
     # The other gateway's generation ends: its slot is free here too; the rate still counts it.
     outcome = CompletionCancelled(
         user_id="alice", conversation_id=uuid4(), message_id=elsewhere, text="", model="tiny"
     )
-    services.record_outcome(outcome.to_json(), latency=LatencyWindow(), generations=world.generations)
+    services.record_outcome(
+        outcome.to_json(), **ANYONE, latency=LatencyWindow(), generations=world.generations
+    )
     await world.submit()
     assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 3)
     world.generations.finish("alice", accepted.message_id)
     with pytest.raises(GatewayError) as refused:
         await world.submit()  # a free slot, but three prompts this minute
     assert refused.value.code == ErrorCode.RATE_LIMITED
+
+
+def test_quota_events_count_from_auth_only(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = BlockedUsers(clock=clock, ttl_s=300)
+    with caplog.at_level(logging.ERROR):
+        for impostor in ("parley-history", "parley-inference", "parley-gateway", None):
+            services.record_quota(exceeded().to_json(), sender=impostor, senders=SENDERS, blocked=blocked)
+    assert len(blocked) == 0
+    assert (
+        "dropping a forged quota event: 'quota.exceeded' sent by broker user 'parley-history'" in caplog.text
+    )
+    services.record_quota(exceeded().to_json(), sender="parley-auth", senders=SENDERS, blocked=blocked)
+    assert "alice" in blocked
+    services.record_quota(restored().to_json(), sender="parley-history", senders=SENDERS, blocked=blocked)
+    assert "alice" in blocked
+    services.record_quota(restored().to_json(), sender="parley-auth", senders=SENDERS, blocked=blocked)
+    assert "alice" not in blocked
+
+
+def test_with_one_broker_user_for_all_any_sender_counts(clock: FakeClock) -> None:
+    blocked = BlockedUsers(clock=clock, ttl_s=300)
+    services.record_quota(exceeded().to_json(), sender="parley-history", senders=UNCHECKED, blocked=blocked)
+    services.record_quota(exceeded("bob").to_json(), **ANYONE, blocked=blocked)
+    assert ("alice" in blocked, "bob" in blocked) == (True, True)
+
+
+def test_heartbeats_count_from_inference_only(clock: FakeClock) -> None:
+    registry = WorkerRegistry(clock=clock)
+    beat = WorkerHeartbeat(worker_id="w9", models=("tiny",), capacity=4, free_slots=4, interval_s=2.0)
+    services.record_heartbeat(beat.to_json(), sender="parley-auth", senders=SENDERS, registry=registry)
+    assert registry.live() == []
+    services.record_heartbeat(beat.to_json(), sender="parley-inference", senders=SENDERS, registry=registry)
+    assert [w.worker_id for w in registry.live()] == ["w9"]
+
+
+def test_control_commands_count_from_gateways_only() -> None:
+    command = RequestSnapshot(request_id=uuid4(), session_id=uuid4(), reply_to="session.x")
+    assert services.decode_control(command.to_json(), sender="parley-inference", senders=SENDERS) is None
+    assert services.decode_control(command.to_json(), sender="parley-gateway", senders=SENDERS) == command
+
+
+async def test_forged_prompts_and_outcomes_neither_take_nor_free_a_slot(world: World) -> None:
+    accepted = await world.submit()
+    forged_prompt = prompt_headers("tiny", user_id="alice", message_id=uuid4())
+    services.record_prompt(
+        forged_prompt,
+        sender="parley-inference",
+        senders=SENDERS,
+        rate=world.rate,
+        generations=world.generations,
+    )
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (1, 1)
+    services.record_prompt(
+        forged_prompt,
+        sender="parley-history",
+        senders=SENDERS,
+        rate=world.rate,
+        generations=world.generations,
+    )
+    assert (world.generations.active("alice"), world.rate.used("alice")) == (2, 2)  # history's own prompt
+    outcome = CompletionCancelled(
+        user_id="alice",
+        conversation_id=accepted.conversation_id,
+        message_id=accepted.message_id,
+        text="",
+        model="tiny",
+    )
+    latency = LatencyWindow()
+    services.record_outcome(
+        outcome.to_json(),
+        sender="parley-gateway",
+        senders=SENDERS,
+        latency=latency,
+        generations=world.generations,
+    )
+    assert world.generations.active("alice") == 2
+    services.record_outcome(
+        outcome.to_json(),
+        sender="parley-inference",
+        senders=SENDERS,
+        latency=latency,
+        generations=world.generations,
+    )
+    assert world.generations.active("alice") == 1

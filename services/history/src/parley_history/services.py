@@ -24,6 +24,7 @@ from parley_contracts import (
     utcnow,
 )
 from parley_contracts.access import AccessRevoked, effective_role
+from parley_contracts.senders import UNCHECKED, Senders
 from parley_history.adapters.tokens import Principal
 from parley_history.domain.conversations import (
     TITLE_INSTRUCTION,
@@ -55,11 +56,13 @@ def consumes(event_type: str) -> bool:
     return event_type.startswith(CONSUMED_PREFIXES)
 
 
-def decode(body: bytes) -> DomainEvent:
-    """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version)."""
+def decode(body: bytes, *, sent_by: str | None = None, senders: Senders = UNCHECKED) -> DomainEvent:
+    """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version, or
+    `sent_by` a broker user that does not publish it)."""
     event = DECODER.decode(body)
     if not isinstance(event, DomainEvent) or not consumes(event.type):
         raise UnsupportedEvent(f"history does not consume {event.type!r}", type_=event.type)
+    senders.check(event.type, sent_by)
     return event
 
 
@@ -70,12 +73,18 @@ class Handled:
 
 
 async def handle_event(
-    body: bytes, *, store: HistoryStore, publisher: EventPublisher | None, title_reply_to: str | None
+    body: bytes,
+    *,
+    store: HistoryStore,
+    publisher: EventPublisher | None,
+    title_reply_to: str | None,
+    sent_by: str | None = None,
+    senders: Senders = UNCHECKED,
 ) -> Handled:
     """Store one event from the broker; after the first answer of an untitled
     conversation, ask for a title (only with a publisher and a reply queue
     name: replay never asks)."""
-    event = decode(body)
+    event = decode(body, sent_by=sent_by, senders=senders)
     applied = await store.apply(event, body.decode())
     handled = Handled(event, applied)
     await _ask_titles([handled], publisher=publisher, title_reply_to=title_reply_to)

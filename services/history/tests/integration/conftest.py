@@ -107,10 +107,10 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def consuming(
-    amqp_url: str, pg_url: str, store: SqlHistoryStore | None = None
+    amqp_url: str, pg_url: str, store: SqlHistoryStore | None = None, **overrides: object
 ) -> AsyncIterator[Running]:
     """The consumer running in-process on `store` (by default a new one on `pg_url`)."""
-    settings = history_settings(amqp_url, pg_url)
+    settings = history_settings(amqp_url, pg_url, **overrides)
     store = store or sql_store(pg_url)
     metrics = HistoryMetrics()
     publisher = RabbitPublisher(amqp_url)

@@ -87,12 +87,12 @@ def bootstrap(
             egress=settings.egress(),
         )
         model = chat_model
-    sink = AmqpStreamSink()
+    sink = AmqpStreamSink(user_id=settings.broker_user)
     ports = Ports(
         catalog=catalog,
         model=model,
         stream=sink,
-        events=BrokerEventPublisher(broker),
+        events=BrokerEventPublisher(broker, user_id=settings.broker_user),
         worker_id=settings.worker_id,
         coalesce=WindowPolicy(
             base_s=settings.coalesce_window_ms / 1000,
@@ -115,6 +115,8 @@ def bootstrap(
             concurrency=settings.concurrency,
             heartbeat_interval_s=settings.heartbeat_interval_s,
             shutdown_grace_s=settings.shutdown_grace_s,
+            broker_user=settings.broker_user,
+            senders=settings.senders,
             metrics_port=settings.metrics_port,
             catalog_request_timeout_s=settings.catalog_request_timeout_s,
         ),

@@ -48,9 +48,10 @@ class RabbitPublisher:
     """`EventPublisher` over the router's broker: `user.registered`, `user.access_changed`,
     `quota.exceeded|restored`, `catalog.updated`."""
 
-    def __init__(self, router: RabbitRouter, *, timeout_s: float) -> None:
+    def __init__(self, router: RabbitRouter, *, timeout_s: float, user_id: str) -> None:
         self._router = router
         self._timeout_s = timeout_s
+        self._user_id = user_id
         exchange = rabbit_exchange(CHAT_EVENTS)
         self._publishers = {
             model.model_fields["type"].default: router.publisher(
@@ -78,6 +79,7 @@ class RabbitPublisher:
                     content_type="application/json",
                     message_type=event.type,
                     message_id=str(event.event_id),
+                    user_id=self._user_id,
                     timeout=self._timeout_s,
                 )
         except Exception as exc:

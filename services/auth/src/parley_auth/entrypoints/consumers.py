@@ -46,6 +46,7 @@ def register_consumers(auth: Auth) -> None:
     async def on_completion(message: RabbitMessage) -> None:
         try:
             event = _DECODER.decode(message.body)
+            auth.settings.senders.check(event.type, message.raw_message.user_id)
         except UnsupportedEvent as exc:
             log.error("dropping a message on %s: %s", AUTH_USAGE.name, exc.reason)
             auth.metrics.events.labels("unsupported").inc()
@@ -80,6 +81,7 @@ def register_consumers(auth: Auth) -> None:
             content_type="application/json",
             message_type=event.type,
             message_id=str(event.event_id),
+            user_id=auth.settings.broker_user,
         )
 
     @router.subscriber(
@@ -92,4 +94,8 @@ def register_consumers(auth: Auth) -> None:
     async def on_access_request(message: RabbitMessage) -> RabbitResponse:
         changes = await access.recent(auth=auth)
         log.debug("%d recent access change(s) sent to %s", len(changes.changes), message.reply_to or "nobody")
-        return RabbitResponse(changes.model_dump_json().encode(), content_type="application/json")
+        return RabbitResponse(
+            changes.model_dump_json().encode(),
+            content_type="application/json",
+            user_id=auth.settings.broker_user,
+        )

@@ -43,11 +43,13 @@ def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> R
 
 
 class RabbitPublisher:
-    """`EventPublisher` over the router's broker."""
+    """`EventPublisher` over the router's broker. Every message carries `user_id` (this
+    gateway's broker user, which RabbitMQ verifies): consumers tell its events by it."""
 
-    def __init__(self, router: RabbitRouter, *, timeout_s: float) -> None:
+    def __init__(self, router: RabbitRouter, *, timeout_s: float, user_id: str) -> None:
         self._router = router
         self._timeout_s = timeout_s
+        self._user_id = user_id
         self._prompts = router.publisher(
             exchange=rabbit_exchange(CHAT_EVENTS),
             routing_key=PromptSubmitted.model_fields["type"].default,
@@ -88,6 +90,7 @@ class RabbitPublisher:
                     message_type=event.type,
                     message_id=str(event.event_id),
                     headers=headers,
+                    user_id=self._user_id,
                     timeout=self._timeout_s,
                 )
         except TimeoutError as exc:

@@ -29,8 +29,9 @@ from parley_gateway.ports import Delivery
 log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[Delivery], None]
-EventCallback = Callable[[str, Mapping[str, Any], bytes], None]
-"""An event fed to the gateway: its routing key, headers (strings as `str`) and body."""
+EventCallback = Callable[[str, Mapping[str, Any], bytes, str | None], None]
+"""An event fed to the gateway: its routing key, headers (strings as `str`), body and
+sender (its `user_id`: the broker user that published it, as RabbitMQ verified)."""
 
 
 _ACK_DELAY_S = 0.01
@@ -89,6 +90,10 @@ class _Delivery:
     @property
     def body(self) -> bytes:
         return self._message.body
+
+    @property
+    def sender(self) -> str | None:
+        return self._message.header.properties.user_id
 
     async def ack(self) -> None:
         message = self._message
@@ -189,7 +194,7 @@ class RabbitSessionQueues:
         async def deliver(message: AbstractIncomingMessage) -> None:
             headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in message.headers.items()}
             try:
-                on_event(message.routing_key or "", headers, message.body)
+                on_event(message.routing_key or "", headers, message.body, message.user_id)
             except Exception:
                 log.exception("%s: could not take note of a %s event", spec.name, message.routing_key)
 

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 def register_consumers(gateway: Gateway) -> None:
     router = gateway.router
+    senders = gateway.settings.senders
     heartbeats = private_queue(
         f"gateway.{gateway.instance_id}.heartbeats", bindings=(Binding(WORKER_HEARTBEATS),)
     )
@@ -67,7 +68,8 @@ def register_consumers(gateway: Gateway) -> None:
         title="gateway:worker.heartbeat",
     )
     async def on_heartbeat(message: RabbitMessage) -> None:
-        services.record_heartbeat(message.body, registry=gateway.registry)
+        sender = message.raw_message.user_id
+        services.record_heartbeat(message.body, sender=sender, senders=senders, registry=gateway.registry)
 
     @router.subscriber(
         rabbit_queue(control),
@@ -78,7 +80,7 @@ def register_consumers(gateway: Gateway) -> None:
         title="gateway:chat.control",
     )
     async def on_control(message: RabbitMessage) -> None:
-        command = services.decode_control(message.body)
+        command = services.decode_control(message.body, sender=message.raw_message.user_id, senders=senders)
         if isinstance(command, RequestSnapshot):
             gateway.hub.on_snapshot_request(command)
 
@@ -93,7 +95,8 @@ def register_consumers(gateway: Gateway) -> None:
         title="gateway:quota",
     )
     async def on_quota(message: RabbitMessage) -> None:
-        services.record_quota(message.body, blocked=gateway.blocked)
+        sender = message.raw_message.user_id
+        services.record_quota(message.body, sender=sender, senders=senders, blocked=gateway.blocked)
 
     @router.after_startup
     async def _bind_quota_restored(_app: Any) -> None:
@@ -110,16 +113,23 @@ def generation_events(gateway: Gateway) -> tuple[QueueSpec, EventCallback]:
     slot freed by the outcome is never taken again by its prompt arriving late. Fed by the
     session-queue adapter (`feed`) once it is connected."""
     prompt_key = PromptSubmitted.model_fields["type"].default
+    senders = gateway.settings.senders
     queue = private_queue(
         f"gateway.{gateway.instance_id}.generations",
         bindings=(Binding(CHAT_EVENTS, prompt_key), Binding(CHAT_EVENTS, "completion.*")),
     )
 
-    def on_generation_event(routing_key: str, headers: Mapping[str, Any], body: bytes) -> None:
+    def on_generation_event(
+        routing_key: str, headers: Mapping[str, Any], body: bytes, sender: str | None
+    ) -> None:
         if routing_key == prompt_key:
-            services.record_prompt(headers, rate=gateway.rate, generations=gateway.generations)
+            services.record_prompt(
+                headers, sender=sender, senders=senders, rate=gateway.rate, generations=gateway.generations
+            )
         else:
-            services.record_outcome(body, latency=gateway.latency, generations=gateway.generations)
+            services.record_outcome(
+                body, sender=sender, senders=senders, latency=gateway.latency, generations=gateway.generations
+            )
 
     return queue, on_generation_event
 
@@ -127,6 +137,7 @@ def generation_events(gateway: Gateway) -> tuple[QueueSpec, EventCallback]:
 def register_access_consumer(gateway: Gateway) -> None:
     """`user.access_changed` on a private queue; at start, the recent changes from auth."""
     router = gateway.router
+    settings = gateway.settings
     verifier_access = gateway.verifier.access
     key = UserAccessChanged.model_fields["type"].default
     queue = private_queue(f"gateway.{gateway.instance_id}.access", bindings=(Binding(CHAT_EVENTS, key),))
@@ -141,22 +152,35 @@ def register_access_consumer(gateway: Gateway) -> None:
         title="gateway:user.access_changed",
     )
     async def on_access_changed(message: RabbitMessage) -> None:
-        access.record_access_change(message.body, access=verifier_access, sockets=gateway.hub)
+        access.record_access_change(
+            message.body,
+            sender=message.raw_message.user_id,
+            senders=settings.senders,
+            access=verifier_access,
+            sockets=gateway.hub,
+        )
 
     @router.after_startup
     async def _learn_recent(_app: Any) -> None:
         # Subscribed first, then asked: a change in between arrives either way, and the newest wins.
-        settings = gateway.settings
         broker = router.broker
         timeout_s = settings.access_request_timeout_s
         if timeout_s <= 0:
             return
-        if not await access.learn_recent_changes(broker, access=verifier_access, timeout_s=timeout_s):
+        user_id, senders = settings.broker_user, settings.senders
+        if not await access.learn_recent_changes(
+            broker, access=verifier_access, timeout_s=timeout_s, user_id=user_id, senders=senders
+        ):
             log.warning("auth did not answer which accounts' access changed lately; asking again")
             asking.append(
                 asyncio.create_task(
                     access.keep_asking(
-                        broker, access=verifier_access, timeout_s=timeout_s, interval_s=timeout_s
+                        broker,
+                        access=verifier_access,
+                        timeout_s=timeout_s,
+                        interval_s=timeout_s,
+                        user_id=user_id,
+                        senders=senders,
                     )
                 )
             )

@@ -233,6 +233,7 @@ class ClientConnection:
         relay = SessionRelay(
             session_id,
             sink=self,
+            senders=self._settings.senders,
             clock=self._gw.clock,
             snapshot_wait_s=self._settings.snapshot_wait_s,
             resync_interval_s=self._settings.resync_interval_s,

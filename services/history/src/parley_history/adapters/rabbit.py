@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import propagate
 
 from parley_contracts import DomainEvent, PromptSubmitted
+from parley_contracts.senders import broker_user
 from parley_contracts.topology import (
     AUDIT_EVENTS,
     CHAT_EVENTS,
@@ -43,6 +44,7 @@ class RabbitPublisher:
 
     def __init__(self, amqp_url: str, *, timeout_s: float = 5.0) -> None:
         self._url = amqp_url
+        self._user_id = broker_user(amqp_url)
         self._timeout_s = timeout_s
         self._connection: AbstractRobustConnection | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
@@ -70,6 +72,7 @@ class RabbitPublisher:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=str(event.event_id),
                 type=event.type,
+                user_id=self._user_id,
             ),
             routing_key=event.type,
             timeout=self._timeout_s,
@@ -92,12 +95,22 @@ async def open_history_queue(
 
 
 async def dead_letter(
-    channel: aio_pika.abc.AbstractChannel, queue_name: str, message: AbstractIncomingMessage, reason: str
+    channel: aio_pika.abc.AbstractChannel,
+    queue_name: str,
+    message: AbstractIncomingMessage,
+    reason: str,
+    *,
+    user_id: str,
 ) -> None:
-    """Copy `message` to the dead-letter queue with the reason (confirmed), before the caller acks it."""
+    """Copy `message` to the dead-letter queue with the reason (confirmed), before the caller acks
+    it. The copy is history's (`user_id`); who sent the original stays in a header."""
     headers: dict[str, Any] = dict(message.headers or {})
     headers.update(
-        {"x-parley-rejected-reason": reason[:1000], "x-parley-original-routing-key": message.routing_key}
+        {
+            "x-parley-rejected-reason": reason[:1000],
+            "x-parley-original-routing-key": message.routing_key,
+            "x-parley-original-user-id": message.user_id or "",
+        }
     )
     await channel.default_exchange.publish(
         aio_pika.Message(
@@ -106,6 +119,7 @@ async def dead_letter(
             content_type=message.content_type,
             message_id=message.message_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            user_id=user_id,
         ),
         routing_key=queue_name,
     )

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
+from parley_contracts.senders import Senders
 from parley_contracts.telemetry import context_from_headers
 from parley_contracts.topology import HISTORY_EVENTS
 from parley_history import services
@@ -33,6 +34,11 @@ _tracer = trace.get_tracer(__name__)
 _DEPTH_INTERVAL_S = 5.0
 
 T = TypeVar("T")
+
+
+class _Sender(TypedDict):
+    sent_by: str | None
+    senders: Senders
 
 
 class EventConsumer:
@@ -120,7 +126,7 @@ class EventConsumer:
         readable: list[tuple[AbstractIncomingMessage, DomainEvent]] = []
         for message in messages:
             try:
-                readable.append((message, services.decode(message.body)))
+                readable.append((message, services.decode(message.body, **self._sender(message))))
             except UnsupportedEvent:
                 await self._handle(channel, message)  # dead-lettered there, with its reason
         if not readable:
@@ -172,6 +178,7 @@ class EventConsumer:
                     store=self._store,
                     publisher=self._publisher,
                     title_reply_to=self._title_reply_to,
+                    **self._sender(message),
                 ),
             )
         except UnsupportedEvent as exc:
@@ -182,13 +189,13 @@ class EventConsumer:
                 self._settings.dead_letter_queue,
                 exc.reason,
             )
-            await dead_letter(channel, self._settings.dead_letter_queue, message, exc.reason)
+            await self._dead_letter(channel, message, exc.reason)
             await message.ack()
             self._metrics.events.labels(exc.type or "unknown", "rejected").inc()
             return
         except Exception as exc:  # a bug must not block the queue either
             log.exception("failed to store message %s; dead-lettering it", message.message_id)
-            await dead_letter(channel, self._settings.dead_letter_queue, message, f"internal error: {exc!r}")
+            await self._dead_letter(channel, message, f"internal error: {exc!r}")
             await message.ack()
             self._metrics.events.labels("unknown", "failed").inc()
             return
@@ -222,6 +229,15 @@ class EventConsumer:
                 )
                 await self._sleep(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
+
+    async def _dead_letter(
+        self, channel: AbstractChannel, message: AbstractIncomingMessage, reason: str
+    ) -> None:
+        settings = self._settings
+        await dead_letter(channel, settings.dead_letter_queue, message, reason, user_id=settings.broker_user)
+
+    def _sender(self, message: AbstractIncomingMessage) -> _Sender:
+        return {"sent_by": message.user_id, "senders": self._settings.senders}
 
     @property
     def _title_reply_to(self) -> str | None:

@@ -44,10 +44,14 @@ class AmqpStreamSink:
     seconds. One pump and one channel keep the order in which events were
     given, across all sessions: a snapshot published after some deltas
     reaches the queue after them. `publish_last` (end frames) waits until its
-    batch was written out.
+    batch was written out. Every message carries `user_id` (the connection's
+    user: RabbitMQ refuses any other), by which consumers know its sender.
     """
 
-    def __init__(self, *, app_id: str = "parley-inference", max_batch: int = _MAX_BATCH) -> None:
+    def __init__(
+        self, *, user_id: str, app_id: str = "parley-inference", max_batch: int = _MAX_BATCH
+    ) -> None:
+        self._user_id = user_id
         self._app_id = app_id
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -76,6 +80,7 @@ class AmqpStreamSink:
                 content_type=_CONTENT_TYPE,
                 delivery_mode=1,
                 message_type=event_type,
+                user_id=self._user_id,
                 app_id=self._app_id,
             )
             self._properties[event_type] = props
@@ -157,8 +162,9 @@ class BrokerEventPublisher:
     """Domain events to `chat.events` (routing key = event type), persistent,
     returning once RabbitMQ confirmed them."""
 
-    def __init__(self, broker: RabbitBroker, *, confirm_timeout_s: float = 10.0) -> None:
+    def __init__(self, broker: RabbitBroker, *, user_id: str, confirm_timeout_s: float = 10.0) -> None:
         self._broker = broker
+        self._user_id = user_id
         self._exchange = rabbit_exchange(CHAT_EVENTS)
         self._timeout = confirm_timeout_s
 
@@ -173,6 +179,7 @@ class BrokerEventPublisher:
             content_type=_CONTENT_TYPE,
             message_id=str(event.event_id),
             message_type=event.type,
+            user_id=self._user_id,
         )
 
 
@@ -180,8 +187,9 @@ class BrokerHeartbeatPublisher:
     """`worker.heartbeat` to the `inference.heartbeats` fanout; each expires
     after three intervals, when it says nothing true any more."""
 
-    def __init__(self, broker: RabbitBroker) -> None:
+    def __init__(self, broker: RabbitBroker, *, user_id: str) -> None:
         self._broker = broker
+        self._user_id = user_id
         self._exchange = rabbit_exchange(WORKER_HEARTBEATS)
 
     async def publish(self, heartbeat: WorkerHeartbeat) -> None:
@@ -193,4 +201,5 @@ class BrokerHeartbeatPublisher:
             expiration=max(1.0, heartbeat.interval_s * 3),
             content_type=_CONTENT_TYPE,
             message_type=heartbeat.type,
+            user_id=self._user_id,
         )

@@ -12,6 +12,10 @@
   model catalogue -> the worker applies it (new lanes, stopped lanes; a
   retired model's queue is unbound and its waiting prompts fail with
   `model_unavailable`).
+
+Any service may put messages into these queues by name, so each is checked against its
+sender (its `user_id`, which RabbitMQ vouches for) before it is used: one whose sender does
+not publish its type (`PARLEY_BROKER_USERS`) is dropped like a body that does not decode.
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ from opentelemetry import trace
 from parley_contracts import (
     CONTROL_COMMANDS,
     CancelGeneration,
+    Event,
     EventDecoder,
     PromptSubmitted,
     RequestSnapshot,
     UnsupportedEvent,
 )
 from parley_contracts.catalog import CatalogUpdated
+from parley_contracts.senders import Senders
 from parley_contracts.telemetry import context_from_headers, log_context
 from parley_contracts.topology import (
     CHAT_CONTROL,
@@ -76,7 +82,7 @@ _DEAD_RETRY_DELAY_S = 1.0
 
 _requests = EventDecoder([PromptSubmitted])
 _control = EventDecoder(CONTROL_COMMANDS)
-_catalog = EventDecoder([CatalogUpdated])
+CATALOG_DECODER = EventDecoder([CatalogUpdated])
 CATALOG_UPDATED = "catalog.updated"
 
 
@@ -84,6 +90,14 @@ async def _raw_body(message: StreamMessage[Any]) -> bytes:
     """Leave the body alone: the handlers decode it with `EventDecoder`, so a
     body that is not JSON is rejected by them, not failed inside FastStream."""
     return message.body
+
+
+def decode_sent(decoder: EventDecoder, body: bytes, user_id: str | None, *, senders: Senders) -> Event:
+    """The event in `body`, if `user_id` (the message's sender) publishes its type. Raises
+    `UnsupportedEvent`, `ForgedEvent` for any other sender."""
+    event = decoder.decode(body)
+    senders.check(event.type, user_id)
+    return event
 
 
 def delivery_count(headers: Mapping[str, object]) -> int:
@@ -173,10 +187,13 @@ def register(
     catalog_queue: QueueSpec,
     on_catalog: CatalogCallback,
     in_flight: InFlight,
+    senders: Senders,
 ) -> Subscribers:
     """Attach the worker's subscribers to `broker` (before it starts)."""
 
-    requests = {lane.model: RequestConsumer(lane, ports=ports, in_flight=in_flight) for lane in lanes}
+    requests = {
+        lane.model: RequestConsumer(lane, ports=ports, in_flight=in_flight, senders=senders) for lane in lanes
+    }
     dead = broker.subscriber(
         rabbit_queue(INFERENCE_DEAD),
         channel=Channel(prefetch_count=2),
@@ -208,7 +225,7 @@ def register(
     async def on_catalog_update(message: RabbitMessage) -> None:
         """`catalog.updated`: the models this worker serves from now on."""
         try:
-            event = _catalog.decode(message.body)
+            event = decode_sent(CATALOG_DECODER, message.body, message.raw_message.user_id, senders=senders)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, catalog_queue.name, exc)
             return
@@ -219,7 +236,8 @@ def register(
     async def on_dead(message: RabbitMessage) -> None:
         """A request that failed `INFERENCE_DELIVERY_LIMIT` times: end it as failed."""
         try:
-            request = _requests.decode(message.body)
+            # a dead-lettered request keeps the properties its sender published it with
+            request = decode_sent(_requests, message.body, message.raw_message.user_id, senders=senders)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, INFERENCE_DEAD.name, exc)
             await message.ack()
@@ -244,7 +262,7 @@ def register(
     async def on_control(message: RabbitMessage) -> None:
         """`generation.cancel` and `snapshot.request`, seen by every worker."""
         try:
-            command = _control.decode(message.body)
+            command = decode_sent(_control, message.body, message.raw_message.user_id, senders=senders)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, control_queue.name, exc)
             return
@@ -256,14 +274,14 @@ def register(
     return Subscribers(requests=requests, dead=dead, control=control, catalog=catalog)
 
 
-async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports) -> int:
+async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports, senders: Senders) -> int:
     """Answer every prompt still waiting in a retired model's queue with
     `model_unavailable` (its clients would wait for ever otherwise): the
     number failed. Workers retiring the same model share the work."""
     failed = 0
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
         try:
-            request = _requests.decode(message.body)
+            request = decode_sent(_requests, message.body, message.user_id, senders=senders)
         except UnsupportedEvent as exc:
             log.warning("rejected message %s on %s: %s", message.message_id, queue.name, exc.reason)
             await message.reject(requeue=False)
@@ -287,10 +305,11 @@ class RequestConsumer:
     generated still ack on its channel; closed, its channel goes (the broker requeues what
     is unacked)."""
 
-    def __init__(self, lane: RequestLane, *, ports: Ports, in_flight: InFlight) -> None:
+    def __init__(self, lane: RequestLane, *, ports: Ports, in_flight: InFlight, senders: Senders) -> None:
         self.lane = lane
         self._ports = ports
         self._in_flight = in_flight
+        self._senders = senders
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -327,16 +346,18 @@ class RequestConsumer:
             kind=trace.SpanKind.CONSUMER,
             attributes={"messaging.system": "rabbitmq", "messaging.destination.name": name},
         ):
-            await handle_request(message, queue=name, ports=self._ports, in_flight=self._in_flight)
+            await handle_request(
+                message, queue=name, ports=self._ports, in_flight=self._in_flight, senders=self._senders
+            )
 
 
 async def handle_request(
-    message: AbstractIncomingMessage, *, queue: str, ports: Ports, in_flight: InFlight
+    message: AbstractIncomingMessage, *, queue: str, ports: Ports, in_flight: InFlight, senders: Senders
 ) -> None:
     """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
     with in_flight.track():
         try:
-            request = _requests.decode(message.body)
+            request = decode_sent(_requests, message.body, message.user_id, senders=senders)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, queue, exc)
             await _settle(message.reject(requeue=False), queue)

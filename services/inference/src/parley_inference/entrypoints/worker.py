@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
 
-from parley_contracts import WorkerHeartbeat
+from parley_contracts import UnsupportedEvent, WorkerHeartbeat
 from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
+from parley_contracts.senders import Senders
 from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, queue_exists, unbind_queue
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
 from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
 from parley_inference.entrypoints.consumers import (
+    CATALOG_DECODER,
     InFlight,
     RequestConsumer,
     RequestLane,
     Subscribers,
+    decode_sent,
     fail_waiting_requests,
     register,
     request_lanes,
@@ -48,6 +51,10 @@ class WorkerConfig:
     """For models whose entry sets none."""
     heartbeat_interval_s: float
     shutdown_grace_s: float
+    broker_user: str
+    """The `user_id` of every message the worker publishes: its connection's user."""
+    senders: Senders = field(default_factory=Senders)
+    """Who may send the worker what; by default anyone (one credential for all)."""
     metrics_port: int | None = None
     catalog_request_timeout_s: float = 2.0
     """How long a starting worker waits for the runtime catalogue (then serves its models file)."""
@@ -77,7 +84,7 @@ class Worker:
         self.chat_model = chat_model
         self.metrics = metrics
         self.in_flight = InFlight()
-        self._heartbeats = BrokerHeartbeatPublisher(broker)
+        self._heartbeats = BrokerHeartbeatPublisher(broker, user_id=config.broker_user)
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._started = False
@@ -97,6 +104,7 @@ class Worker:
             catalog_queue=catalog_queue,
             on_catalog=self.apply_catalog_event,
             in_flight=self.in_flight,
+            senders=config.senders,
         )
 
     @property
@@ -157,13 +165,24 @@ class Worker:
             log.info("no runtime catalogue service: serving the models file")
             return
         try:
-            response = await self.broker.request(b"{}", queue=CATALOG_REQUESTS, timeout=timeout)
+            response = await self.broker.request(
+                b"{}", queue=CATALOG_REQUESTS, timeout=timeout, user_id=self.config.broker_user
+            )
         except TimeoutError:
             log.warning(
                 "the runtime catalogue did not answer within %.1f s: serving the models file", timeout
             )
             return
-        event = CatalogUpdated.model_validate_json(response.body)
+        try:
+            event = decode_sent(
+                CATALOG_DECODER, response.body, response.raw_message.user_id, senders=self.config.senders
+            )
+        except UnsupportedEvent as exc:
+            log.warning(
+                "the answer from %s was rejected (%s): serving the models file", CATALOG_REQUESTS, exc.reason
+            )
+            return
+        assert isinstance(event, CatalogUpdated)
         await self.apply_catalog_event(event)
 
     async def _catalog_service_exists(self) -> bool:
@@ -230,7 +249,7 @@ class Worker:
             try:
                 for lane in lanes:
                     queue = await unbind_queue(channel, lane.queue)
-                    failed = await fail_waiting_requests(queue, ports=self.ports)
+                    failed = await fail_waiting_requests(queue, ports=self.ports, senders=self.config.senders)
                     log.info("model %s retired: %d waiting prompt(s) failed", lane.model, failed)
             finally:
                 await channel.close()
@@ -243,7 +262,9 @@ class Worker:
             return
         connection = await self.broker.connect()
         for lane in lanes:
-            consumer = RequestConsumer(lane, ports=self.ports, in_flight=self.in_flight)
+            consumer = RequestConsumer(
+                lane, ports=self.ports, in_flight=self.in_flight, senders=self.config.senders
+            )
             await consumer.start(connection)
             self.subscribers.requests[lane.model] = consumer
 
