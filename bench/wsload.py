@@ -1,4 +1,4 @@
-"""The load generator: WebSocket sessions that speak DESIGN section 7 (`hello`,
+"""The load generator: WebSocket sessions that speak docs/architecture.md section 7 (`hello`,
 `prompt`, `delta`..., `done`) to the gateway or to the direct relay, and what
 one prompt and one run measured."""
 

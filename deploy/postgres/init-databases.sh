@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs once, on the first start of an empty PostgreSQL data directory (docker-entrypoint-initdb.d).
 # One database per service: each service owns its data, no service reads another's tables
-# (DESIGN section 4). Passwords come from the compose environment.
+# (docs/architecture.md section 4). Passwords come from the compose environment.
 #
 # auth's role owns its database. history's is owned by parley_history_owner, which only the
 # migrations use (`migrate` with PARLEY_HISTORY_RUNTIME_ROLE=parley_history grants the runtime

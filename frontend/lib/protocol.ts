@@ -1,4 +1,4 @@
-// The WebSocket contract of DESIGN section 7, as types.
+// The WebSocket contract of docs/architecture.md section 7, as types.
 
 export type Role = "system" | "user" | "assistant";
 
@@ -63,7 +63,7 @@ export interface AcceptedFrame {
   request_id: string;
   conversation_id: string;
   message_id: string;
-  /** The id history gives the user message (an extension of DESIGN 7; older gateways omit it). */
+  /** The id history gives the user message (an extension of docs/architecture.md section 7; older gateways omit it). */
   prompt_message_id?: string;
 }
 export interface DeltaFrame {

@@ -1,4 +1,4 @@
-"""Processes of the stack and a WebSocket client that speaks DESIGN section 7."""
+"""Processes of the stack and a WebSocket client that speaks the frames of docs/architecture.md section 7."""
 
 from __future__ import annotations
 

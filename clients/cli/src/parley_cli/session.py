@@ -1,4 +1,4 @@
-"""One WebSocket session with a Parley gateway, spoken as DESIGN section 7 says."""
+"""One WebSocket session with a Parley gateway, spoken as docs/architecture.md section 7 says."""
 
 from __future__ import annotations
 

@@ -124,7 +124,10 @@ def render() -> str:
         build_broker(),
         title=TITLE,
         version="1.0.0",
-        description="Events, stream frames, control commands and heartbeats of Parley (DESIGN 2-3).",
+        description=(
+            "Events, stream frames, control commands and heartbeats of Parley "
+            "(docs/architecture.md sections 2-3)."
+        ),
         schema_version="3.0.0",
     )
     # FastStream orders channels by registration internals; sorted keys keep

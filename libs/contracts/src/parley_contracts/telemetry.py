@@ -1,4 +1,4 @@
-"""Traces and logs, set up the same way in every service (DESIGN section 6).
+"""Traces and logs, set up the same way in every service (docs/architecture.md section 6).
 
 Tracing follows the standard OpenTelemetry variables: `OTEL_TRACES_EXPORTER`
 (`otlp` over HTTP/protobuf, `console`, or `none`, Parley's default so that a

@@ -1,4 +1,4 @@
-"""The broker topology of DESIGN section 2, declared once.
+"""The broker topology of docs/architecture.md section 2, declared once.
 
 Every service builds its FastStream objects (`rabbit_exchange`,
 `rabbit_queue`) or declares with aio-pika (`declare`) from these specs, so

@@ -1,4 +1,4 @@
-"""The HTTP surface: `/api/auth/*` (DESIGN section 7), `/healthz`, `/readyz`, `/metrics`."""
+"""The HTTP surface: `/api/auth/*` (docs/architecture.md section 7), `/healthz`, `/readyz`, `/metrics`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The session queues on aio-pika and aiormq directly (the hot path, DESIGN section 9).
+"""The session queues on aio-pika and aiormq directly (the hot path, docs/architecture.md section 9).
 
 One robust connection and one shared channel with a per-consumer prefetch.
 Queues and consumers are declared non-robust: aio-pika would otherwise keep

@@ -1,6 +1,6 @@
 """The error codes clients see in `error` frames, and the close codes.
 
-The codes are part of the public interface (DESIGN section 7): clients branch
+The codes are part of the public interface (docs/architecture.md section 7): clients branch
 on them, so they never change meaning. The service README lists them too.
 """
 

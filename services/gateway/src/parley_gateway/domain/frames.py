@@ -1,4 +1,4 @@
-"""Client frames on `/ws` (DESIGN section 7): parsing, validation, and the
+"""Client frames on `/ws` (docs/architecture.md section 7): parsing, validation, and the
 non-stream frames the server answers with.
 
 `parse_frame` turns one WebSocket message into a typed frame or raises

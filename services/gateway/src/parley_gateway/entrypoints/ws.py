@@ -1,4 +1,4 @@
-"""`/ws`: one client socket (DESIGN section 7).
+"""`/ws`: one client socket (docs/architecture.md section 7).
 
 The socket reads frames in one task and sends from two places (its own
 answers, and the session relay's stream frames) under one lock, so that

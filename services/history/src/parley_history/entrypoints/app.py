@@ -1,4 +1,4 @@
-"""The REST API (DESIGN section 7): the owner's conversations, export, the admin
+"""The REST API (docs/architecture.md section 7): the owner's conversations, export, the admin
 audit stream, health, readiness and metrics."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ timeouts, error types) over its aiohttp transport (`openai.DefaultAioHttpClient`
 which reads a token stream at about half the CPU of its default httpx2 stack;
 the event stream itself is read line by line from the raw response and parsed
 with orjson (`domain.sse`), which costs a tenth of the SDK's typed chunks per
-token (DESIGN section 9). The request body is handed over as it is, past the
+token (docs/architecture.md section 9). The request body is handed over as it is, past the
 SDK's conversion of typed arguments, whose cost grows with the conversation.
 
 Every connection passes the egress guard (`parley_contracts.egress`): a host

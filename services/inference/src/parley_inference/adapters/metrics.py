@@ -1,4 +1,4 @@
-"""Prometheus metrics of a worker (DESIGN section 6), in a registry of its own
+"""Prometheus metrics of a worker (docs/architecture.md section 6), in a registry of its own
 so that several workers can live in one process (tests), served with the
 worker's probes: `/healthz` (the process runs) and `/readyz` (it is connected
 and taking prompts)."""

@@ -32,7 +32,7 @@ _MAX_BATCH = 512
 class AmqpStreamSink:
     """Stream events to session queues (default exchange, routing key = queue).
 
-    DESIGN section 9: an awaited aio-pika publish waits for its write under a
+    docs/architecture.md section 9: an awaited aio-pika publish waits for its write under a
     per-channel lock, and one awaited per token was the bottleneck. Here
     `publish` only serialises the event and appends it to an in-process queue
     (no await); one pump task takes everything queued at once and writes it

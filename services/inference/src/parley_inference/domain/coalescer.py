@@ -1,4 +1,4 @@
-"""Coalescing token text into fewer, larger deltas (DESIGN section 9).
+"""Coalescing token text into fewer, larger deltas (docs/architecture.md section 9).
 
 The first text goes out at once (time to first token is what people feel);
 after that, text is held until `window` seconds have passed since the last

@@ -1,7 +1,7 @@
 """Parsing an OpenAI-compatible chat-completions event stream, line by line.
 
 The stream is read raw (not through the SDK's typed chunks, which cost about
-ten times the CPU per token, DESIGN section 9): each `data:` payload is parsed
+ten times the CPU per token, docs/architecture.md section 9): each `data:` payload is parsed
 with orjson into a `Chunk` holding only what the worker uses.
 """
 
