@@ -108,7 +108,7 @@ format: install
 	@$(PY) -m ruff format .
 
 asyncapi: install
-	@$(PY) -m parley_contracts.asyncapi > docs/asyncapi.yaml
+	@$(PY) -m parley_platform.asyncapi > docs/asyncapi.yaml
 	@echo "wrote docs/asyncapi.yaml"
 
 # The load-and-scale benchmarks (not part of `make test`): results in bench/results/*.json, then

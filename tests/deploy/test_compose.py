@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
+from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
-
-from parley_contracts.telemetry import broker_middlewares
 
 from .conftest import BIN, ROOT
 from .test_least_privilege import COMPOSE_SECRETS
 
 DEPLOY = ROOT / "deploy"
-CONTRACTS = ROOT / "libs" / "contracts" / "src" / "parley_contracts"
+PLATFORM = ROOT / "libs" / "platform" / "src" / "parley_platform"
 SERVICES = ["gateway", "inference", "auth", "history"]
 
 
@@ -137,7 +136,7 @@ def _metric_names_exposed() -> set[str]:
     """Metric names the services register (prometheus-client adds `_total`, `_bucket`, ...):
     their own, the shared HTTP latency, and FastStream's broker middleware."""
     names: set[str] = set()
-    sources = [*ROOT.glob("services/*/src/*/adapters/metrics.py"), CONTRACTS / "http_metrics.py"]
+    sources = [*ROOT.glob("services/*/src/*/adapters/metrics.py"), PLATFORM / "http_metrics.py"]
     for source in sources:
         for kind, name in re.findall(r"(Counter|Gauge|Histogram)\(\s*\"([a-z_:]+)\"", source.read_text()):
             names |= _series(kind, name)

@@ -27,8 +27,9 @@ from typing import Any
 
 import aio_pika
 import httpx
+from parley_platform.rabbit import declare_queue
 
-from parley_contracts.topology import AUDIT_EVENTS, declare_queue
+from parley_contracts.topology import AUDIT_EVENTS
 
 from .stack import Frame
 

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aio_pika
 import httpx
 import websockets
+from parley_platform import rabbit
 from websockets.asyncio.client import ClientConnection
 
 from parley_contracts import topology
@@ -92,7 +93,7 @@ def broker_users(vhost_url: str) -> Iterator[dict[str, str]]:
 async def _declare_audit_stream(admin_url: str) -> None:
     connection = await aio_pika.connect(admin_url)
     async with connection:
-        await topology.declare(await connection.channel(), topology.AUDIT_EVENTS)
+        await rabbit.declare(await connection.channel(), topology.AUDIT_EVENTS)
 
 
 def _delete_broker_user(user: str, *, ctl: str | None, admin_url: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 import websockets
+from parley_platform import rabbit
 
 from parley_contracts import topology
 from parley_testkit import FakeProvider, Script
@@ -30,7 +31,7 @@ async def outcomes(vhost_url: str) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     """A queue of this test's own that sees every `completion.*` event."""
     connection = await aio_pika.connect_robust(vhost_url)
     channel = await connection.channel()
-    exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
+    exchange = await rabbit.declare_exchange(channel, topology.CHAT_EVENTS)
     queue = await channel.declare_queue(exclusive=True, auto_delete=True)
     await queue.bind(exchange, routing_key="completion.*")
     yield queue

@@ -20,8 +20,9 @@ import aio_pika
 import httpx
 import pytest
 import websockets
+from parley_platform.rabbit import queue_exists
 
-from parley_contracts.topology import queue_exists, session_queue
+from parley_contracts.topology import session_queue
 from parley_gateway.domain.sessions import new_owned_id
 from parley_testkit import FakeProvider, TestIssuer
 

@@ -1,9 +1,9 @@
 """The broker topology of docs/architecture.md section 2, declared once.
 
-Every service builds its FastStream objects (`rabbit_exchange`,
-`rabbit_queue`) or declares with aio-pika (`declare`) from these specs, so
-names and queue arguments cannot drift between services: RabbitMQ refuses a
-redeclaration with different arguments.
+Every service builds its FastStream objects or declares with aio-pika from
+these specs (`parley_platform.rabbit`), so names and queue arguments cannot
+drift between services: RabbitMQ refuses a redeclaration with different
+arguments.
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 from uuid import UUID
-
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
-from aiormq.exceptions import ChannelNotFoundEntity
-from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
 ExchangeKind = Literal["topic", "fanout", "direct", "headers"]
 QueueKind = Literal["classic", "quorum", "stream"]
@@ -181,90 +176,3 @@ def session_queue(session_id: UUID | str) -> QueueSpec:
 def private_queue(name: str, *, bindings: tuple[Binding, ...]) -> QueueSpec:
     """A per-process queue (control or heartbeat listener), gone with its connection."""
     return QueueSpec(name, "classic", bindings=bindings, durable=False, exclusive=True, auto_delete=True)
-
-
-_EXCHANGE_TYPES = {
-    "topic": ExchangeType.TOPIC,
-    "fanout": ExchangeType.FANOUT,
-    "direct": ExchangeType.DIRECT,
-    "headers": ExchangeType.HEADERS,
-}
-_QUEUE_TYPES = {"classic": QueueType.CLASSIC, "quorum": QueueType.QUORUM, "stream": QueueType.STREAM}
-
-
-def rabbit_exchange(spec: ExchangeSpec) -> RabbitExchange:
-    """A FastStream exchange for `spec`, for publishing and subscribing; its
-    bindings to other exchanges are made by `declare`."""
-    return RabbitExchange(
-        spec.name, type=_EXCHANGE_TYPES[spec.kind], durable=spec.durable, arguments=dict(spec.arguments)
-    )
-
-
-def rabbit_queue(spec: QueueSpec, *, routing_key: str = "") -> RabbitQueue:
-    """A FastStream queue for `spec`; FastStream binds it to the subscriber's
-    exchange with `routing_key`."""
-    queue: RabbitQueue = RabbitQueue(  # type: ignore[call-overload]
-        spec.name,
-        queue_type=_QUEUE_TYPES[spec.kind],
-        durable=spec.durable,
-        exclusive=spec.exclusive,
-        auto_delete=spec.auto_delete,
-        arguments=dict(spec.arguments),
-        routing_key=routing_key,
-    )
-    return queue
-
-
-async def declare_exchange(channel: AbstractChannel, spec: ExchangeSpec) -> AbstractExchange:
-    exchange = await channel.declare_exchange(
-        spec.name, aio_pika.ExchangeType(spec.kind), durable=spec.durable, arguments=dict(spec.arguments)
-    )
-    for binding in spec.bindings:
-        source = await declare_exchange(channel, binding.exchange)
-        await exchange.bind(source, routing_key=binding.routing_key, arguments=dict(binding.arguments))
-    return exchange
-
-
-async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
-    queue = await channel.declare_queue(
-        spec.name,
-        durable=spec.durable,
-        exclusive=spec.exclusive,
-        auto_delete=spec.auto_delete,
-        arguments=spec.declare_arguments(),
-    )
-    for binding in spec.bindings:
-        exchange = await declare_exchange(channel, binding.exchange)
-        await queue.bind(exchange, routing_key=binding.routing_key, arguments=dict(binding.arguments))
-    return queue
-
-
-async def unbind_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
-    """Take `spec` off its exchanges: no new message reaches it (a model's
-    requests then go to the routing exchange's alternate: `model_unavailable`).
-    What it holds stays, for the caller to drain."""
-    queue = await channel.get_queue(spec.name, ensure=True)
-    for binding in spec.bindings:
-        exchange = await declare_exchange(channel, binding.exchange)
-        await queue.unbind(exchange, routing_key=binding.routing_key, arguments=dict(binding.arguments))
-    return queue
-
-
-async def queue_exists(connection: AbstractConnection, name: str) -> bool:
-    """Whether the broker has queue `name` (a passive declare, on a channel of its own:
-    a missing queue closes the channel). The channel is closed here either way: a robust
-    channel the broker closed would otherwise reopen itself, and stay open for good."""
-    try:
-        async with connection.channel() as channel:
-            await channel.declare_queue(name, passive=True)
-    except ChannelNotFoundEntity:
-        return False
-    return True
-
-
-async def declare(channel: AbstractChannel, *queues: QueueSpec) -> None:
-    """Declare every exchange and the given queues with their bindings."""
-    for exchange in EXCHANGES:
-        await declare_exchange(channel, exchange)
-    for queue in queues:
-        await declare_queue(channel, queue)

@@ -1,4 +1,4 @@
-"""A stand-in for `parley_contracts.egress.resolve`: host names resolve as a test says, so that
+"""A stand-in for `parley_platform.egress.resolve`: host names resolve as a test says, so that
 an SSRF guard is tried against private and metadata addresses without any lookup or connection."""
 
 from __future__ import annotations

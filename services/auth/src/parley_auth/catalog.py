@@ -24,22 +24,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from parley_platform import egress
+from parley_platform.sealing import Sealer, SealError, provider_binding
+
 from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import ModelRow, ProviderRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.bootstrap import Auth
 from parley_auth.domain.catalog import check_limits, key_last4, plan_seed, same_host
 from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation, Unavailable
-from parley_contracts import egress, new_id
-from parley_contracts.catalog import (
-    SYSTEM_USER,
-    CatalogModel,
-    CatalogProvider,
-    CatalogUpdated,
-    Sealer,
-    SealError,
-    provider_binding,
-)
+from parley_contracts import new_id
+from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
 
 log = logging.getLogger(__name__)
 

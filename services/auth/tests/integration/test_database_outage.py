@@ -13,13 +13,14 @@ from contextlib import asynccontextmanager
 
 import aio_pika
 import httpx
+from parley_platform.rabbit import declare_exchange
 
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database, Repository
 from parley_auth.bootstrap import bootstrap
 from parley_auth.entrypoints.app import create_app
 from parley_contracts import CompletionFinished, Usage
-from parley_contracts.topology import CHAT_EVENTS, declare_exchange
+from parley_contracts.topology import CHAT_EVENTS
 from tests.integration.conftest import Api, User, login, make_settings
 
 

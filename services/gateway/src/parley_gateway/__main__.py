@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import uvicorn
 import uvloop
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_gateway.entrypoints.app import create_app, create_ops_app
 from parley_gateway.settings import Settings
 

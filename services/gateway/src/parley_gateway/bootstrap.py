@@ -9,7 +9,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from parley_contracts.browser_security import OriginPolicy
+from parley_platform.browser_security import OriginPolicy
+
 from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
 from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router

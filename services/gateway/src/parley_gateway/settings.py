@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
+from parley_platform.settings import BrokerSettings, trusted_proxies
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
-
-from parley_contracts.settings import BrokerSettings, trusted_proxies
 
 
 class Settings(BrokerSettings):
@@ -53,7 +52,8 @@ class Settings(BrokerSettings):
 
     api_key_cache_s: float = Field(default=60.0, ge=0.0)
     """How long an API key's exchanged access token is reused before the key is checked with auth
-    again: the longest a revoked key, or the key of a disabled account, keeps working."""
+    again: the longest a revoked key keeps working (a disabled account's stops at once: its
+    access change reaches every gateway)."""
 
     forwarded_allow_ips: str | None = Field(
         default=None,

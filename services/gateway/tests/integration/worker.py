@@ -16,6 +16,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from parley_platform.rabbit import declare, declare_exchange
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -35,13 +36,7 @@ from parley_contracts import (
     Usage,
     WorkerHeartbeat,
 )
-from parley_contracts.topology import (
-    CHAT_CONTROL,
-    WORKER_HEARTBEATS,
-    declare,
-    declare_exchange,
-    inference_queue,
-)
+from parley_contracts.topology import CHAT_CONTROL, WORKER_HEARTBEATS, inference_queue
 
 _CONTROL = EventDecoder(CONTROL_COMMANDS)
 

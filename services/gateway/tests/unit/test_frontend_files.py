@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import httpx
+from parley_platform.browser_security import page_policy
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from parley_contracts.browser_security import page_policy
 from parley_gateway.adapters.frontend_files import FrontendFiles
 
 

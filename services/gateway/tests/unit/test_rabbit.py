@@ -6,9 +6,10 @@ from __future__ import annotations
 from uuid import uuid4
 
 from faststream.rabbit import RabbitQueue, TestRabbitBroker
+from parley_platform.rabbit import rabbit_exchange
 
 from parley_contracts import CancelGeneration, RequestSnapshot
-from parley_contracts.topology import CHAT_CONTROL, rabbit_exchange
+from parley_contracts.topology import CHAT_CONTROL
 from parley_gateway.adapters.rabbit import RabbitMessage, RabbitPublisher, RabbitRouter
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import uvicorn
 import uvloop
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_history import services
 from parley_history.adapters.database import make_engine, migrate
 from parley_history.adapters.rabbit import read_stream

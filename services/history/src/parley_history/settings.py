@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from parley_platform.settings import BrokerSettings
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from parley_contracts.settings import BrokerSettings
 from parley_history.domain.audit import AuditKey
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-history.db"

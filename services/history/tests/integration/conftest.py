@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import aio_pika
 import httpx
 import pytest
+from parley_platform.rabbit import declare
 
 from parley_contracts import DomainEvent
-from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, declare
+from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.adapters.rabbit import RabbitPublisher
 from parley_history.adapters.repository import SqlHistoryStore

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import pytest
+from parley_platform.rabbit import declare, declare_queue
 
 from parley_contracts import DomainEvent, PromptSubmitted
-from parley_contracts.topology import HISTORY_EVENTS, declare, declare_queue, inference_queue
+from parley_contracts.topology import HISTORY_EVENTS, inference_queue
 from parley_history.adapters.database import make_engine
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.domain.audit import ChainReport

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
-from parley_contracts.telemetry import TelemetryConfigError, service_telemetry
 from parley_inference.bootstrap import bootstrap
 from parley_inference.domain.catalog import ModelsFileError
 from parley_inference.entrypoints.worker import BrokerUnavailable, StartupError

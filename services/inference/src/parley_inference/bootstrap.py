@@ -10,11 +10,11 @@ import logging
 import os
 
 from faststream.rabbit import RabbitBroker
+from parley_platform.sealing import Sealer
+from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
-from parley_contracts.catalog import Sealer
-from parley_contracts.telemetry import broker_middlewares
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, Binding, private_queue
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.adapters.metrics import PrometheusMetrics

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
+from parley_platform.recent import Recent
+
 from parley_contracts import PromptSubmitted, TokenDelta
-from parley_contracts.recent import Recent
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.coalescer import Coalescer
 from parley_inference.domain.errors import cut_off

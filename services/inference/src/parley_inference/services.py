@@ -10,6 +10,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from opentelemetry import trace
+from parley_platform.recent import Recent
 
 from parley_contracts import (
     CancelGeneration,
@@ -24,7 +25,6 @@ from parley_contracts import (
     StreamSnapshots,
     Usage,
 )
-from parley_contracts.recent import Recent
 from parley_inference.domain.catalog import ModelCatalog
 from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError

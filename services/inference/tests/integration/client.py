@@ -10,6 +10,7 @@ from uuid import UUID
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from parley_platform.rabbit import declare, declare_queue
 
 from parley_contracts import (
     DOMAIN_EVENTS,
@@ -31,8 +32,6 @@ from parley_contracts.topology import (
     CHAT_EVENTS,
     INFERENCE_DEAD,
     WORKER_HEARTBEATS,
-    declare,
-    declare_queue,
     inference_queue,
     prompt_headers,
     session_queue,

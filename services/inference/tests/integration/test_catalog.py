@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from faststream.rabbit import RabbitBroker
+from parley_platform.sealing import Sealer, provider_binding
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import (
@@ -18,8 +19,6 @@ from parley_contracts.catalog import (
     CatalogModel,
     CatalogProvider,
     CatalogUpdated,
-    Sealer,
-    provider_binding,
 )
 from parley_contracts.topology import CHAT_EVENTS
 from parley_inference.entrypoints.worker import Worker

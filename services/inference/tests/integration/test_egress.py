@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from parley_platform import egress
+from parley_platform.egress import EgressPolicy
 
-from parley_contracts import ChatMessage, GenerationParams, egress
-from parley_contracts.egress import EgressPolicy
+from parley_contracts import ChatMessage, GenerationParams
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError

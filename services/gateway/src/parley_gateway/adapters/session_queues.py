@@ -21,8 +21,9 @@ import aiormq.abc
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import ChannelFrame, DeliveredMessage
 from pamqp.commands import Basic
+from parley_platform.rabbit import declare, declare_queue
 
-from parley_contracts.topology import PUBLISHER_QUEUES, QueueSpec, declare, declare_queue, session_queue
+from parley_contracts.topology import PUBLISHER_QUEUES, QueueSpec, session_queue
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.ports import Delivery
 

@@ -3,13 +3,14 @@ errors become the gateway's error frames and close codes here."""
 
 from __future__ import annotations
 
-from parley_contracts.access_tokens import (
+from parley_platform.access_tokens import (
     JwksSource,
     JwksVerifier,
     SigningKeysUnavailable,
     TokenRejected,
     http_jwks,
 )
+
 from parley_gateway.domain.auth import AccountAccess, Principal
 from parley_gateway.domain.clock import Clock
 from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError

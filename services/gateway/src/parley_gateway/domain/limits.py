@@ -12,7 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from parley_contracts.recent import Recent
+from parley_platform.recent import Recent
+
 from parley_gateway.domain.clock import Clock
 
 _SWEEP_EVERY = 1024

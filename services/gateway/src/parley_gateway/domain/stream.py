@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from parley_platform.recent import Recent
+
 from parley_contracts import (
     SnapshotItem,
     StreamEvent,
@@ -39,7 +41,6 @@ from parley_contracts import (
     StreamRestarted,
     TokenDelta,
 )
-from parley_contracts.recent import Recent
 from parley_gateway.domain.clock import Clock
 
 ENDED_FOR_S = 300.0

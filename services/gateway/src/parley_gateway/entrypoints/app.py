@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
+from parley_platform.browser_security import SecurityHeaders
+from parley_platform.telemetry import instrument_app
 
-from parley_contracts.browser_security import SecurityHeaders
-from parley_contracts.telemetry import instrument_app
 from parley_gateway import services
 from parley_gateway.adapters.frontend_files import FrontendFiles
 from parley_gateway.bootstrap import Gateway, bootstrap

@@ -18,6 +18,7 @@ from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel
+from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 from parley_contracts import (
     PromptSubmitted,
@@ -33,8 +34,6 @@ from parley_contracts.topology import (
     Binding,
     QueueSpec,
     private_queue,
-    rabbit_exchange,
-    rabbit_queue,
 )
 from parley_gateway import access, services
 from parley_gateway.adapters.bindings import bind_extra

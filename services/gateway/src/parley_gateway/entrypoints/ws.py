@@ -18,10 +18,10 @@ from uuid import UUID
 import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from parley_platform.telemetry import bind_log_context, log_context
 from starlette.websockets import WebSocket
 
 from parley_contracts import new_id
-from parley_contracts.telemetry import bind_log_context, log_context
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.auth import Principal

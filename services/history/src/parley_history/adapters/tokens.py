@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from parley_contracts.access_tokens import (
+from parley_platform.access_tokens import (
     JwksSource,
     JwksVerifier,
     SigningKeysUnavailable,
     TokenRejected,
     http_jwks,
 )
+
 from parley_history.domain.errors import NotAuthenticated, StoreUnavailable
 
 __all__ = ["JwksTokenVerifier", "Principal", "http_jwks"]

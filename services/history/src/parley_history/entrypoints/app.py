@@ -16,10 +16,10 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from parley_platform.browser_security import SecurityHeaders
+from parley_platform.telemetry import instrument_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from parley_contracts.browser_security import SecurityHeaders
-from parley_contracts.telemetry import instrument_app
 from parley_history import __version__, library, services
 from parley_history.adapters.metrics import HistoryMetrics
 from parley_history.bootstrap import History, bootstrap

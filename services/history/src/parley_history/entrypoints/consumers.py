@@ -16,10 +16,10 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from parley_platform.telemetry import context_from_headers
 
 from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
 from parley_contracts.senders import Senders
-from parley_contracts.telemetry import context_from_headers
 from parley_contracts.topology import HISTORY_EVENTS
 from parley_history import services
 from parley_history.adapters.metrics import HistoryMetrics

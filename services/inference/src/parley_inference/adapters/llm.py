@@ -8,7 +8,7 @@ with orjson (`domain.sse`), which costs a tenth of the SDK's typed chunks per
 token (docs/architecture.md section 9). The request body is handed over as it is, past the
 SDK's conversion of typed arguments, whose cost grows with the conversation.
 
-Every connection passes the egress guard (`parley_contracts.egress`): a host
+Every connection passes the egress guard (`parley_platform.egress`): a host
 name is resolved once, every address checked, and aiohttp connects to the
 addresses checked (no second lookup to rebind); an IP literal is checked
 before the request; redirects are not followed. People see the model's name
@@ -30,9 +30,10 @@ import httpx2
 import openai
 from aiohttp.abc import AbstractResolver, ResolveResult
 from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
+from parley_platform import egress
+from parley_platform.egress import EgressPolicy, EgressRefused
 
-from parley_contracts import ChatMessage, GenerationParams, egress
-from parley_contracts.egress import EgressPolicy, EgressRefused
+from parley_contracts import ChatMessage, GenerationParams
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError, ProviderStreamError
 from parley_inference.domain.sse import DONE, Chunk, SseDecoder

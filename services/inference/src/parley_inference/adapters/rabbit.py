@@ -15,9 +15,10 @@ from faststream.rabbit import RabbitBroker
 from pamqp.body import ContentBody
 from pamqp.commands import Basic
 from pamqp.header import ContentHeader
+from parley_platform.rabbit import rabbit_exchange
 
 from parley_contracts import DomainEvent, Event, WorkerHeartbeat
-from parley_contracts.topology import CHAT_EVENTS, WORKER_HEARTBEATS, rabbit_exchange
+from parley_contracts.topology import CHAT_EVENTS, WORKER_HEARTBEATS
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from parley_platform.sealing import Sealer, SealError, provider_binding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from parley_contracts.catalog import CatalogUpdated, Sealer, SealError, provider_binding
+from parley_contracts.catalog import CatalogUpdated
 from parley_inference.domain.errors import GenerationError, model_not_found
 
 

@@ -39,6 +39,8 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 from opentelemetry import trace
+from parley_platform.rabbit import declare_queue, rabbit_exchange, rabbit_queue
+from parley_platform.telemetry import context_from_headers, log_context
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -51,17 +53,13 @@ from parley_contracts import (
 )
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.senders import Senders
-from parley_contracts.telemetry import context_from_headers, log_context
 from parley_contracts.topology import (
     CHAT_CONTROL,
     CHAT_EVENTS,
     INFERENCE_DEAD,
     INFERENCE_DELIVERY_LIMIT,
     QueueSpec,
-    declare_queue,
     inference_queue,
-    rabbit_exchange,
-    rabbit_queue,
 )
 from parley_inference.domain.catalog import ModelCatalog
 from parley_inference.domain.errors import ErrorCode

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
+from parley_platform.rabbit import declare, queue_exists, unbind_queue
+from parley_platform.sealing import Sealer
 
 from parley_contracts import UnsupportedEvent, WorkerHeartbeat
-from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated, Sealer
+from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated
 from parley_contracts.senders import Senders
-from parley_contracts.topology import INFERENCE_DEAD, QueueSpec, declare, queue_exists, unbind_queue
+from parley_contracts.topology import INFERENCE_DEAD, QueueSpec
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher

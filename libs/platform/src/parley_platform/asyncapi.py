@@ -1,6 +1,6 @@
 """The AsyncAPI document of Parley's broker traffic, generated from the contracts.
 
-`python -m parley_contracts.asyncapi > docs/asyncapi.yaml` writes it; a test
+`python -m parley_platform.asyncapi > docs/asyncapi.yaml` writes it; a test
 fails when the committed file is stale. The document is built from a broker
 that is never connected: it only carries the topology and the event models.
 """
@@ -24,10 +24,9 @@ from parley_contracts.topology import (
     INFERENCE_ROUTE,
     WORKER_HEARTBEATS,
     inference_queue,
-    rabbit_exchange,
-    rabbit_queue,
     session_queue,
 )
+from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 TITLE = "Parley broker traffic"
 

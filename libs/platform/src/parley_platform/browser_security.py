@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from parley_contracts.http_metrics import ASGIApp, Message, Receive, Scope, Send
+from parley_platform.http_metrics import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """The CSP of an answer that is not a page (JSON, files): it may load and run nothing."""

@@ -1,4 +1,4 @@
-from parley_contracts.recent import Recent
+from parley_platform.recent import Recent
 
 
 class Clock:

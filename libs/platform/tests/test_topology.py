@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
+from parley_platform import rabbit
 
 from parley_contracts import topology
 from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
@@ -39,7 +40,7 @@ def test_session_queues_expire_when_unused() -> None:
 
 
 def test_faststream_queue_matches_the_spec() -> None:
-    queue = topology.rabbit_queue(topology.AUDIT_EVENTS)
+    queue = rabbit.rabbit_queue(topology.AUDIT_EVENTS)
     assert queue.arguments == topology.AUDIT_EVENTS.declare_arguments()
 
 
@@ -70,11 +71,11 @@ def _prompt(body: bytes, model: str) -> aio_pika.Message:
 async def test_topology_declares_on_a_real_broker_and_routes(connection: AbstractRobustConnection) -> None:
     channel = await connection.channel()
     small, large = topology.inference_queue("small"), topology.inference_queue("large")
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
+    await rabbit.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
     # Declaring twice must be accepted: every service declares what it uses.
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
+    await rabbit.declare(channel, *topology.PUBLISHER_QUEUES, topology.HISTORY_EVENTS, small, large)
 
-    exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
+    exchange = await rabbit.declare_exchange(channel, topology.CHAT_EVENTS)
     await exchange.publish(_prompt(b"to small", "small"), routing_key="prompt.submitted")
     counted = topology.prompt_headers("large", user_id="alice", message_id=uuid.uuid4())
     await exchange.publish(aio_pika.Message(b"to large", headers=counted), routing_key="prompt.submitted")
@@ -94,8 +95,8 @@ async def test_a_prompt_for_a_model_no_queue_takes_is_dead_lettered(
     connection: AbstractRobustConnection,
 ) -> None:
     channel = await connection.channel()
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, topology.inference_queue("served"))
-    exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
+    await rabbit.declare(channel, *topology.PUBLISHER_QUEUES, topology.inference_queue("served"))
+    exchange = await rabbit.declare_exchange(channel, topology.CHAT_EVENTS)
     await exchange.publish(_prompt(b"nobody", "removed-model"), routing_key="prompt.submitted")
     dead = await channel.declare_queue(topology.INFERENCE_DEAD.name, passive=True)
     assert await _get(dead) == b"nobody"
@@ -104,8 +105,8 @@ async def test_a_prompt_for_a_model_no_queue_takes_is_dead_lettered(
 async def test_poison_request_dead_letters(connection: AbstractRobustConnection) -> None:
     channel = await connection.channel()
     spec = topology.inference_queue("poisoned")
-    await topology.declare(channel, *topology.PUBLISHER_QUEUES, spec)
-    exchange = await topology.declare_exchange(channel, topology.CHAT_EVENTS)
+    await rabbit.declare(channel, *topology.PUBLISHER_QUEUES, spec)
+    exchange = await rabbit.declare_exchange(channel, topology.CHAT_EVENTS)
     await exchange.publish(_prompt(b"poison", "poisoned"), routing_key="prompt.submitted")
     requests = await channel.declare_queue(spec.name, passive=True)
     for _ in range(topology.INFERENCE_DELIVERY_LIMIT + 1):
@@ -126,11 +127,11 @@ async def test_poison_request_dead_letters(connection: AbstractRobustConnection)
 async def test_queue_exists_leaves_no_channel_open(connection: AbstractRobustConnection) -> None:
     served = topology.inference_queue("served")
     async with connection.channel() as channel:
-        await topology.declare_queue(channel, served)
+        await rabbit.declare_queue(channel, served)
     assert connection.transport is not None
     open_channels = connection.transport.connection.channels
 
-    answers = [await topology.queue_exists(connection, name) for name in ("absent", "absent", served.name)]
+    answers = [await rabbit.queue_exists(connection, name) for name in ("absent", "absent", served.name)]
 
     # A robust channel the broker closed reopens itself a moment later: give it that moment.
     await asyncio.sleep(0.5)

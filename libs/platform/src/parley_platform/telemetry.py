@@ -38,7 +38,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from parley_contracts.http_metrics import HttpMetricsMiddleware, http_latency
+from parley_platform.http_metrics import HttpMetricsMiddleware, http_latency
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

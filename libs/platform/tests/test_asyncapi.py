@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from parley_contracts.asyncapi import render
+from parley_platform.asyncapi import render
 
 DOCUMENT = Path(__file__).resolve().parents[3] / "docs" / "asyncapi.yaml"
 

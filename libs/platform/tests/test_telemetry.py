@@ -8,10 +8,8 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
-
-from parley_contracts.http_metrics import HttpMetricsMiddleware, http_latency
-from parley_contracts.telemetry import (
+from parley_platform.http_metrics import HttpMetricsMiddleware, http_latency
+from parley_platform.telemetry import (
     JsonFormatter,
     TelemetryConfigError,
     configure_tracing,
@@ -19,6 +17,7 @@ from parley_contracts.telemetry import (
     log_context,
     log_format,
 )
+from prometheus_client import CollectorRegistry
 
 
 @pytest.fixture
