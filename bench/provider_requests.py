@@ -25,13 +25,13 @@ from typing import Any, cast
 import openai
 import uvloop
 from openai.types.chat import ChatCompletionMessageParam
-from parley_platform.egress import EgressPolicy
 from procstat import machine
 from results import write_result
 
 from parley_contracts import ChatMessage, GenerationParams
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.domain.catalog import ModelSpec
+from parley_platform.egress import EgressPolicy
 from parley_testkit import ServiceProcess, free_port
 
 Request = Callable[[tuple[ChatMessage, ...]], Awaitable[None]]

@@ -29,7 +29,6 @@ from typing import Any
 
 import aio_pika
 import uvloop
-from parley_platform.rabbit import declare
 from procstat import list_queues, loadavg, machine
 from results import write_result
 
@@ -44,6 +43,7 @@ from parley_contracts import (
     utcnow,
 )
 from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, HISTORY_EVENTS
+from parley_platform.rabbit import declare
 from parley_testkit import ServiceProcess, amqp_url_from_env, isolated_vhost
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

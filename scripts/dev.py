@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from parley_platform.settings import DEFAULT_AMQP_URL
 
 import parley_localmodel as local_model
+from parley_platform.settings import DEFAULT_AMQP_URL
 
 log = logging.getLogger("parley.dev")
 DEFAULT_LOCAL_MODEL_PORT = 8081

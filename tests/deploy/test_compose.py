@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
+
+from parley_platform.telemetry import broker_middlewares
 
 from .conftest import BIN, ROOT
 from .test_least_privilege import COMPOSE_SECRETS

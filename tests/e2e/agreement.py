@@ -27,9 +27,9 @@ from typing import Any
 
 import aio_pika
 import httpx
-from parley_platform.rabbit import declare_queue
 
 from parley_contracts.topology import AUDIT_EVENTS
+from parley_platform.rabbit import declare_queue
 
 from .stack import Frame
 

@@ -25,11 +25,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import aio_pika
 import httpx
 import websockets
-from parley_platform import rabbit
 from websockets.asyncio.client import ClientConnection
 
 from parley_contracts import topology
 from parley_contracts.senders import broker_user
+from parley_platform import rabbit
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
 
 ISSUER = "parley-e2e"

@@ -15,10 +15,10 @@ import aio_pika
 import httpx
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
-from parley_platform.rabbit import declare
 
 from parley_contracts.senders import OWNED, Service
 from parley_contracts.topology import AUDIT_EVENTS, AUTH_USAGE, CHAT_EVENTS, HISTORY_EVENTS
+from parley_platform.rabbit import declare
 from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
 
 from .stack import Client, Stack, broker_users, platform, service_urls

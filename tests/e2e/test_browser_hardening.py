@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from parley_platform.browser_security import API_POLICY
 
+from parley_platform.browser_security import API_POLICY
 from parley_testkit import FakeProvider, TestIssuer
 
 from .stack import REFRESH_COOKIE, Gateway, Stack, platform

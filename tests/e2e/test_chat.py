@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 import websockets
-from parley_platform import rabbit
 
 from parley_contracts import topology
+from parley_platform import rabbit
 from parley_testkit import FakeProvider, Script
 
 from .stack import MODEL, PROVIDER_READ_TIMEOUT_S, REFUSED_MODEL, Client, Stack, answer_text

@@ -20,10 +20,10 @@ import aio_pika
 import httpx
 import pytest
 import websockets
-from parley_platform.rabbit import queue_exists
 
 from parley_contracts.topology import session_queue
 from parley_gateway.domain.sessions import new_owned_id
+from parley_platform.rabbit import queue_exists
 from parley_testkit import FakeProvider, TestIssuer
 
 from .stack import BOOTSTRAP_TOKEN, Client, Frame, Gateway, Stack, jwt_claims, platform, refresh_cookie

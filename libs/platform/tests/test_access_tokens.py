@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from parley_platform.access_tokens import JwksVerifier, SigningKeysUnavailable, TokenRejected
 
+from parley_platform.access_tokens import JwksVerifier, SigningKeysUnavailable, TokenRejected
 from parley_testkit import TestIssuer
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+
 from parley_platform.browser_security import API_POLICY, OriginPolicy, SecurityHeaders, page_policy
 
 

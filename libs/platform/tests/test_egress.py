@@ -4,9 +4,9 @@ resolver: no DNS server, no connection)."""
 from __future__ import annotations
 
 import pytest
+
 from parley_platform import egress
 from parley_platform.egress import EgressPolicy, EgressRefused, check_url
-
 from parley_testkit import StubResolver
 
 REFUSED = [

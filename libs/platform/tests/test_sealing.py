@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from parley_platform.sealing import SIGNING_KEYS, Sealer, SealError, provider_binding, secret_problem
 
 SECRET = "a-sealing-test-secret-of-at-least-32-characters"

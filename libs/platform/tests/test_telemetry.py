@@ -8,6 +8,8 @@ import pytest
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
 from parley_platform.http_metrics import HttpMetricsMiddleware, http_latency
 from parley_platform.telemetry import (
     JsonFormatter,
@@ -17,7 +19,6 @@ from parley_platform.telemetry import (
     log_context,
     log_format,
 )
-from prometheus_client import CollectorRegistry
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
-from parley_platform import rabbit
 
 from parley_contracts import topology
+from parley_platform import rabbit
 from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from parley_platform import egress
 from sqlalchemy.engine import make_url
 
 from parley_auth.__main__ import migrate
@@ -23,6 +22,7 @@ from parley_auth.adapters.orm import UserRow
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database
 from parley_auth.settings import normalize_database_url
+from parley_platform import egress
 from parley_testkit import StubResolver
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

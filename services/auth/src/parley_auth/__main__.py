@@ -19,8 +19,6 @@ from pathlib import Path
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from parley_platform.sealing import Sealer
-from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
 from parley_auth import services
@@ -30,6 +28,8 @@ from parley_auth.bootstrap import bootstrap, utc_now
 from parley_auth.domain.errors import NotFound
 from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings
+from parley_platform.sealing import Sealer
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_auth")
 

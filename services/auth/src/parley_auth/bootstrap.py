@@ -10,9 +10,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from parley_platform.browser_security import OriginPolicy
-from parley_platform.sealing import Sealer
-
 from parley_auth.adapters.keys import KeyRing
 from parley_auth.adapters.metrics import AuthMetrics
 from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
@@ -22,6 +19,8 @@ from parley_auth.domain.quota import Price
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
 from parley_auth.ports import EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
+from parley_platform.browser_security import OriginPolicy
+from parley_platform.sealing import Sealer
 
 
 def utc_now() -> datetime:

@@ -24,9 +24,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from parley_platform import egress
-from parley_platform.sealing import Sealer, SealError, provider_binding
-
 from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import ModelRow, ProviderRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
@@ -35,6 +32,8 @@ from parley_auth.domain.catalog import check_limits, key_last4, plan_seed, same_
 from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation, Unavailable
 from parley_contracts import new_id
 from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
+from parley_platform import egress
+from parley_platform.sealing import Sealer, SealError, provider_binding
 
 log = logging.getLogger(__name__)
 

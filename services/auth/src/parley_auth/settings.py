@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
 from parley_platform.egress import EgressPolicy
 from parley_platform.sealing import secret_problem
 from parley_platform.settings import BrokerSettings, trusted_proxies
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-auth.db"
 

@@ -11,11 +11,11 @@ import aio_pika
 import jwt
 import pytest
 from faststream.rabbit import RabbitBroker
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts import UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration.conftest import Api, User, login
 
 

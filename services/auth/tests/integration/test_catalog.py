@@ -12,8 +12,6 @@ from typing import Any
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
-from parley_platform.rabbit import declare_exchange
-from parley_platform.sealing import Sealer, provider_binding
 
 from parley_auth import usage
 from parley_auth.adapters.passwords import Argon2Hasher
@@ -21,6 +19,8 @@ from parley_auth.settings import Settings
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.catalog import CATALOG_REQUESTS, SYSTEM_USER, CatalogUpdated
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
+from parley_platform.sealing import Sealer, provider_binding
 from tests.integration.conftest import Api, User, make_admin, make_settings, start_api
 
 SECRET = "catalogue-test-secret-of-at-least-32-characters"

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from parley_platform import egress
-from parley_platform.sealing import Sealer, SealError, provider_binding
 
 from parley_auth import catalog
 from parley_auth.settings import Settings
 from parley_contracts.catalog import CatalogProvider, CatalogUpdated
+from parley_platform import egress
+from parley_platform.sealing import Sealer, SealError, provider_binding
 from parley_testkit import StubResolver
 from tests.integration.conftest import Api, User, make_settings
 from tests.integration.test_catalog import CATALOG, SECRET, Events, bind_events

@@ -7,11 +7,11 @@ import secrets
 from pathlib import Path
 
 import pytest
-from parley_platform.sealing import Sealer, provider_binding
 
 from parley_auth.__main__ import migrate
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_contracts.catalog import SYSTEM_USER
+from parley_platform.sealing import Sealer, provider_binding
 from tests.conftest import in_thread
 from tests.integration.conftest import make_admin, make_settings, start_api
 from tests.integration.test_catalog import CATALOG, SECRET, bind_events

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 import aio_pika
 import httpx
-from parley_platform.rabbit import declare_exchange
 
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database, Repository
@@ -21,6 +20,7 @@ from parley_auth.bootstrap import bootstrap
 from parley_auth.entrypoints.app import create_app
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration.conftest import Api, User, login, make_settings
 
 

@@ -37,7 +37,6 @@ import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 import pytest
-from parley_platform.rabbit import declare_exchange
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -51,6 +50,7 @@ from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings, normalize_database_url
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.conftest import DEFAULT_DATABASE_URL, in_thread
 from tests.fakes import FakePublisher
 from tests.integration.conftest import make_settings

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from parley_platform.sealing import Sealer
 from sqlalchemy import text
 
 from parley_auth.__main__ import migrate
 from parley_auth.adapters.keys import KeyRing, key_sealer, new_signing_key_row
 from parley_auth.adapters.repository import Database
 from parley_auth.settings import Settings
+from parley_platform.sealing import Sealer
 from tests.conftest import _fresh_postgres, in_thread
 
 SECRET = "signing-keys-test-secret-of-at-least-32-characters"

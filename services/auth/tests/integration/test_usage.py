@@ -12,10 +12,10 @@ from typing import Any
 import aio_pika
 import orjson
 import pytest
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts import CompletionFinished, Usage, new_id
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration.conftest import Api, User
 
 

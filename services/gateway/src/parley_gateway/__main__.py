@@ -14,11 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import uvicorn
 import uvloop
-from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
 from parley_gateway.entrypoints.app import create_app, create_ops_app
 from parley_gateway.settings import Settings
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_gateway")
 

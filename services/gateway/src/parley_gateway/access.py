@@ -15,12 +15,12 @@ import logging
 from typing import Protocol
 
 from faststream.rabbit import RabbitBroker
-from parley_platform.rabbit import queue_exists
 
 from parley_contracts import EventDecoder, UnsupportedEvent, UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
 from parley_contracts.senders import ForgedEvent, Senders
 from parley_gateway.domain.auth import AccountAccess
+from parley_platform.rabbit import queue_exists
 
 log = logging.getLogger(__name__)
 

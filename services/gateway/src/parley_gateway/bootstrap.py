@@ -9,8 +9,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from parley_platform.browser_security import OriginPolicy
-
 from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
 from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
@@ -24,6 +22,7 @@ from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.domain.stats import LatencyWindow
 from parley_gateway.hub import SessionHub
 from parley_gateway.settings import Settings
+from parley_platform.browser_security import OriginPolicy
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from parley_platform.settings import BrokerSettings, trusted_proxies
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from parley_platform.settings import BrokerSettings, trusted_proxies
 
 
 class Settings(BrokerSettings):

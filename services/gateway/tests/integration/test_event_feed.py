@@ -12,11 +12,11 @@ from typing import Any
 
 import aio_pika
 import pytest
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts.senders import broker_user
 from parley_contracts.topology import CHAT_EVENTS, Binding, private_queue
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
+from parley_platform.rabbit import declare_exchange
 from parley_testkit import amqp_url_from_env, cut_connections, isolated_vhost
 
 SPEC = private_queue(

@@ -24,9 +24,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration import fuzzing as fz
 from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess, KeyRing, wait_for_model

@@ -22,9 +22,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from parley_testkit.attacks import ATTACKS
 from tests.integration import fuzzing as fz
 from tests.integration.conftest import GatewayProcess, KeyRing

@@ -9,10 +9,10 @@ from typing import Any
 from uuid import uuid4
 
 import aio_pika
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS, prompt_headers
+from parley_platform.rabbit import declare_exchange
 from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess
 from tests.integration.test_quota import NOBODY_SERVES, publish

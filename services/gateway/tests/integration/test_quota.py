@@ -7,10 +7,10 @@ import time
 from typing import Any
 
 import aio_pika
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess
 from tests.integration.worker import FakeWorker

@@ -16,7 +16,6 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
-from parley_platform.rabbit import declare, declare_exchange
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -37,6 +36,7 @@ from parley_contracts import (
     WorkerHeartbeat,
 )
 from parley_contracts.topology import CHAT_CONTROL, WORKER_HEARTBEATS, inference_queue
+from parley_platform.rabbit import declare, declare_exchange
 
 _CONTROL = EventDecoder(CONTROL_COMMANDS)
 

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import httpx
-from parley_platform.browser_security import page_policy
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from parley_gateway.adapters.frontend_files import FrontendFiles
+from parley_platform.browser_security import page_policy
 
 
 def _client(directory: Path) -> httpx.AsyncClient:

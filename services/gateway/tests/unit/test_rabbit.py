@@ -6,11 +6,11 @@ from __future__ import annotations
 from uuid import uuid4
 
 from faststream.rabbit import RabbitQueue, TestRabbitBroker
-from parley_platform.rabbit import rabbit_exchange
 
 from parley_contracts import CancelGeneration, RequestSnapshot
 from parley_contracts.topology import CHAT_CONTROL
 from parley_gateway.adapters.rabbit import RabbitMessage, RabbitPublisher, RabbitRouter
+from parley_platform.rabbit import rabbit_exchange
 
 
 async def test_control_commands_carry_the_gateways_broker_user() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import uvicorn
 import uvloop
-from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
 from parley_history import services
@@ -25,6 +24,7 @@ from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.bootstrap import bootstrap
 from parley_history.entrypoints.app import create_app, openapi_document
 from parley_history.settings import Settings, async_database_url
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_history")
 

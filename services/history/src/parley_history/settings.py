@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from parley_platform.settings import BrokerSettings
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from parley_history.domain.audit import AuditKey
+from parley_platform.settings import BrokerSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-history.db"
 AUDIT_KEY_MIN_LENGTH = 32

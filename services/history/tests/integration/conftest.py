@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import aio_pika
 import httpx
 import pytest
-from parley_platform.rabbit import declare
 
 from parley_contracts import DomainEvent
 from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS
@@ -23,6 +22,7 @@ from parley_history.bootstrap import History, bootstrap
 from parley_history.entrypoints.app import create_app
 from parley_history.entrypoints.consumers import EventConsumer
 from parley_history.settings import Settings
+from parley_platform.rabbit import declare
 from parley_testkit import FakeProvider, TestIssuer, amqp_url_from_env, isolated_vhost
 from tests.conftest import sql_store
 from tests.fakes import FakePublisher

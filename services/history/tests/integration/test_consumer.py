@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 import aio_pika
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from parley_platform.rabbit import declare, declare_queue
 
 from parley_contracts import DomainEvent, PromptSubmitted
 from parley_contracts.topology import HISTORY_EVENTS, inference_queue
@@ -17,6 +16,7 @@ from parley_history.adapters.database import make_engine
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.domain.audit import ChainReport
 from parley_history.domain.conversations import Applied
+from parley_platform.rabbit import declare, declare_queue
 from tests.conftest import AUDIT_KEY
 from tests.events import finished, prompt
 from tests.integration.conftest import Broker, Running, consuming

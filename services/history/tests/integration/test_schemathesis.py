@@ -19,9 +19,9 @@ import aio_pika
 import httpx
 import pytest
 import uvloop
-from parley_platform.rabbit import declare_exchange
 
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from parley_testkit import FakeProvider, ServiceProcess, TestIssuer, free_port
 from tests.conftest import AUDIT_SECRET, Databases
 from tests.events import finished, prompt

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 from pydantic import ValidationError
 
 from parley_inference.bootstrap import bootstrap
 from parley_inference.domain.catalog import ModelsFileError
 from parley_inference.entrypoints.worker import BrokerUnavailable, StartupError
 from parley_inference.settings import Settings
+from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_inference")
 

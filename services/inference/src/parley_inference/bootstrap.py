@@ -10,8 +10,6 @@ import logging
 import os
 
 from faststream.rabbit import RabbitBroker
-from parley_platform.sealing import Sealer
-from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
@@ -26,6 +24,8 @@ from parley_inference.entrypoints.worker import Worker, WorkerConfig
 from parley_inference.ports import ChatModel
 from parley_inference.services import Ports
 from parley_inference.settings import Settings
+from parley_platform.sealing import Sealer
+from parley_platform.telemetry import broker_middlewares
 
 log = logging.getLogger(__name__)
 

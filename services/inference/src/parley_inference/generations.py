@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from parley_platform.recent import Recent
-
 from parley_contracts import PromptSubmitted, TokenDelta
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.coalescer import Coalescer
 from parley_inference.domain.errors import cut_off
 from parley_inference.domain.generation import Generation
 from parley_inference.ports import ChatModel, Metrics, StreamSink
+from parley_platform.recent import Recent
 
 
 class Stop(StrEnum):

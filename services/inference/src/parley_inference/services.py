@@ -10,7 +10,6 @@ from enum import StrEnum
 from uuid import UUID
 
 from opentelemetry import trace
-from parley_platform.recent import Recent
 
 from parley_contracts import (
     CancelGeneration,
@@ -31,6 +30,7 @@ from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation, finish_reason
 from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop, withdrawals
 from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
+from parley_platform.recent import Recent
 
 log = logging.getLogger(__name__)
 # The token path is published on aiormq directly (no instrumentation there): one span

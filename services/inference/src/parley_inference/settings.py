@@ -6,10 +6,11 @@ import os
 import socket
 from pathlib import Path
 
-from parley_platform.egress import EgressPolicy
-from parley_platform.settings import BrokerSettings
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from parley_platform.egress import EgressPolicy
+from parley_platform.settings import BrokerSettings
 
 
 def _default_worker_id() -> str:

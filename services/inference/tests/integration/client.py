@@ -10,7 +10,6 @@ from uuid import UUID
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from parley_platform.rabbit import declare, declare_queue
 
 from parley_contracts import (
     DOMAIN_EVENTS,
@@ -37,6 +36,7 @@ from parley_contracts.topology import (
     session_queue,
 )
 from parley_inference.entrypoints.consumers import delivery_count
+from parley_platform.rabbit import declare, declare_queue
 
 _stream = EventDecoder(SESSION_STREAM_EVENTS)
 _domain = EventDecoder(DOMAIN_EVENTS)

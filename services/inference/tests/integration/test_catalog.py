@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from faststream.rabbit import RabbitBroker
-from parley_platform.sealing import Sealer, provider_binding
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import (
@@ -22,6 +21,7 @@ from parley_contracts.catalog import (
 )
 from parley_contracts.topology import CHAT_EVENTS
 from parley_inference.entrypoints.worker import Worker
+from parley_platform.sealing import Sealer, provider_binding
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
 from tests.waiting import eventually

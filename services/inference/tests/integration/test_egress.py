@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from parley_platform import egress
-from parley_platform.egress import EgressPolicy
 
 from parley_contracts import ChatMessage, GenerationParams
 from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError
+from parley_platform import egress
+from parley_platform.egress import EgressPolicy
 from parley_testkit import FakeProvider, StubResolver, free_port
 
 MESSAGES = (ChatMessage(role="user", content="Hi"),)

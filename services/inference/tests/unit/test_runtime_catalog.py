@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from parley_platform.sealing import Sealer, provider_binding
-
 from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
 from parley_inference.domain.catalog import from_catalog_event
+from parley_platform.sealing import Sealer, provider_binding
 
 OPEN = CatalogProvider(id=uuid.UUID(int=1), name="local", base_url="http://127.0.0.1:8081/v1")
 KEYED = CatalogProvider(

@@ -30,11 +30,11 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
 )
-from parley_platform.sealing import SIGNING_KEYS, Sealer, SealError
 
 from parley_auth.adapters.orm import SigningKeyRow
 from parley_auth.adapters.repository import Repository
 from parley_auth.domain.errors import InvalidToken
+from parley_platform.sealing import SIGNING_KEYS, Sealer, SealError
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ import logging
 import warnings
 from typing import Any
 
-from parley_platform.rabbit import rabbit_exchange
-from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
 
 from parley_auth.settings import Settings
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, UserAccessChanged, UserRegistered
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import rabbit_exchange
+from parley_platform.telemetry import broker_middlewares
 
 with warnings.catch_warnings():
     # The integration still lives here in FastStream 0.7; it only warns about its future move.

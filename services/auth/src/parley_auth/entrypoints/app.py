@@ -13,8 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from parley_platform.browser_security import SecurityHeaders
-from parley_platform.telemetry import instrument_app
 from pydantic import BeforeValidator
 
 from parley_auth import catalog, services, usage
@@ -55,6 +53,8 @@ from parley_auth.entrypoints.schemas import (
 )
 from parley_auth.outage import DATABASE_ERRORS
 from parley_auth.settings import Settings
+from parley_platform.browser_security import SecurityHeaders
+from parley_platform.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ import logging
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, QueueType, RabbitQueue, RabbitResponse
-from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 from parley_auth import access, catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
@@ -18,6 +17,7 @@ from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent,
 from parley_contracts.access import ACCESS_REQUESTS
 from parley_contracts.catalog import CATALOG_REQUESTS
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS
+from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from faststream.rabbit import RabbitQueue
-from parley_platform.rabbit import rabbit_exchange
 
 from parley_contracts.topology import ExchangeSpec
 from parley_gateway.adapters.rabbit import RabbitRouter
+from parley_platform.rabbit import rabbit_exchange
 
 
 async def bind_extra(

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from parley_platform.browser_security import page_policy
 from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from parley_platform.browser_security import page_policy
 
 
 class FrontendFiles(StaticFiles):

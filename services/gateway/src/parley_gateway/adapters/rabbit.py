@@ -10,14 +10,14 @@ import warnings
 from typing import Any
 
 from aio_pika.exceptions import DeliveryError
-from parley_platform.rabbit import rabbit_exchange
-from parley_platform.telemetry import broker_middlewares
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.settings import Settings
+from parley_platform.rabbit import rabbit_exchange
+from parley_platform.telemetry import broker_middlewares
 
 with warnings.catch_warnings():
     # The integration still lives here in FastStream 0.7; it only warns about its future move.

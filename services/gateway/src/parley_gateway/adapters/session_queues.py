@@ -19,13 +19,13 @@ from uuid import UUID
 import aio_pika
 import aiormq.abc
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
-from aiormq.abc import ChannelFrame, DeliveredMessage
-from pamqp.commands import Basic
-from parley_platform.rabbit import declare, declare_queue
+from aiormq.abc import DeliveredMessage
 
 from parley_contracts.topology import PUBLISHER_QUEUES, QueueSpec, session_queue
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.ports import Delivery
+from parley_platform.frames import ack_frames, write_frames
+from parley_platform.rabbit import declare, declare_queue
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,12 @@ class _Acks:
             await asyncio.sleep(_ACK_DELAY_S)
             while self._pending:
                 pending, self._pending = self._pending, []
-                by_channel: dict[aiormq.abc.AbstractChannel, list[Basic.Ack]] = {}
+                by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
                 for channel, tag in pending:
-                    by_channel.setdefault(channel, []).append(Basic.Ack(delivery_tag=tag))
-                for channel, acks in by_channel.items():
-                    if channel.is_closed:
-                        continue
-                    await channel.connection.write_queue.put(
-                        ChannelFrame.marshall(channel_number=channel.number, frames=acks)
-                    )
+                    by_channel.setdefault(channel, []).append(tag)
+                for channel, tags in by_channel.items():
+                    if not channel.is_closed:
+                        await write_frames(channel, ack_frames(tags))
         except Exception as exc:  # the connection went away: the broker requeues
             log.debug("acks not written: %s", exc)
         finally:

@@ -3,6 +3,9 @@ errors become the gateway's error frames and close codes here."""
 
 from __future__ import annotations
 
+from parley_gateway.domain.auth import AccountAccess, Principal
+from parley_gateway.domain.clock import Clock
+from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 from parley_platform.access_tokens import (
     JwksSource,
     JwksVerifier,
@@ -10,10 +13,6 @@ from parley_platform.access_tokens import (
     TokenRejected,
     http_jwks,
 )
-
-from parley_gateway.domain.auth import AccountAccess, Principal
-from parley_gateway.domain.clock import Clock
-from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
 
 __all__ = ["JwksTokenVerifier", "http_jwks"]
 

@@ -12,9 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from parley_platform.recent import Recent
-
 from parley_gateway.domain.clock import Clock
+from parley_platform.recent import Recent
 
 _SWEEP_EVERY = 1024
 

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from parley_platform.recent import Recent
-
 from parley_contracts import (
     SnapshotItem,
     StreamEvent,
@@ -42,6 +40,7 @@ from parley_contracts import (
     TokenDelta,
 )
 from parley_gateway.domain.clock import Clock
+from parley_platform.recent import Recent
 
 ENDED_FOR_S = 300.0
 ENDED_AT_MOST = 1024

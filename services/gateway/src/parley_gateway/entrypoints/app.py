@@ -9,8 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
-from parley_platform.browser_security import SecurityHeaders
-from parley_platform.telemetry import instrument_app
 
 from parley_gateway import services
 from parley_gateway.adapters.frontend_files import FrontendFiles
@@ -22,6 +20,8 @@ from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.stats import stats_routes
 from parley_gateway.entrypoints.ws import ClientConnection
 from parley_gateway.settings import Settings
+from parley_platform.browser_security import SecurityHeaders
+from parley_platform.telemetry import instrument_app
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel
-from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 from parley_contracts import (
     PromptSubmitted,
@@ -40,6 +39,7 @@ from parley_gateway.adapters.bindings import bind_extra
 from parley_gateway.adapters.rabbit import RabbitMessage
 from parley_gateway.adapters.session_queues import EventCallback
 from parley_gateway.bootstrap import Gateway
+from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
 

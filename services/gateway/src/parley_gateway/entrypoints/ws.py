@@ -18,7 +18,6 @@ from uuid import UUID
 import orjson
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from parley_platform.telemetry import bind_log_context, log_context
 from starlette.websockets import WebSocket
 
 from parley_contracts import new_id
@@ -43,6 +42,7 @@ from parley_gateway.domain.sessions import new_owned_id, new_session_id, owns, r
 from parley_gateway.domain.stream import DeltaFrame, StreamErrorFrame, StreamFrame
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
+from parley_platform.telemetry import bind_log_context, log_context
 
 log = logging.getLogger(__name__)
 # WebSocket frames have no instrumentation library: a prompt's trace starts here, and the

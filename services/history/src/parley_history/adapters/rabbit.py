@@ -18,11 +18,11 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import propagate
-from parley_platform.rabbit import declare
 
 from parley_contracts import DomainEvent, PromptSubmitted
 from parley_contracts.senders import broker_user
 from parley_contracts.topology import AUDIT_EVENTS, CHAT_EVENTS, HISTORY_EVENTS, QueueSpec, prompt_headers
+from parley_platform.rabbit import declare
 
 log = logging.getLogger(__name__)
 

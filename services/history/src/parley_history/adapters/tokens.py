@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from parley_history.domain.errors import NotAuthenticated, StoreUnavailable
 from parley_platform.access_tokens import (
     JwksSource,
     JwksVerifier,
@@ -12,8 +13,6 @@ from parley_platform.access_tokens import (
     TokenRejected,
     http_jwks,
 )
-
-from parley_history.domain.errors import NotAuthenticated, StoreUnavailable
 
 __all__ = ["JwksTokenVerifier", "Principal", "http_jwks"]
 

@@ -16,8 +16,6 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from parley_platform.browser_security import SecurityHeaders
-from parley_platform.telemetry import instrument_app
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from parley_history import __version__, library, services
@@ -57,6 +55,8 @@ from parley_history.entrypoints.schemas import (
 )
 from parley_history.ports import HistoryStore
 from parley_history.settings import Settings
+from parley_platform.browser_security import SecurityHeaders
+from parley_platform.telemetry import instrument_app
 
 PREFIX = "/api/history"
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such conversation for this user"}}

@@ -16,7 +16,6 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from parley_platform.telemetry import context_from_headers
 
 from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
 from parley_contracts.senders import Senders
@@ -27,6 +26,7 @@ from parley_history.adapters.rabbit import dead_letter, open_history_queue
 from parley_history.domain.errors import StoreUnavailable
 from parley_history.ports import EventPublisher, HistoryStore
 from parley_history.settings import Settings
+from parley_platform.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)

@@ -30,13 +30,13 @@ import httpx2
 import openai
 from aiohttp.abc import AbstractResolver, ResolveResult
 from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
-from parley_platform import egress
-from parley_platform.egress import EgressPolicy, EgressRefused
 
 from parley_contracts import ChatMessage, GenerationParams
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError, ProviderStreamError
 from parley_inference.domain.sse import DONE, Chunk, SseDecoder
+from parley_platform import egress
+from parley_platform.egress import EgressPolicy, EgressRefused
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,13 @@ from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from aiormq.abc import ChannelFrame, FrameType
 from faststream.rabbit import RabbitBroker
-from pamqp.body import ContentBody
 from pamqp.commands import Basic
-from pamqp.header import ContentHeader
-from parley_platform.rabbit import rabbit_exchange
 
 from parley_contracts import DomainEvent, Event, WorkerHeartbeat
 from parley_contracts.topology import CHAT_EVENTS, WORKER_HEARTBEATS
+from parley_platform.frames import publish_frames, write_frames
+from parley_platform.rabbit import rabbit_exchange
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +95,13 @@ class AmqpStreamSink:
     async def _write(self, channel: aiormq.Channel, batch: list[_Item]) -> None:
         """All of `batch` as one write on the connection; waits for the socket
         only when someone waits for one of its messages."""
-        if channel.is_closed:
-            raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
-        frames: list[FrameType | ContentBody] = []
         limit = channel.max_content_size
-        for routing_key, body, event_type, _ in batch:
-            frames.append(Basic.Publish(exchange="", routing_key=routing_key, mandatory=False))
-            frames.append(ContentHeader(properties=self._props(event_type), body_size=len(body)))
-            frames.extend(ContentBody(body[i : i + limit]) for i in range(0, len(body), limit))
-        waited = any(done is not None for *_, done in batch)
-        drained: asyncio.Future[None] | None = channel.create_future() if waited else None
-        await channel.connection.write_queue.put(
-            ChannelFrame.marshall(channel_number=channel.number, frames=frames, drain_future=drained)
-        )
-        if drained is not None:
-            await drained
+        frames = [
+            frame
+            for routing_key, body, event_type, _ in batch
+            for frame in publish_frames(routing_key, body, self._props(event_type), max_content_size=limit)
+        ]
+        await write_frames(channel, frames, wait=any(done is not None for *_, done in batch))
 
     async def _pump(self, channel: AbstractChannel) -> None:
         queue = self._queue

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from parley_platform.sealing import Sealer, SealError, provider_binding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from parley_contracts.catalog import CatalogUpdated
 from parley_inference.domain.errors import GenerationError, model_not_found
+from parley_platform.sealing import Sealer, SealError, provider_binding
 
 
 class ModelsFileError(ValueError):

@@ -39,8 +39,6 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 from opentelemetry import trace
-from parley_platform.rabbit import declare_queue, rabbit_exchange, rabbit_queue
-from parley_platform.telemetry import context_from_headers, log_context
 
 from parley_contracts import (
     CONTROL_COMMANDS,
@@ -72,6 +70,8 @@ from parley_inference.services import (
     fail_dead_request,
     generate,
 )
+from parley_platform.rabbit import declare_queue, rabbit_exchange, rabbit_queue
+from parley_platform.telemetry import context_from_headers, log_context
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)

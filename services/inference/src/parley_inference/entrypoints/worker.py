@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
-from parley_platform.rabbit import declare, queue_exists, unbind_queue
-from parley_platform.sealing import Sealer
 
 from parley_contracts import UnsupportedEvent, WorkerHeartbeat
 from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated
@@ -32,6 +30,8 @@ from parley_inference.entrypoints.consumers import (
     request_lanes,
 )
 from parley_inference.services import Ports, abort_generations
+from parley_platform.rabbit import declare, queue_exists, unbind_queue
+from parley_platform.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
