@@ -1,6 +1,8 @@
+from uuid import uuid4
+
 import pytest
 
-from parley_contracts import DOMAIN_EVENTS
+from parley_contracts import DOMAIN_EVENTS, CompletionFinished, EventDecoder, UnsupportedEvent, Usage
 from parley_contracts.senders import OWNED, SERVICES, ForgedEvent, Senders, broker_user
 from parley_contracts.stream import CONTROL_COMMANDS, SESSION_STREAM_EVENTS, WorkerHeartbeat
 
@@ -55,3 +57,22 @@ def test_every_service_is_named() -> None:
 def test_the_broker_user_is_the_url_s() -> None:
     assert broker_user("amqp://parley%2Dauth:secret@rabbit:5672/") == "parley-auth"
     assert broker_user("amqp://rabbit/") == "guest"
+
+
+def test_decode_reads_the_event_then_checks_its_sender() -> None:
+    decoder = EventDecoder([CompletionFinished])
+    body = CompletionFinished(
+        user_id="u",
+        conversation_id=uuid4(),
+        message_id=uuid4(),
+        model="m",
+        text="hi",
+        finish_reason="stop",
+        usage=Usage(prompt_tokens=1, completion_tokens=1),
+    ).to_json()
+    senders = Senders.parse(USERS)
+    assert senders.decode(decoder, body, "parley-inference").type == "completion.finished"
+    with pytest.raises(ForgedEvent):
+        senders.decode(decoder, body, "parley-gateway")
+    with pytest.raises(UnsupportedEvent, match="not JSON"):
+        senders.decode(decoder, b"{nope", "parley-inference")

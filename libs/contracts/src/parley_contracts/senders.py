@@ -18,7 +18,7 @@ from typing import Literal, get_args
 from urllib.parse import unquote, urlsplit
 
 from parley_contracts.catalog import CatalogUpdated
-from parley_contracts.codec import UnsupportedEvent
+from parley_contracts.codec import EventDecoder, UnsupportedEvent
 from parley_contracts.envelope import Event
 from parley_contracts.events import (
     BranchSelected,
@@ -106,6 +106,13 @@ class Senders:
         if len(set(users.values())) < len(users):
             raise ValueError(f"{SETTING}: each service needs a broker user of its own")
         return cls(MappingProxyType({s: users[s] for s in SERVICES}))
+
+    def decode(self, decoder: EventDecoder, body: bytes | str, user_id: str | None) -> Event:
+        """The event in `body`, sent by broker user `user_id`: `UnsupportedEvent` when `decoder`
+        does not know it, `ForgedEvent` when that user does not publish its type."""
+        event = decoder.decode(body)
+        self.check(event.type, user_id)
+        return event
 
     def check(self, event_type: str, user_id: str | None) -> None:
         """Raise `ForgedEvent` unless `user_id` is the broker user of a service owning `event_type`."""

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from parley_auth.adapters.keys import KeyRing
 from parley_auth.adapters.metrics import AuthMetrics
 from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
-from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
+from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter
 from parley_auth.adapters.repository import Database
 from parley_auth.domain.quota import Price
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
 from parley_auth.ports import EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
 from parley_platform.browser_security import OriginPolicy
+from parley_platform.fastapi_broker import make_router
 from parley_platform.sealing import Sealer
 
 
@@ -66,7 +67,13 @@ def bootstrap(
     now: Now = utc_now,
 ) -> Auth:
     metrics = AuthMetrics()
-    router = make_router(settings, metrics_registry=metrics.registry)
+    router = make_router(
+        settings.amqp_url,
+        app_name="parley-auth",
+        metrics_registry=metrics.registry,
+        reconnect_interval_s=settings.reconnect_interval_s,
+        include_in_schema=False,
+    )
     sealer = Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None
     return Auth(
         settings=settings,

@@ -39,8 +39,7 @@ def record_access_change(
 ) -> None:
     """`sender` is the broker user that published `body`: only auth's is believed."""
     try:
-        change = ACCESS.decode(body)
-        senders.check(change.type, sender)
+        change = senders.decode(ACCESS, body, sender)
     except ForgedEvent as exc:
         log.error("dropping a forged access change: %s", exc.reason)
         return

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
-from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter, make_router
+from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
 from parley_gateway.adapters.tokens import JwksTokenVerifier, http_jwks
 from parley_gateway.adapters.upstream import Upstreams
@@ -23,6 +23,7 @@ from parley_gateway.domain.stats import LatencyWindow
 from parley_gateway.hub import SessionHub
 from parley_gateway.settings import Settings
 from parley_platform.browser_security import OriginPolicy
+from parley_platform.fastapi_broker import make_router
 
 
 @dataclass
@@ -63,7 +64,12 @@ def bootstrap(
     verifier: JwksTokenVerifier | None = None,
 ) -> Gateway:
     metrics = GatewayMetrics()
-    router = make_router(settings, metrics_registry=metrics.registry)
+    router = make_router(
+        settings.amqp_url,
+        app_name="parley-gateway",
+        metrics_registry=metrics.registry,
+        reconnect_interval_s=settings.reconnect_interval_s,
+    )
     if verifier is None:
         assert settings.jwks_url is not None  # Settings refuses to exist without one
         verifier = JwksTokenVerifier(

@@ -257,8 +257,7 @@ class SessionRelay:
         if delivery is None:
             return None
         try:
-            event = SESSION_EVENTS.decode(delivery.body)
-            self._senders.check(event.type, delivery.sender)
+            event = self._senders.decode(SESSION_EVENTS, delivery.body, delivery.sender)
         except ForgedEvent as exc:
             log.error("session %s: dropping a forged session event: %s", self.session_id, exc.reason)
             return None

@@ -231,8 +231,7 @@ def _decode(
     """The event in `body`; None (logged) when this gateway does not understand it, or when
     `sender` (the broker user that published it) is not a publisher of its type."""
     try:
-        event = decoder.decode(body)
-        senders.check(event.type, sender)
+        event = senders.decode(decoder, body, sender)
     except ForgedEvent as exc:
         log.error("dropping a forged %s: %s", what, exc.reason)
         return None

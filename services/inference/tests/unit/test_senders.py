@@ -24,7 +24,6 @@ from parley_contracts.senders import ForgedEvent, Senders
 from parley_inference.entrypoints.consumers import (
     CATALOG_DECODER,
     InFlight,
-    decode_sent,
     fail_waiting_requests,
     handle_request,
 )
@@ -81,31 +80,31 @@ class FakeQueue:
 def test_a_prompt_passes_from_the_gateway_or_history_only() -> None:
     body = _prompt().to_json()
     for owner in ("a-gateway", "a-history"):
-        assert decode_sent(REQUESTS, body, owner, senders=SENDERS).type == "prompt.submitted"
+        assert SENDERS.decode(REQUESTS, body, owner).type == "prompt.submitted"
     for impostor in ("a-auth", "a-inference", "guest", None):
         with pytest.raises(ForgedEvent):
-            decode_sent(REQUESTS, body, impostor, senders=SENDERS)
+            SENDERS.decode(REQUESTS, body, impostor)
 
 
 def test_a_catalogue_passes_from_auth_only() -> None:
     body = CatalogUpdated(user_id=SYSTEM_USER, revision=1).to_json()
-    assert isinstance(decode_sent(CATALOG_DECODER, body, "a-auth", senders=SENDERS), CatalogUpdated)
+    assert isinstance(SENDERS.decode(CATALOG_DECODER, body, "a-auth"), CatalogUpdated)
     with pytest.raises(ForgedEvent, match="a-gateway"):
-        decode_sent(CATALOG_DECODER, body, "a-gateway", senders=SENDERS)
+        SENDERS.decode(CATALOG_DECODER, body, "a-gateway")
 
 
 def test_a_cancel_passes_from_the_gateway_only() -> None:
     body = CancelGeneration(user_id="user-1", message_id=uuid4()).to_json()
     decoder = EventDecoder(CONTROL_COMMANDS)
-    assert decode_sent(decoder, body, "a-gateway", senders=SENDERS).type == "generation.cancel"
+    assert SENDERS.decode(decoder, body, "a-gateway").type == "generation.cancel"
     with pytest.raises(ForgedEvent):
-        decode_sent(decoder, body, "a-history", senders=SENDERS)
+        SENDERS.decode(decoder, body, "a-history")
 
 
 def test_with_no_broker_users_every_sender_passes() -> None:
     body = CatalogUpdated(user_id=SYSTEM_USER, revision=1).to_json()
-    assert decode_sent(CATALOG_DECODER, body, None, senders=Senders()).type == "catalog.updated"
-    assert decode_sent(CATALOG_DECODER, body, "anyone", senders=Senders.parse("")).type == "catalog.updated"
+    assert Senders().decode(CATALOG_DECODER, body, None).type == "catalog.updated"
+    assert Senders.parse("").decode(CATALOG_DECODER, body, "anyone").type == "catalog.updated"
 
 
 async def test_a_forged_prompt_is_rejected_without_a_generation() -> None:

@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
-from parley_auth.settings import Settings
 from parley_contracts import DomainEvent, QuotaExceeded, QuotaRestored, UserAccessChanged, UserRegistered
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.fastapi_broker import RabbitMessage, RabbitRouter
 from parley_platform.rabbit import rabbit_exchange
-from parley_platform.telemetry import broker_middlewares
 
-with warnings.catch_warnings():
-    # The integration still lives here in FastStream 0.7; it only warns about its future move.
-    warnings.filterwarnings("ignore", message="The integration has been moved", category=DeprecationWarning)
-    from faststream.rabbit.fastapi import RabbitMessage, RabbitRouter
-
-__all__ = ["BrokerUnavailable", "RabbitMessage", "RabbitPublisher", "RabbitRouter", "make_router"]
+__all__ = ["BrokerUnavailable", "RabbitMessage", "RabbitPublisher", "RabbitRouter"]
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +22,6 @@ _PING_TIMEOUT_S = 0.5
 
 class BrokerUnavailable(RuntimeError):
     pass
-
-
-def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> RabbitRouter:
-    return RabbitRouter(
-        settings.amqp_url,
-        middlewares=broker_middlewares(metrics_registry, app_name="parley-auth"),
-        reconnect_interval=settings.reconnect_interval_s,
-        log_level=logging.DEBUG,
-        schema_url=None,
-        include_in_schema=False,
-        graceful_timeout=5.0,
-    )
 
 
 class RabbitPublisher:

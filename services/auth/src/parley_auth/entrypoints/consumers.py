@@ -12,11 +12,12 @@ from faststream.rabbit import Channel, QueueType, RabbitQueue, RabbitResponse
 from parley_auth import access, catalog, usage
 from parley_auth.adapters.rabbit import RabbitMessage
 from parley_auth.bootstrap import Auth
-from parley_auth.outage import retry_while_unavailable
+from parley_auth.outage import DATABASE_ERRORS
 from parley_contracts import CompletionFinished, EventDecoder, UnsupportedEvent, utcnow
 from parley_contracts.access import ACCESS_REQUESTS
 from parley_contracts.catalog import CATALOG_REQUESTS
 from parley_contracts.topology import AUTH_USAGE, CHAT_EVENTS
+from parley_platform.outage import retry_while_unavailable
 from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ def register_consumers(auth: Auth) -> None:
     )
     async def on_completion(message: RabbitMessage) -> None:
         try:
-            event = _DECODER.decode(message.body)
-            auth.settings.senders.check(event.type, message.raw_message.user_id)
+            event = auth.settings.senders.decode(_DECODER, message.body, message.raw_message.user_id)
         except UnsupportedEvent as exc:
             log.error("dropping a message on %s: %s", AUTH_USAGE.name, exc.reason)
             auth.metrics.events.labels("unsupported").inc()
@@ -55,6 +55,7 @@ def register_consumers(auth: Auth) -> None:
         assert isinstance(event, CompletionFinished)
         counted = await retry_while_unavailable(
             lambda: usage.record_completion(event, auth=auth),
+            unavailable=DATABASE_ERRORS,
             what=f"completion {event.event_id}",
             initial_s=auth.settings.store_retry_initial_s,
             max_s=auth.settings.store_retry_max_s,

@@ -6,41 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from typing import Any
 
 from aio_pika.exceptions import DeliveryError
-from prometheus_client import CollectorRegistry
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers
 from parley_gateway.domain.errors import BrokerUnavailable
-from parley_gateway.settings import Settings
+from parley_platform.fastapi_broker import RabbitMessage, RabbitRouter
 from parley_platform.rabbit import rabbit_exchange
-from parley_platform.telemetry import broker_middlewares
 
-with warnings.catch_warnings():
-    # The integration still lives here in FastStream 0.7; it only warns about its future move.
-    warnings.filterwarnings("ignore", message="The integration has been moved", category=DeprecationWarning)
-    from faststream.rabbit.fastapi import RabbitMessage, RabbitRouter
-
-__all__ = ["RabbitMessage", "RabbitPublisher", "RabbitRouter", "make_router"]
+__all__ = ["RabbitMessage", "RabbitPublisher", "RabbitRouter"]
 
 log = logging.getLogger(__name__)
 
 _PING_TIMEOUT_S = 0.2
-
-
-def make_router(settings: Settings, *, metrics_registry: CollectorRegistry) -> RabbitRouter:
-    return RabbitRouter(
-        settings.amqp_url,
-        middlewares=broker_middlewares(metrics_registry, app_name="parley-gateway"),
-        reconnect_interval=settings.reconnect_interval_s,
-        # Per-message service logs at DEBUG: heartbeats would flood INFO.
-        log_level=logging.DEBUG,
-        schema_url=None,
-        graceful_timeout=5.0,
-    )
 
 
 class RabbitPublisher:

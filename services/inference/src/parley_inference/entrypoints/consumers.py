@@ -43,7 +43,6 @@ from opentelemetry import trace
 from parley_contracts import (
     CONTROL_COMMANDS,
     CancelGeneration,
-    Event,
     EventDecoder,
     PromptSubmitted,
     RequestSnapshot,
@@ -88,14 +87,6 @@ async def _raw_body(message: StreamMessage[Any]) -> bytes:
     """Leave the body alone: the handlers decode it with `EventDecoder`, so a
     body that is not JSON is rejected by them, not failed inside FastStream."""
     return message.body
-
-
-def decode_sent(decoder: EventDecoder, body: bytes, user_id: str | None, *, senders: Senders) -> Event:
-    """The event in `body`, if `user_id` (the message's sender) publishes its type. Raises
-    `UnsupportedEvent`, `ForgedEvent` for any other sender."""
-    event = decoder.decode(body)
-    senders.check(event.type, user_id)
-    return event
 
 
 def delivery_count(headers: Mapping[str, object]) -> int:
@@ -223,7 +214,7 @@ def register(
     async def on_catalog_update(message: RabbitMessage) -> None:
         """`catalog.updated`: the models this worker serves from now on."""
         try:
-            event = decode_sent(CATALOG_DECODER, message.body, message.raw_message.user_id, senders=senders)
+            event = senders.decode(CATALOG_DECODER, message.body, message.raw_message.user_id)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, catalog_queue.name, exc)
             return
@@ -235,7 +226,7 @@ def register(
         """A request that failed `INFERENCE_DELIVERY_LIMIT` times: end it as failed."""
         try:
             # a dead-lettered request keeps the properties its sender published it with
-            request = decode_sent(_requests, message.body, message.raw_message.user_id, senders=senders)
+            request = senders.decode(_requests, message.body, message.raw_message.user_id)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, INFERENCE_DEAD.name, exc)
             await message.ack()
@@ -260,7 +251,7 @@ def register(
     async def on_control(message: RabbitMessage) -> None:
         """`generation.cancel` and `snapshot.request`, seen by every worker."""
         try:
-            command = decode_sent(_control, message.body, message.raw_message.user_id, senders=senders)
+            command = senders.decode(_control, message.body, message.raw_message.user_id)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, control_queue.name, exc)
             return
@@ -279,7 +270,7 @@ async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports, senders: 
     failed = 0
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
         try:
-            request = decode_sent(_requests, message.body, message.user_id, senders=senders)
+            request = senders.decode(_requests, message.body, message.user_id)
         except UnsupportedEvent as exc:
             log.warning("rejected message %s on %s: %s", message.message_id, queue.name, exc.reason)
             await message.reject(requeue=False)
@@ -355,7 +346,7 @@ async def handle_request(
     """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
     with in_flight.track():
         try:
-            request = decode_sent(_requests, message.body, message.user_id, senders=senders)
+            request = senders.decode(_requests, message.body, message.user_id)
         except UnsupportedEvent as exc:
             _rejected(message.message_id, queue, exc)
             await _settle(message.reject(requeue=False), queue)

@@ -24,7 +24,6 @@ from parley_inference.entrypoints.consumers import (
     RequestConsumer,
     RequestLane,
     Subscribers,
-    decode_sent,
     fail_waiting_requests,
     register,
     request_lanes,
@@ -176,9 +175,7 @@ class Worker:
             )
             return
         try:
-            event = decode_sent(
-                CATALOG_DECODER, response.body, response.raw_message.user_id, senders=self.config.senders
-            )
+            event = self.config.senders.decode(CATALOG_DECODER, response.body, response.raw_message.user_id)
         except UnsupportedEvent as exc:
             log.warning(
                 "the answer from %s was rejected (%s): serving the models file", CATALOG_REQUESTS, exc.reason
