@@ -14,9 +14,10 @@ from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, Binding, private_queue
-from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
+from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.models_file import load_models_file
+from parley_inference.adapters.provider_errors import ProviderTimeouts
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerEventPublisher
 from parley_inference.domain.catalog import ModelCatalog, ModelsFileError, with_keys_present
 from parley_inference.domain.coalescer import WindowPolicy

@@ -1,5 +1,5 @@
 """Use cases of the inference worker: generate an answer, cancel it, answer a
-snapshot request, fail a dead-lettered request."""
+snapshot request (the outcomes it publishes are in `outcomes`)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,17 @@ from opentelemetry import trace
 
 from parley_contracts import (
     CancelGeneration,
-    CompletionCancelled,
-    CompletionFailed,
-    CompletionFinished,
     PromptSubmitted,
     RequestSnapshot,
-    StreamFailed,
-    StreamFinished,
     StreamRestarted,
     StreamSnapshots,
     Usage,
 )
+from parley_inference import outcomes
 from parley_inference.domain.catalog import ModelCatalog
 from parley_inference.domain.coalescer import WindowPolicy
 from parley_inference.domain.errors import ErrorCode, GenerationError
-from parley_inference.domain.generation import Generation, finish_reason
+from parley_inference.domain.generation import Generation
 from parley_inference.generations import ActiveGenerations, DeltaStreamer, Running, Stop, withdrawals
 from parley_inference.ports import ChatModel, EventPublisher, Metrics, NullMetrics, StreamSink
 from parley_platform.recent import Recent
@@ -37,8 +33,6 @@ log = logging.getLogger(__name__)
 # covers an attempt's streaming, with the provider's HTTP call inside it.
 _tracer = trace.get_tracer(__name__)
 
-DEAD_LETTER_MESSAGE = "The answer could not be generated: the request failed repeatedly and was given up."
-UNROUTED_MESSAGE = "The answer could not be generated: no worker serves the model {model!r} any more."
 UNEXPECTED_MESSAGE = "The answer could not be generated because of an internal error."
 
 
@@ -119,7 +113,7 @@ async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
     if ports.withdrawn.take((req.message_id, req.user_id)):
         # Stopped before any worker took it: no provider call, nothing to bill.
         log.info("generation withdrawn before it started message_id=%s", req.message_id)
-        await _publish_cancelled(req, gen, ports, usage=Usage())
+        await outcomes.publish_cancelled(req, gen, ports, usage=Usage())
         return Outcome.CANCELLED
     if cmd.attempt > 0:
         restarted = StreamRestarted(message_id=gen.message_id, attempt=gen.attempt, seq=gen.next_seq())
@@ -142,12 +136,12 @@ async def _run(cmd: Generate, running: Running, ports: Ports) -> Outcome:
     if streamer is not None:
         streamer.flush()
     if running.stop is Stop.CANCEL and stopped:
-        await _publish_cancelled(req, gen, ports)
+        await outcomes.publish_cancelled(req, gen, ports)
         return Outcome.CANCELLED
     if error is not None:
-        await _publish_failed(req, gen, error, ports)
+        await outcomes.publish_failed(req, gen, error, ports)
         return Outcome.FAILED
-    await _publish_finished(req, gen, ports)
+    await outcomes.publish_finished(req, gen, ports)
     return Outcome.FINISHED
 
 
@@ -195,116 +189,6 @@ async def _stream(
             gen.finished_at = loop.time()
 
 
-async def _publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports) -> None:
-    usage = gen.usage(req.messages)
-    metrics = gen.metrics(usage.completion_tokens)
-    reason = finish_reason(gen.provider_finish_reason)
-    text = gen.text
-    await ports.stream.publish_last(
-        gen.reply_to,
-        StreamFinished(
-            message_id=gen.message_id,
-            attempt=gen.attempt,
-            seq=gen.next_seq(),
-            text=text,
-            finish_reason=reason,
-            usage=usage,
-            metrics=metrics,
-        ),
-    )
-    await ports.events.publish(
-        CompletionFinished(
-            user_id=req.user_id,
-            conversation_id=req.conversation_id,
-            message_id=req.message_id,
-            model=req.model,
-            worker_id=ports.worker_id,
-            text=text,
-            finish_reason=reason,
-            usage=usage,
-            ttft_ms=metrics.ttft_ms,
-            tokens_per_s=metrics.tokens_per_s,
-        )
-    )
-    ports.metrics.completion_tokens(req.model, usage.completion_tokens)
-    if metrics.tokens_per_s is not None:
-        ports.metrics.decode_rate(metrics.tokens_per_s)
-    log.info(
-        "generation finished message_id=%s session_id=%s reason=%s tokens=%d ttft_ms=%s tokens_per_s=%s",
-        req.message_id,
-        req.session_id,
-        reason,
-        usage.completion_tokens,
-        metrics.ttft_ms,
-        metrics.tokens_per_s,
-    )
-
-
-async def _publish_cancelled(
-    req: PromptSubmitted, gen: Generation, ports: Ports, *, usage: Usage | None = None
-) -> None:
-    usage = usage if usage is not None else gen.usage(req.messages)
-    text = gen.text
-    await ports.stream.publish_last(
-        gen.reply_to,
-        StreamFinished(
-            message_id=gen.message_id,
-            attempt=gen.attempt,
-            seq=gen.next_seq(),
-            text=text,
-            finish_reason="cancelled",
-            usage=usage,
-            metrics=gen.metrics(usage.completion_tokens),
-        ),
-    )
-    await ports.events.publish(
-        CompletionCancelled(
-            user_id=req.user_id,
-            conversation_id=req.conversation_id,
-            message_id=req.message_id,
-            model=req.model,
-            worker_id=ports.worker_id,
-            text=text,
-            usage=usage,
-        )
-    )
-    log.info("generation cancelled message_id=%s session_id=%s", req.message_id, req.session_id)
-
-
-async def _publish_failed(
-    req: PromptSubmitted, gen: Generation, error: GenerationError, ports: Ports
-) -> None:
-    ports.metrics.provider_error(error.code.value)
-    await ports.stream.publish_last(
-        gen.reply_to,
-        StreamFailed(
-            message_id=gen.message_id,
-            attempt=gen.attempt,
-            seq=gen.next_seq(),
-            code=error.code.value,
-            message=error.message,
-        ),
-    )
-    await ports.events.publish(
-        CompletionFailed(
-            user_id=req.user_id,
-            conversation_id=req.conversation_id,
-            message_id=req.message_id,
-            model=req.model,
-            worker_id=ports.worker_id,
-            code=error.code.value,
-            message=error.message,
-        )
-    )
-    log.warning(
-        "generation failed message_id=%s session_id=%s code=%s: %s",
-        req.message_id,
-        req.session_id,
-        error.code.value,
-        error.message,
-    )
-
-
 def cancel_generation(cmd: CancelGeneration, *, ports: Ports) -> bool:
     """Stop a generation this worker holds for that user; False if it holds none (the
     cancel is then remembered, in case the prompt is still on its way)."""
@@ -338,34 +222,3 @@ def abort_generations(*, ports: Ports) -> int:
     for running in stopped:
         running.stop_with(Stop.ABORT)
     return len(stopped)
-
-
-async def fail_dead_request(request: PromptSubmitted, *, code: ErrorCode, attempt: int, ports: Ports) -> None:
-    """A request that kept failing (its workers died), or that no model queue
-    took, was dead-lettered: end it for the client and for the record."""
-    if code is ErrorCode.MODEL_UNAVAILABLE:
-        message = UNROUTED_MESSAGE.format(model=request.model)
-    else:
-        message = DEAD_LETTER_MESSAGE
-    await ports.stream.publish_last(
-        request.reply_to,
-        StreamFailed(message_id=request.message_id, attempt=attempt, seq=1, code=code.value, message=message),
-    )
-    await ports.events.publish(
-        CompletionFailed(
-            user_id=request.user_id,
-            conversation_id=request.conversation_id,
-            message_id=request.message_id,
-            model=request.model,
-            worker_id=ports.worker_id,
-            code=code.value,
-            message=message,
-        )
-    )
-    ports.metrics.provider_error(code.value)
-    log.warning(
-        "dead-lettered request failed (%s) message_id=%s session_id=%s",
-        code.value,
-        request.message_id,
-        request.session_id,
-    )

@@ -35,7 +35,7 @@ from parley_contracts.topology import (
     prompt_headers,
     session_queue,
 )
-from parley_inference.entrypoints.consumers import delivery_count
+from parley_inference.entrypoints.requests import delivery_count
 from parley_platform.rabbit import declare, declare_queue
 
 _stream = EventDecoder(SESSION_STREAM_EVENTS)

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 
 from parley_contracts import ChatMessage, GenerationParams
-from parley_inference.adapters.llm import OpenAIChatModel, ProviderTimeouts
+from parley_inference.adapters.llm import OpenAIChatModel
+from parley_inference.adapters.provider_errors import ProviderTimeouts
 from parley_inference.domain.catalog import ModelSpec
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_platform import egress

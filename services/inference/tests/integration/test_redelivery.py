@@ -20,9 +20,9 @@ from parley_contracts import (
     StreamRestarted,
 )
 from parley_contracts.topology import INFERENCE_DELIVERY_LIMIT
-from parley_inference.entrypoints.consumers import delivery_count
+from parley_inference.entrypoints.requests import delivery_count
 from parley_inference.entrypoints.worker import Worker
-from parley_inference.services import DEAD_LETTER_MESSAGE
+from parley_inference.outcomes import DEAD_LETTER_MESSAGE
 from parley_testkit import FakeProvider, Script, ServiceProcess
 from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
 from tests.waiting import eventually

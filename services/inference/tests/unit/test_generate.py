@@ -30,14 +30,13 @@ from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.generation import Generation
 from parley_inference.domain.sse import TokenCounts
 from parley_inference.generations import Running
+from parley_inference.outcomes import DEAD_LETTER_MESSAGE, fail_dead_request
 from parley_inference.services import (
-    DEAD_LETTER_MESSAGE,
     Generate,
     Outcome,
     abort_generations,
     answer_snapshot,
     cancel_generation,
-    fail_dead_request,
     generate,
 )
 from tests.fakes import FakeStreamSink, Reply, make_ports

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from parley_inference.domain.catalog import parse_models
 from parley_inference.domain.errors import ErrorCode
-from parley_inference.entrypoints.consumers import dead_letter_code, request_lanes
+from parley_inference.entrypoints.consumers import dead_letter_code
+from parley_inference.entrypoints.requests import request_lanes
 
 CATALOG = parse_models(
     [

@@ -15,7 +15,8 @@ import pytest
 from openai.resources.chat.completions import completions as completions_module
 
 from parley_contracts import ChatMessage, GenerationParams
-from parley_inference.adapters.llm import NO_KEY, OpenAIChatModel, ProviderTimeouts, map_provider_error
+from parley_inference.adapters.llm import NO_KEY, OpenAIChatModel
+from parley_inference.adapters.provider_errors import ProviderTimeouts, map_provider_error
 from parley_inference.domain.errors import ErrorCode, GenerationError
 from parley_inference.domain.sse import Chunk, TokenCounts
 from tests.fakes import model_spec

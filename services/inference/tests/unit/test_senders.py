@@ -21,12 +21,8 @@ from parley_contracts import (
 )
 from parley_contracts.catalog import SYSTEM_USER, CatalogUpdated
 from parley_contracts.senders import ForgedEvent, Senders
-from parley_inference.entrypoints.consumers import (
-    CATALOG_DECODER,
-    InFlight,
-    fail_waiting_requests,
-    handle_request,
-)
+from parley_inference.entrypoints.consumers import CATALOG_DECODER
+from parley_inference.entrypoints.requests import InFlight, fail_waiting_requests, handle_request
 from tests.fakes import make_ports
 
 SENDERS = Senders.parse("auth=a-auth,gateway=a-gateway,history=a-history,inference=a-inference")

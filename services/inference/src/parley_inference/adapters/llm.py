@@ -17,227 +17,27 @@ and a stable code; the provider's address and what it said go to the log.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import socket
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import httpx2
 import openai
-from aiohttp.abc import AbstractResolver, ResolveResult
-from openai._vendor.httpx_aiohttp.transport import AiohttpTransport
 
 from parley_contracts import ChatMessage, GenerationParams
+from parley_inference.adapters.egress_transport import guarded_http_client
+from parley_inference.adapters.provider_errors import ProviderTimeouts, log_detail, map_provider_error
 from parley_inference.domain.catalog import ModelSpec
-from parley_inference.domain.errors import ErrorCode, GenerationError, ProviderStreamError
+from parley_inference.domain.errors import GenerationError
 from parley_inference.domain.sse import DONE, Chunk, SseDecoder
-from parley_platform import egress
 from parley_platform.egress import EgressPolicy, EgressRefused
 
 log = logging.getLogger(__name__)
 
 NO_KEY = "none"
 """Sent as the API key when the model has none (local servers ignore it; the SDK wants one)."""
-
-_DETAIL_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class ProviderTimeouts:
-    connect_s: float = 5.0
-    read_s: float = 60.0
-    """Waiting for the first byte, and the longest silence between chunks."""
-    write_s: float = 10.0
-    pool_s: float = 10.0
-
-
-class _GuardedResolver(AbstractResolver):
-    """Resolves with `egress.resolve` and refuses a name any of whose addresses the policy
-    refuses; aiohttp connects to the addresses returned here, which are the ones checked."""
-
-    def __init__(self, policy: EgressPolicy) -> None:
-        self._policy = policy
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = await egress.resolve(host, port)
-        self._policy.check(host, addresses)
-        flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
-        results: list[ResolveResult] = []
-        for address in addresses:
-            found = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
-            if family in (socket.AF_UNSPEC, found):
-                results.append(
-                    ResolveResult(hostname=host, host=address, port=port, family=found, proto=0, flags=flags)
-                )
-        if not results:
-            raise OSError(f"{host} has no address of the family asked for")
-        return results
-
-    async def close(self) -> None:
-        return None
-
-
-class _GuardedTransport(httpx2.AsyncBaseTransport):
-    """Refuses a request to an IP literal the policy refuses (aiohttp resolves no literal), and
-    lets a refused name's refusal through as it is: under the transport's `ConnectTimeout` the
-    SDK would retry it (another lookup, the same answer)."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, policy: EgressPolicy) -> None:
-        self._inner = inner
-        self._policy = policy
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        host = request.url.host
-        if (literal := egress.ip_literal(host)) is not None:
-            self._policy.check(host, [str(literal)])
-        try:
-            return await self._inner.handle_async_request(request)
-        except httpx2.TransportError as exc:
-            if (refused := _refusal(exc)) is not None:
-                raise refused from None
-            raise
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def guarded_http_client(policy: EgressPolicy) -> httpx2.AsyncClient:
-    """The SDK's aiohttp client, with every connection through the egress guard and no
-    redirects followed (a redirect could lead past the guard)."""
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=_GuardedResolver(policy), ssl=httpx2.create_ssl_context(), limit=1000
-        )
-        return aiohttp.ClientSession(connector=connector)
-
-    transport = _GuardedTransport(AiohttpTransport(client=session), policy)
-    return openai.DefaultAioHttpClient(transport=transport, follow_redirects=False)
-
-
-def _detail(body: object, fallback: str) -> str:
-    message: object = None
-    if isinstance(body, Mapping):
-        error = body.get("error", body)
-        message = error.get("message") if isinstance(error, Mapping) else error
-    text = str(message) if message else fallback
-    text = " ".join(text.split())
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
-
-
-def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
-    """The aiohttp error under an SDK or httpx2 one, if any."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, aiohttp.ClientError):
-            return cause
-        cause = cause.__cause__
-    return None
-
-
-def _refusal(exc: BaseException) -> EgressRefused | None:
-    """The egress refusal under an SDK, httpx2 or aiohttp error, if any."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, EgressRefused):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _unreachable(model: str) -> GenerationError:
-    return GenerationError(ErrorCode.PROVIDER_UNREACHABLE, f"The model {model!r} cannot be reached.")
-
-
-def _connection_error(exc: BaseException, *, model: str) -> GenerationError | None:
-    """The SDK's aiohttp transport maps every aiohttp connection error that is
-    not a timeout (a refused connection, a server that hung up) to httpx2's
-    `ConnectTimeout`: tell them apart by the aiohttp error underneath."""
-    cause = _aiohttp_cause(exc)
-    if cause is None or isinstance(cause, aiohttp.ServerTimeoutError):
-        return None  # timeouts are mapped right (connect, read) by the transport
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return _unreachable(model)
-    if isinstance(exc, openai.APIConnectionError):
-        return GenerationError(
-            ErrorCode.PROVIDER_ERROR, "The model provider closed the connection before answering."
-        )
-    return GenerationError(
-        ErrorCode.PROVIDER_ERROR, "The model provider broke off the answer (connection lost)."
-    )
-
-
-def log_detail(exc: BaseException) -> str:
-    """What the worker's log says about a provider failure: the provider's own words (its
-    error body, trimmed), or the error underneath. Not for people: it may name internal hosts."""
-    refusal = _refusal(exc)
-    if refusal is not None:
-        return f"egress refused: {refusal}"
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {_detail(exc.body, exc.message)}"
-    if isinstance(exc, ProviderStreamError):
-        return f"{exc.message} {exc.detail}".strip()
-    parts: list[str] = []
-    cause: BaseException | None = exc
-    while cause is not None and len(parts) < 4:
-        parts.append(f"{type(cause).__name__}: {cause}")
-        cause = cause.__cause__
-    return " <- ".join(parts)
-
-
-def map_provider_error(exc: BaseException, *, model: str, timeouts: ProviderTimeouts) -> GenerationError:
-    """A stable code and a message for people, for anything the SDK or the
-    stream raised, naming the model (`model`, as users pick it). Never a stack
-    trace, the provider's address or what it answered (see `log_detail`)."""
-    if isinstance(exc, ProviderStreamError):
-        return GenerationError(exc.code, f"The model {model!r} failed while answering.")
-    if isinstance(exc, GenerationError):
-        return exc
-    if _refusal(exc) is not None:
-        return _unreachable(model)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if 400 <= status < 500:
-            return GenerationError(
-                ErrorCode.PROVIDER_REJECTED, f"The model {model!r} refused the request (HTTP {status})."
-            )
-        return GenerationError(ErrorCode.PROVIDER_ERROR, f"The model {model!r} failed (HTTP {status}).")
-    connection_error = _connection_error(exc, model=model)
-    if connection_error is not None:
-        return connection_error
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        cause = exc.__cause__ if isinstance(exc, openai.APITimeoutError) else exc
-        if isinstance(cause, httpx2.ConnectTimeout):
-            return GenerationError(
-                ErrorCode.PROVIDER_TIMEOUT,
-                f"The model {model!r} did not accept a connection within {timeouts.connect_s:g} s.",
-            )
-        return GenerationError(
-            ErrorCode.PROVIDER_TIMEOUT,
-            f"The model provider did not answer within {timeouts.read_s:g} s.",
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        if cause is None or isinstance(cause, httpx2.ConnectError):
-            return _unreachable(model)
-        return GenerationError(
-            ErrorCode.PROVIDER_ERROR, "The model provider closed the connection before answering."
-        )
-    if isinstance(exc, httpx2.TransportError):
-        return GenerationError(
-            ErrorCode.PROVIDER_ERROR, "The model provider broke off the answer (connection lost)."
-        )
-    if isinstance(exc, openai.OpenAIError):
-        return GenerationError(ErrorCode.PROVIDER_ERROR, f"The model {model!r} failed.")
-    return GenerationError(ErrorCode.GENERATION_FAILED, "The answer could not be generated.")
 
 
 def _body(model: ModelSpec, messages: tuple[ChatMessage, ...], params: GenerationParams) -> dict[str, Any]:

@@ -18,14 +18,12 @@ from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
 from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
-from parley_inference.entrypoints.consumers import (
-    CATALOG_DECODER,
+from parley_inference.entrypoints.consumers import CATALOG_DECODER, Subscribers, register
+from parley_inference.entrypoints.requests import (
     InFlight,
     RequestConsumer,
     RequestLane,
-    Subscribers,
     fail_waiting_requests,
-    register,
     request_lanes,
 )
 from parley_inference.services import Ports, abort_generations
