@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,12 +42,12 @@ import httpx
 import pytest
 import pytest_asyncio
 import websockets
-from starlette.routing import BaseRoute
 
 from parley_contracts.owned_ids import owns
 from parley_gateway import Settings, create_app
 from parley_gateway.adapters.http import stateless_client
 from parley_testkit import FakeProvider, TestIssuer
+from parley_testkit.routes import flatten
 
 from .stack import (
     AUTH_AUDIENCE,
@@ -370,19 +370,11 @@ def _operations(documents: dict[str, dict[str, Any]]) -> dict[Operation, dict[st
     return found
 
 
-def _flatten(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
-    flat: list[BaseRoute] = []
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        flat.extend(_flatten(included.routes) if included is not None else [route])
-    return flat
-
-
 def _gateway_routes() -> set[Operation]:
     """The gateway app's routes, as it builds them (HEAD of a GET route left out)."""
     app = create_app(Settings(jwks_url="http://127.0.0.1:9/jwks.json"))
     found: set[Operation] = set()
-    for route in _flatten(app.routes):
+    for route in flatten(app.routes):
         path = str(getattr(route, "path", ""))
         methods: set[str] = getattr(route, "methods", None) or {"WS"}
         if path in PROXIED:
