@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from aio_pika.abc import AbstractRobustConnection
 from faststream.rabbit import RabbitBroker
 
-from parley_contracts import UnsupportedEvent, WorkerHeartbeat
-from parley_contracts.catalog import CATALOG_REQUESTS, CatalogUpdated
+from parley_contracts import WorkerHeartbeat
+from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.senders import Senders
 from parley_contracts.topology import INFERENCE_DEAD, QueueSpec
 from parley_inference.adapters.llm import OpenAIChatModel
 from parley_inference.adapters.metrics import PrometheusMetrics
 from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPublisher
 from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
-from parley_inference.entrypoints.consumers import CATALOG_DECODER, Subscribers, register
+from parley_inference.entrypoints.catalog_request import current_catalog
+from parley_inference.entrypoints.consumers import Subscribers, register
 from parley_inference.entrypoints.requests import (
     InFlight,
     RequestConsumer,
@@ -27,7 +28,7 @@ from parley_inference.entrypoints.requests import (
     request_lanes,
 )
 from parley_inference.services import Ports, abort_generations
-from parley_platform.rabbit import declare, queue_exists, unbind_queue
+from parley_platform.rabbit import declare, unbind_queue
 from parley_platform.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -157,33 +158,16 @@ class Worker:
     # The runtime catalogue.
 
     async def _request_catalog(self) -> None:
-        """Ask the catalogue's owner (auth) for the current catalogue; without an
-        answer the worker serves its models file until a `catalog.updated` comes."""
-        timeout = self.config.catalog_request_timeout_s
-        if timeout <= 0 or not await self._catalog_service_exists():
-            log.info("no runtime catalogue service: serving the models file")
-            return
-        try:
-            response = await self.broker.request(
-                b"{}", queue=CATALOG_REQUESTS, timeout=timeout, user_id=self.config.broker_user
-            )
-        except TimeoutError:
-            log.warning(
-                "the runtime catalogue did not answer within %.1f s: serving the models file", timeout
-            )
-            return
-        try:
-            event = self.config.senders.decode(CATALOG_DECODER, response.body, response.raw_message.user_id)
-        except UnsupportedEvent as exc:
-            log.warning(
-                "the answer from %s was rejected (%s): serving the models file", CATALOG_REQUESTS, exc.reason
-            )
-            return
-        assert isinstance(event, CatalogUpdated)
-        await self.apply_catalog_event(event)
-
-    async def _catalog_service_exists(self) -> bool:
-        return await queue_exists(await self.broker.connect(), CATALOG_REQUESTS)
+        """Apply the current catalogue, if its owner (auth) answers; the models file until then."""
+        config = self.config
+        event = await current_catalog(
+            self.broker,
+            timeout_s=config.catalog_request_timeout_s,
+            user_id=config.broker_user,
+            senders=config.senders,
+        )
+        if event is not None:
+            await self.apply_catalog_event(event)
 
     async def apply_catalog_event(self, event: CatalogUpdated) -> None:
         if event.revision <= self._catalog_revision:
