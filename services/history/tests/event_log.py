@@ -43,7 +43,7 @@ from parley_contracts import (
     Usage,
     UserAccessChanged,
 )
-from parley_history.adapters.projection import title_message_id
+from parley_history.domain.answers import title_message_id
 from parley_history.domain.conversations import TitleRequest
 from parley_history.services import title_prompt
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -11,6 +11,15 @@ from parley_contracts import DomainEvent, UserAccessChanged
 from parley_history.domain.audit import AuditRecord, ChainReport
 from parley_history.domain.conversations import Applied, ConversationView, Cursor, Page, ProjectFilter
 from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView
+from parley_history.domain.state import (
+    ConversationScope,
+    ConversationState,
+    MessageState,
+    ProjectScope,
+    ProjectState,
+    SavedPromptScope,
+    SavedPromptState,
+)
 
 
 class LibraryStore(Protocol):
@@ -81,6 +90,42 @@ class HistoryStore(LibraryStore, Protocol):
     async def access_change(self, user_id: str) -> UserAccessChanged | None:
         """The account's latest `user.access_changed`, if an admin ever changed its access."""
         ...
+
+
+class ProjectionStore(Protocol):
+    """The rows one event touches, loaded before and saved after the projection rules
+    (`projector.project`) change them, inside the caller's transaction; each with the
+    versions of its fields."""
+
+    async def load_conversation(self, conversation_id: UUID) -> ConversationState | None: ...
+
+    async def load_messages(self, ids: Collection[UUID]) -> dict[UUID, MessageState]:
+        """Those of `ids` that are stored, whatever conversation they are in."""
+        ...
+
+    async def latest_chat_time(self, conversation_id: UUID, *, besides: Collection[UUID]) -> datetime | None:
+        """The latest `created_at` or `completed_at` of the conversation's chat messages but
+        `besides`."""
+        ...
+
+    async def load_project(self, project_id: UUID) -> ProjectState | None: ...
+
+    async def load_filed(self, project_id: UUID) -> list[ConversationState]:
+        """Every user's conversations in the project."""
+        ...
+
+    async def load_saved_prompt(self, prompt_id: UUID) -> SavedPromptState | None: ...
+
+    async def save_conversation(self, scope: ConversationScope) -> None:
+        """The conversation and messages of `scope` as they are now (inserted when new); with
+        `scope.dropped`, none of the conversation's messages and their versions are left."""
+        ...
+
+    async def save_project(self, scope: ProjectScope) -> None:
+        """The project and the conversations filed into it, as they are now."""
+        ...
+
+    async def save_saved_prompt(self, scope: SavedPromptScope) -> None: ...
 
 
 class EventPublisher(Protocol):

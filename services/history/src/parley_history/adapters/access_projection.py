@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_contracts import UserAccessChanged
 from parley_history.adapters.orm import AccountAccess
-from parley_history.adapters.versions import version
+from parley_history.domain.versions import version
 
 
 async def project_access(session: AsyncSession, event: UserAccessChanged) -> None:

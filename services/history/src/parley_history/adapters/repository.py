@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import ColumnElement, and_, case, exists, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from parley_contracts import DomainEvent, UserAccessChanged, utcnow
+from parley_contracts import DomainEvent, UserAccessChanged
 from parley_history.adapters.access_projection import as_event
+from parley_history.adapters.audit_chain import AuditChain, audit_record
 from parley_history.adapters.library_repository import LibraryQueries
 from parley_history.adapters.orm import AccountAccess, AuditHead, AuditLog, Conversation, Message
 from parley_history.adapters.projection import project
@@ -24,7 +25,6 @@ from parley_history.domain.audit import (
     ChainHead,
     ChainReport,
     ChainVerifier,
-    chain_hash,
 )
 from parley_history.domain.conversations import (
     UNTITLED,
@@ -83,7 +83,7 @@ class SqlHistoryStore(LibraryQueries):
         """Append `event` to the audit log and project it, once per `event_id`."""
 
         async def work(session: AsyncSession) -> Applied:
-            chain = await _Chain.locked(session, self.audit_key)
+            chain = await AuditChain.locked(session, self.audit_key)
             applied = await _apply(session, chain, event, body)
             await chain.write(session)
             return applied
@@ -94,7 +94,7 @@ class SqlHistoryStore(LibraryQueries):
         """`apply` for many events in one transaction (replay: one commit per batch)."""
 
         async def work(session: AsyncSession) -> list[Applied]:
-            chain = await _Chain.locked(session, self.audit_key)
+            chain = await AuditChain.locked(session, self.audit_key)
             ids = [event.event_id for event, _ in items]
             seen = set(await session.scalars(select(AuditLog.event_id).where(AuditLog.event_id.in_(ids))))
             results = []
@@ -208,7 +208,7 @@ class SqlHistoryStore(LibraryQueries):
             statement = statement.order_by(AuditLog.seq).limit(batch)
 
             async def work(session: AsyncSession, statement: object = statement) -> list[AuditRecord]:
-                return [_record(row) for row in await session.scalars(statement)]  # type: ignore[call-overload]
+                return [audit_record(row) for row in await session.scalars(statement)]  # type: ignore[call-overload]
 
             records = await self._run(work)
             for record in records:
@@ -254,74 +254,8 @@ class SqlHistoryStore(LibraryQueries):
                 await asyncio.sleep(0.2)
 
 
-async def _head(session: AsyncSession) -> AuditHead:
-    head = await session.get(AuditHead, 1, with_for_update=True)  # serializes writers
-    if head is None:
-        raise RuntimeError("audit_head is missing: run `python -m parley_history migrate`")
-    return head
-
-
-class _Chain:
-    """The audit log's end while one transaction appends to it. Its rows and the head are
-    written once, when the transaction's events are all projected: as ORM objects they were
-    flushed with each event's projection (an INSERT and an UPDATE of the head per event, a
-    third of a batch's time)."""
-
-    def __init__(self, head: AuditHead, key: AuditKey | None) -> None:
-        self._head = head
-        self._key = key
-        self.seq = head.seq
-        self.hash = head.hash
-        self._rows: list[dict[str, Any]] = []
-
-    @classmethod
-    async def locked(cls, session: AsyncSession, key: AuditKey | None) -> _Chain:
-        return cls(await _head(session), key)
-
-    def append(self, event: DomainEvent, body: str, conversation_id: UUID | None) -> None:
-        seq = self.seq + 1
-        digest = chain_hash(
-            seq=seq,
-            event_id=event.event_id,
-            type=event.type,
-            version=event.version,
-            occurred_at=event.occurred_at,
-            user_id=event.user_id,
-            conversation_id=conversation_id,
-            body=body,
-            prev_hash=self.hash,
-        )
-        self._rows.append(
-            {
-                "seq": seq,
-                "event_id": event.event_id,
-                "type": event.type,
-                "version": event.version,
-                "occurred_at": event.occurred_at,
-                "user_id": event.user_id,
-                "conversation_id": conversation_id,
-                "body": body,
-                "prev_hash": self.hash,
-                "hash": digest,
-                "received_at": utcnow(),
-                "mac": None if self._key is None else self._key.sign_row(seq, digest),
-                "mac_key_id": None if self._key is None else self._key.key_id,
-            }
-        )
-        self.seq, self.hash = seq, digest
-
-    async def write(self, session: AsyncSession) -> None:
-        if not self._rows:
-            return
-        await session.execute(insert(AuditLog), self._rows)
-        self._head.seq, self._head.hash = self.seq, self.hash
-        if self._key is not None:
-            self._head.mac, self._head.mac_key_id = self._key.sign_head(self.seq, self.hash), self._key.key_id
-        self._rows = []
-
-
 async def _apply(
-    session: AsyncSession, chain: _Chain, event: DomainEvent, body: str, *, seen: set[UUID] | None = None
+    session: AsyncSession, chain: AuditChain, event: DomainEvent, body: str, *, seen: set[UUID] | None = None
 ) -> Applied:
     """`seen`: the event ids known to be stored (a batch looks them up at once)."""
     if seen is not None:
@@ -374,21 +308,4 @@ def _message(row: Message) -> MessageView:
         tokens_per_s=row.tokens_per_s,
         error_code=row.error_code,
         error_message=row.error_message,
-    )
-
-
-def _record(row: AuditLog) -> AuditRecord:
-    return AuditRecord(
-        seq=row.seq,
-        event_id=row.event_id,
-        type=row.type,
-        version=row.version,
-        occurred_at=row.occurred_at,
-        user_id=row.user_id,
-        conversation_id=row.conversation_id,
-        body=row.body,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        mac=row.mac,
-        mac_key_id=row.mac_key_id,
     )
