@@ -16,10 +16,9 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from parley_auth.adapters.orm import UserRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
-from parley_auth.bootstrap import Auth
-from parley_auth.domain.accounts import Role
+from parley_auth.domain.model import Account
+from parley_auth.ports import AccountStore, EventPublisher, Now
 from parley_contracts import UserAccessChanged
 from parley_contracts.access import RecentAccessChanges
 
@@ -29,68 +28,58 @@ _MARGIN_S = 60
 """Beyond the access-token lifetime: the verifiers' clock leeway, and slack for clock skew."""
 
 
-def mark_changed(user: UserRow, *, was_disabled: bool, was_role: str, now: datetime) -> bool:
-    """Date the account's access change, if there was one; True when there was."""
-    if user.disabled == was_disabled and user.role == was_role:
-        return False
-    user.access_changed_at = now
-    if user.disabled and not was_disabled:
-        user.tokens_not_before = now
-    return True
-
-
-def cut_tokens(user: UserRow, *, now: datetime) -> None:
-    """Every access token of the account issued before now stops counting (a new password);
-    one refreshed right after counts (`iat` has microseconds)."""
-    user.access_changed_at = now
-    user.tokens_not_before = now
-
-
-def mark_session_ended(user: UserRow, *, now: datetime) -> None:
-    user.access_changed_at = now
-
-
-def event_of(user: UserRow, *, sessions_ended: Sequence[str], auth: Auth) -> UserAccessChanged:
-    changed_at = user.access_changed_at or auth.now()
+def event_of(
+    account: Account, *, sessions_ended: Sequence[str], now: datetime, access_ttl_s: int
+) -> UserAccessChanged:
+    changed_at = account.access_changed_at or now
     return UserAccessChanged(
-        user_id=str(user.id),
-        disabled=user.disabled,
-        role=Role(user.role).value,
-        tokens_not_before=user.tokens_not_before,
+        user_id=str(account.id),
+        disabled=account.disabled,
+        role=account.role.value,
+        tokens_not_before=account.tokens_not_before,
         sessions_ended=tuple(sorted(sessions_ended)),
         occurred_at=changed_at,
-        relevant_until=changed_at + _lifetime(auth),
+        relevant_until=changed_at + _lifetime(access_ttl_s),
     )
 
 
-async def announce(user: UserRow, *, auth: Auth) -> None:
-    async with auth.db.transaction() as repo:
-        ended = await repo.sessions_ended_since(auth.now() - _lifetime(auth), user_ids=[user.id])
-    event = event_of(user, sessions_ended=ended.get(user.id, ()), auth=auth)
+async def announce(
+    account: Account, *, accounts: AccountStore, publisher: EventPublisher, clock: Now, access_ttl_s: int
+) -> None:
+    async with accounts.transaction() as records:
+        since = clock() - _lifetime(access_ttl_s)
+        ended = await records.sessions_ended_since(since, user_ids=[account.id])
+    event = event_of(
+        account, sessions_ended=ended.get(account.id, ()), now=clock(), access_ttl_s=access_ttl_s
+    )
     try:
-        await auth.publisher.publish(event)
+        await publisher.publish(event)
     except BrokerUnavailable as exc:
-        log.warning("user.access_changed for %s not published: %s", user.id, exc)
+        log.warning("user.access_changed for %s not published: %s", account.id, exc)
         return
     log.info(
         "user %s: access changed (disabled %s, role %s, %d session(s) ended lately)",
-        user.id,
+        account.id,
         event.disabled,
         event.role,
         len(event.sessions_ended),
     )
 
 
-async def recent(*, auth: Auth) -> RecentAccessChanges:
+async def recent(*, accounts: AccountStore, clock: Now, access_ttl_s: int) -> RecentAccessChanges:
     """The latest change of every account changed within one access-token lifetime."""
-    since = auth.now() - _lifetime(auth)
-    async with auth.db.transaction() as repo:
-        users = await repo.users_access_changed_since(since)
-        ended = await repo.sessions_ended_since(since, user_ids=[user.id for user in users])
+    since = clock() - _lifetime(access_ttl_s)
+    async with accounts.transaction() as records:
+        changed = await records.access_changed_since(since)
+        ended = await records.sessions_ended_since(since, user_ids=[a.id for a in changed])
+    now = clock()
     return RecentAccessChanges(
-        changes=tuple(event_of(u, sessions_ended=ended.get(u.id, ()), auth=auth) for u in users)
+        changes=tuple(
+            event_of(a, sessions_ended=ended.get(a.id, ()), now=now, access_ttl_s=access_ttl_s)
+            for a in changed
+        )
     )
 
 
-def _lifetime(auth: Auth) -> timedelta:
-    return timedelta(seconds=auth.settings.access_ttl_s + _MARGIN_S)
+def _lifetime(access_ttl_s: int) -> timedelta:
+    return timedelta(seconds=access_ttl_s + _MARGIN_S)

@@ -10,14 +10,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from parley_auth.adapters.accounts import SqlAccountStore
 from parley_auth.adapters.keys import KeyRing
 from parley_auth.adapters.metrics import AuthMetrics
 from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
 from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter
 from parley_auth.adapters.repository import Database
+from parley_auth.domain.accounts import AccountPolicy
 from parley_auth.domain.quota import Price
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
-from parley_auth.ports import EventPublisher, Now, PasswordHasher
+from parley_auth.ports import AccountStore, EventPublisher, Now, PasswordHasher
 from parley_auth.settings import Settings
 from parley_platform.browser_security import OriginPolicy
 from parley_platform.fastapi_broker import make_router
@@ -42,12 +44,17 @@ class Auth:
     metrics: AuthMetrics
     prices: dict[str, Price]
     now: Now
+    policy: AccountPolicy
     sealer: Sealer | None = None
     """Seals provider API keys; None when `PARLEY_CATALOG_SECRET` is unset (keys are refused)."""
     origins: OriginPolicy = field(default_factory=OriginPolicy)
     """Browser origins that may use the refresh cookie besides the one a request was sent to."""
     registering: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Registrations of this process one at a time past their hash (see `lock_registrations`)."""
+
+    @property
+    def accounts(self) -> AccountStore:
+        return SqlAccountStore(self.db, self.registering)
 
     async def readiness(self) -> str | None:
         """None when ready, else why not."""
@@ -118,6 +125,17 @@ def bootstrap(
             for name, p in settings.model_prices().items()
         },
         now=now,
+        policy=AccountPolicy(
+            password_min_length=settings.password_min_length,
+            dev=settings.dev,
+            admin_email=settings.admin_email,
+            bootstrap_token=settings.bootstrap_token.get_secret_value()
+            if settings.bootstrap_token is not None
+            else None,
+            access_ttl_s=settings.access_ttl_s,
+            refresh_ttl_s=settings.refresh_ttl_s,
+            key_fresh_sign_in_s=settings.key_fresh_sign_in_s,
+        ),
         sealer=sealer,
         origins=OriginPolicy.parse(settings.allowed_origins),
     )

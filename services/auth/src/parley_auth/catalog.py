@@ -15,10 +15,7 @@ allows it; the workers check again when they connect.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,12 +25,13 @@ from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.orm import ModelRow, ProviderRow
 from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.bootstrap import Auth
-from parley_auth.domain.catalog import check_limits, key_last4, plan_seed, same_host
-from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation, Unavailable
+from parley_auth.catalog_sealing import require_sealer, reseal_row, seal
+from parley_auth.domain.catalog import check_limits, same_host
+from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation
 from parley_contracts import new_id
 from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated
 from parley_platform import egress
-from parley_platform.sealing import Sealer, SealError, provider_binding
+from parley_platform.sealing import Sealer, SealError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,7 @@ def _catalog_model(m: ModelRow) -> CatalogModel:
     )  # fmt: skip
 
 
-async def _snapshot(catalog: CatalogRepository, revision: int, user_id: str) -> CatalogUpdated:
+async def snapshot(catalog: CatalogRepository, revision: int, user_id: str) -> CatalogUpdated:
     providers = [
         CatalogProvider(
             id=p.id, name=p.name, base_url=p.base_url, sealed_key=p.sealed_key, key_last4=p.key_last4
@@ -88,10 +86,10 @@ async def _snapshot(catalog: CatalogRepository, revision: int, user_id: str) -> 
 async def current(*, auth: Auth, user_id: str = SYSTEM_USER) -> CatalogUpdated:
     """The whole catalogue as it is now (what a starting worker asks for)."""
     async with auth.db.transaction() as repo:
-        return await _snapshot(repo.catalog, await repo.catalog.revision(), user_id)
+        return await snapshot(repo.catalog, await repo.catalog.revision(), user_id)
 
 
-async def _publish(event: CatalogUpdated, *, auth: Auth) -> None:
+async def publish(event: CatalogUpdated, *, auth: Auth) -> None:
     try:
         await auth.publisher.publish(event)
     except BrokerUnavailable as exc:
@@ -111,32 +109,10 @@ async def _change(user_id: str, change: Callable[[CatalogRepository], Awaitable[
         revision = await repo.catalog.bump(auth.now())
         await repo.catalog.set_seed_digest(None)  # an admin's catalogue no longer follows the file
         result = await change(repo.catalog)
-        event = await _snapshot(repo.catalog, revision, user_id)
-    await _publish(event, auth=auth)
+        event = await snapshot(repo.catalog, revision, user_id)
+    await publish(event, auth=auth)
     log.info("catalogue revision %d by %s", revision, user_id)
     return result
-
-
-def _sealer(auth: Auth) -> Sealer:
-    if auth.sealer is None:
-        raise Unavailable(
-            "provider API keys cannot be stored: PARLEY_CATALOG_SECRET is not set on the auth service"
-        )
-    return auth.sealer
-
-
-def _seal(api_key: str, provider_id: uuid.UUID, base_url: str, *, auth: Auth) -> tuple[str, str | None]:
-    sealed = _sealer(auth).seal(api_key, bound_to=provider_binding(provider_id, base_url))
-    return sealed, key_last4(api_key)
-
-
-def _reseal(row: ProviderRow, base_url: str, *, auth: Auth) -> None:
-    """Seal the row's key again, for `base_url` and in the current format."""
-    if row.sealed_key is None:
-        return
-    sealer = _sealer(auth)
-    key = sealer.open(row.sealed_key, bound_to=provider_binding(row.id, row.base_url))
-    row.sealed_key = sealer.seal(key, bound_to=provider_binding(row.id, base_url))
 
 
 async def _check_egress(base_url: str, *, auth: Auth) -> None:
@@ -159,7 +135,7 @@ async def create_provider(
 ) -> ProviderRow:
     await _check_egress(base_url, auth=auth)
     provider_id = new_id()
-    sealed, last4 = _seal(api_key, provider_id, base_url, auth=auth) if api_key else (None, None)
+    sealed, last4 = seal(api_key, provider_id, base_url, auth=auth) if api_key else (None, None)
 
     async def change(catalog: CatalogRepository) -> ProviderRow:
         if await catalog.provider_name_taken(name):
@@ -183,7 +159,7 @@ async def update_provider(
     if "base_url" in changes:
         await _check_egress(changes["base_url"], auth=auth)
     if changes.get("api_key"):
-        _sealer(auth)  # refused before anything changes
+        require_sealer(auth)  # refused before anything changes
 
     async def change(catalog: CatalogRepository) -> ProviderRow:
         row = await catalog.provider(provider_id)
@@ -194,13 +170,13 @@ async def update_provider(
         base_url = changes.get("base_url", row.base_url)
         if "api_key" in changes:
             key = changes["api_key"]
-            row.sealed_key, row.key_last4 = _seal(key, row.id, base_url, auth=auth) if key else (None, None)
+            row.sealed_key, row.key_last4 = seal(key, row.id, base_url, auth=auth) if key else (None, None)
         elif row.sealed_key is not None and not same_host(row.base_url, base_url):
             log.warning("provider %s moved to another host: its API key is removed", row.id)
             row.sealed_key = row.key_last4 = None
         elif row.sealed_key is not None and base_url != row.base_url:
             try:
-                _reseal(row, base_url, auth=auth)
+                reseal_row(row, base_url, auth=auth)
             except SealError as exc:  # sealed with another secret: no worker opens it anyway
                 log.error("provider %s: its key cannot be sealed for the new URL: %s", row.id, exc)
         row.name = changes.get("name", row.name)
@@ -293,7 +269,7 @@ async def reseal(*, auth: Auth) -> int:
             if row.sealed_key is None or not Sealer.needs_reseal(row.sealed_key):
                 continue
             try:
-                _reseal(row, row.base_url, auth=auth)
+                reseal_row(row, row.base_url, auth=auth)
             except SealError as exc:
                 log.error("provider %s: its key cannot be sealed again: %s", row.id, exc)
                 continue
@@ -303,59 +279,3 @@ async def reseal(*, auth: Auth) -> int:
     if count:
         log.info("sealed %d provider key(s) again in the current format", count)
     return count
-
-
-async def seed(*, auth: Auth, environ: Mapping[str, str] | None = None) -> bool:
-    """Import the models file into a catalogue nobody has changed yet: a fresh one (revision 0
-    and empty), or one that is still an earlier seed of another models file (no admin changed
-    it since: it follows the file). True when it did. A catalogue that admins changed, or
-    emptied, stays as they left it."""
-    entries = auth.settings.models_file_entries()
-    if not entries:
-        return False
-    digest = hashlib.sha256(json.dumps(entries, sort_keys=True, default=str).encode()).hexdigest()
-    plan = plan_seed(entries, os.environ if environ is None else environ, can_seal=auth.sealer is not None)
-    for reason in plan.skipped:
-        log.warning("models file entry not imported into the catalogue: %s", reason)
-    async with auth.db.transaction() as repo:
-        catalog = repo.catalog
-        fresh = await catalog.lock() == 0 and await catalog.is_empty()
-        earlier_seed = await catalog.seed_digest()
-        if not fresh and (earlier_seed is None or earlier_seed == digest):
-            return False
-        if not fresh:
-            log.info("the models file changed and no admin changed the catalogue: seeding it again")
-            await catalog.clear()
-        revision = await catalog.bump(auth.now())
-        await catalog.set_seed_digest(digest)
-        now = auth.now()
-        rows: dict[int, ProviderRow] = {}
-        for provider in plan.providers:
-            provider_id = new_id()
-            sealed, last4 = None, None
-            if provider.key:
-                sealed, last4 = _seal(provider.key, provider_id, provider.base_url, auth=auth)
-            rows[id(provider)] = row = ProviderRow(
-                id=provider_id, name=provider.name, base_url=provider.base_url, sealed_key=sealed,
-                key_last4=last4, created_at=now, updated_at=now,
-            )  # fmt: skip
-            await catalog.add(row)
-        for model in plan.models:
-            if not model.enabled:
-                log.warning("model %s imported disabled: its key (%s) is not available to auth%s",
-                            model.name, model.provider.api_key_env,
-                            "" if auth.sealer else " (PARLEY_CATALOG_SECRET is unset)")  # fmt: skip
-            await catalog.add(
-                ModelRow(
-                    name=model.name, provider_id=rows[id(model.provider)].id, upstream=model.upstream,
-                    enabled=model.enabled, context_window=model.context_window, max_tokens=model.max_tokens,
-                    input_price_per_mtok=model.input_price_per_mtok,
-                    output_price_per_mtok=model.output_price_per_mtok, concurrency=model.concurrency,
-                    defaults=dict(model.defaults), created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
-        event = await _snapshot(catalog, revision, SYSTEM_USER)
-    log.info("catalogue seeded from %s: %d provider(s), %d model(s)",
-             auth.settings.models_file, len(plan.providers), len(plan.models))  # fmt: skip
-    await _publish(event, auth=auth)
-    return True

@@ -10,10 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from parley_auth import services
-from parley_auth.adapters.keys import AccessClaims
-from parley_auth.adapters.orm import UserRow
 from parley_auth.bootstrap import Auth
 from parley_auth.domain.errors import InvalidToken
+from parley_auth.domain.model import AccessClaims, Account
 
 _bearer = HTTPBearer(
     auto_error=False, description="An access token from login, refresh or an API key exchange"
@@ -30,7 +29,7 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 @dataclass(frozen=True)
 class Session:
-    user: UserRow
+    user: Account
     claims: AccessClaims
 
 
@@ -39,7 +38,9 @@ async def get_session(
 ) -> Session:
     if credentials is None:
         raise InvalidToken("an access token is required")
-    user, claims = await services.authenticate(credentials.credentials, auth=auth)
+    user, claims = await services.authenticate(
+        credentials.credentials, verifier=auth.keys, accounts=auth.accounts, clock=auth.now
+    )
     return Session(user, claims)
 
 

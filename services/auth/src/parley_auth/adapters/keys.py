@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.serialization import (
 from parley_auth.adapters.orm import SigningKeyRow
 from parley_auth.adapters.repository import Repository
 from parley_auth.domain.errors import InvalidToken
+from parley_auth.domain.model import AccessClaims
 from parley_platform.sealing import SIGNING_KEYS, Sealer, SealError
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,6 @@ class SigningKey:
         raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
         return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}
-
-
-@dataclass(frozen=True)
-class AccessClaims:
-    sub: str
-    role: str
-    jti: str
-    exp: int
-    sid: str | None
-    iat: float = 0.0
 
 
 _PEM_START = "-----BEGIN"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from dataclasses import dataclass, field
 
 from parley_auth.domain.errors import PolicyViolation
 
@@ -86,3 +87,16 @@ def initial_role(
     if dev and (first_account or named):
         return Role.ADMIN
     return Role.USER
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """The settings the account rules read (`bootstrap` takes them from `Settings`)."""
+
+    password_min_length: int = 8
+    dev: bool = False
+    admin_email: str | None = None
+    bootstrap_token: str | None = field(default=None, repr=False)
+    access_ttl_s: int = 900
+    refresh_ttl_s: int = 2_592_000
+    key_fresh_sign_in_s: float = 300.0

@@ -94,7 +94,9 @@ def register_consumers(auth: Auth) -> None:
         title="auth:access.requests",
     )
     async def on_access_request(message: RabbitMessage) -> RabbitResponse:
-        changes = await access.recent(auth=auth)
+        changes = await access.recent(
+            accounts=auth.accounts, clock=auth.now, access_ttl_s=auth.settings.access_ttl_s
+        )
         log.debug("%d recent access change(s) sent to %s", len(changes.changes), message.reply_to or "nobody")
         return RabbitResponse(
             changes.model_dump_json().encode(),
