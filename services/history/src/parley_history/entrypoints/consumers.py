@@ -26,6 +26,7 @@ from parley_history.adapters.rabbit import dead_letter, open_history_queue
 from parley_history.domain.errors import StoreUnavailable
 from parley_history.ports import EventPublisher, HistoryStore
 from parley_history.settings import Settings
+from parley_platform.outage import Stopped, retry_while_unavailable
 from parley_platform.telemetry import context_from_headers
 
 log = logging.getLogger(__name__)
@@ -210,25 +211,26 @@ class EventConsumer:
         """`store()`, tried again with backoff while the database is away, the messages held
         unacked: its result and the seconds its last try took; None when the consumer stops
         meanwhile (the messages go back to the queue)."""
-        delay = self._settings.retry_initial_s
-        while True:
+
+        async def timed() -> tuple[T, float]:
             started = time.perf_counter()
-            try:
-                return await store(), time.perf_counter() - started
-            except StoreUnavailable as exc:
-                if self._stopping.is_set():
-                    for message in messages:
-                        await message.nack(requeue=True)
-                    return None
-                self._metrics.store_retries.inc()
-                log.warning(
-                    "database unavailable (%s); holding %d message(s), retry in %.1fs",
-                    exc,
-                    len(messages),
-                    delay,
-                )
-                await self._sleep(delay)
-                delay = min(delay * 2, self._settings.retry_max_s)
+            return await store(), time.perf_counter() - started
+
+        settings = self._settings
+        try:
+            return await retry_while_unavailable(
+                timed,
+                unavailable=(StoreUnavailable,),
+                what=f"{len(messages)} message(s)",
+                initial_s=settings.retry_initial_s,
+                max_s=settings.retry_max_s,
+                on_retry=self._metrics.store_retries.inc,
+                stopping=self._stopping,
+            )
+        except Stopped:
+            for message in messages:
+                await message.nack(requeue=True)
+            return None
 
     async def _dead_letter(
         self, channel: AbstractChannel, message: AbstractIncomingMessage, reason: str
