@@ -68,5 +68,6 @@ class StreamSink(Protocol):
 
 class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal:
-        """The token's subject, or `GatewayError` (invalid_token, token_expired, auth_unavailable)."""
+        """The token's subject; `CredentialRefused` (invalid_token, token_expired, account_disabled,
+        token_revoked) or `AuthUnavailable`."""
         ...

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import Mount
 
 from parley_gateway import Settings, create_app
 from parley_gateway.entrypoints.app import create_ops_app
-
-
-def flatten(routes: Iterable[BaseRoute]) -> list[Any]:
-    """The app's routes in matching order, included routers opened up."""
-    flat: list[Any] = []
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        flat.extend(flatten(included.routes) if included is not None else [route])
-    return flat
+from parley_testkit.routes import flatten
 
 
 def paths(settings: Settings) -> list[str]:

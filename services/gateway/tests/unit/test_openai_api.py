@@ -9,13 +9,8 @@ import pytest
 
 from parley_contracts import ChatMessage
 from parley_gateway.domain.errors import ErrorCode, GatewayError
-from parley_gateway.domain.openai_api import (
-    Completion,
-    OpenAIError,
-    finish_reason,
-    from_gateway_error,
-    parse_request,
-)
+from parley_gateway.domain.openai_api import Completion, InvalidRequest, finish_reason, parse_request
+from parley_gateway.entrypoints.openai import from_gateway_error, from_invalid_request
 
 
 def _body(**fields: object) -> bytes:
@@ -70,9 +65,9 @@ def test_null_takes_the_default_of_optional_fields() -> None:
     ],
 )
 def test_bad_requests_are_400_naming_the_field(body: bytes, where: str | None, says: str) -> None:
-    with pytest.raises(OpenAIError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         parse_request(body)
-    error = caught.value
+    error = from_invalid_request(caught.value)
     assert (error.status, error.type, error.code) == (400, "invalid_request_error", "invalid_request")
     assert error.param == where
     assert says in error.message

@@ -7,7 +7,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 
 from parley_gateway.adapters.tokens import JwksTokenVerifier
-from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
+from parley_gateway.domain.errors import AuthUnavailable, CredentialRefused, ErrorCode, GatewayError
+from parley_gateway.entrypoints.ws import close_code
 from parley_testkit import TestIssuer
 from parley_testkit.attacks import ATTACKS
 from tests.fakes import FakeClock
@@ -91,7 +92,8 @@ async def test_bad_tokens_are_refused_with_4401(
     error = await rejected(verifier, make(issuer))
     assert error.code == code
     assert mentions in error.message
-    assert error.close == CloseCode.UNAUTHORIZED
+    assert isinstance(error, CredentialRefused)
+    assert close_code(error) == 4401
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,8 @@ async def test_the_jwt_attack_list_is_refused(
     verifier: JwksTokenVerifier, issuer: TestIssuer, make: Any, code: str
 ) -> None:
     error = await rejected(verifier, make(issuer))
-    assert (error.code, error.close) == (code, CloseCode.UNAUTHORIZED)
+    assert (error.code, close_code(error)) == (code, 4401)
+    assert isinstance(error, CredentialRefused)
 
 
 async def test_an_rs256_key_works_too(clock: FakeClock) -> None:
@@ -144,7 +147,8 @@ async def test_an_unreachable_jwks_is_not_the_clients_fault(
 ) -> None:
     jwks.down = True
     error = await rejected(verifier, issuer.token("alice"))
-    assert (error.code, error.close) == (ErrorCode.AUTH_UNAVAILABLE, CloseCode.TRY_AGAIN_LATER)
+    assert (error.code, close_code(error)) == (ErrorCode.AUTH_UNAVAILABLE, 1013)
+    assert isinstance(error, AuthUnavailable)
     jwks.down = False
     assert (await rejected(verifier, issuer.token("alice"))).code == ErrorCode.INVALID_TOKEN  # floor
     clock.advance(30)

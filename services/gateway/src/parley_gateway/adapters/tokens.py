@@ -1,11 +1,11 @@
 """Access tokens checked with the shared verifier of `parley_contracts`; its
-errors become the gateway's error frames and close codes here."""
+errors become the gateway's typed refusals here."""
 
 from __future__ import annotations
 
 from parley_gateway.domain.auth import AccountAccess, Principal
 from parley_gateway.domain.clock import Clock
-from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
+from parley_gateway.domain.errors import AuthUnavailable, CredentialRefused, ErrorCode
 from parley_platform.access_tokens import (
     JwksSource,
     JwksVerifier,
@@ -55,13 +55,9 @@ class JwksTokenVerifier:
             claims = await self._verifier.verify(token)
         except TokenRejected as exc:
             code = ErrorCode.TOKEN_EXPIRED if exc.expired else ErrorCode.INVALID_TOKEN
-            raise GatewayError(code, exc.reason, close=CloseCode.UNAUTHORIZED) from exc
+            raise CredentialRefused(code, exc.reason) from exc
         except SigningKeysUnavailable as exc:
-            raise GatewayError(
-                ErrorCode.AUTH_UNAVAILABLE,
-                "the signing keys cannot be fetched right now; try again",
-                close=CloseCode.TRY_AGAIN_LATER,
-            ) from exc
+            raise AuthUnavailable("the signing keys cannot be fetched right now; try again") from exc
         principal = Principal(
             user_id=claims.sub,
             role=claims.role,

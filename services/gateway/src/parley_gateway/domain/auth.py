@@ -9,7 +9,7 @@ from datetime import datetime
 
 from parley_contracts import UserAccessChanged, utcnow
 from parley_contracts.access import AccessRevoked, effective_role, newer
-from parley_gateway.domain.errors import CloseCode, ErrorCode, GatewayError
+from parley_gateway.domain.errors import CredentialRefused, ErrorCode
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class AccountAccess:
         return True
 
     def check(self, principal: Principal) -> Principal:
-        """`principal` as its account's access allows now; `GatewayError` (4401) when it does not."""
+        """`principal` as its account's access allows now; `CredentialRefused` when it does not."""
         change = self._changes.get(principal.user_id)
         if change is None:
             return principal
@@ -63,7 +63,7 @@ class AccountAccess:
             )
         except AccessRevoked as exc:
             code = ErrorCode.ACCOUNT_DISABLED if exc.disabled else ErrorCode.TOKEN_REVOKED
-            raise GatewayError(code, exc.reason, close=CloseCode.UNAUTHORIZED) from exc
+            raise CredentialRefused(code, exc.reason) from exc
         return principal if role == principal.role else dataclasses.replace(principal, role=role)
 
     def __len__(self) -> int:

@@ -1,12 +1,14 @@
-"""The error codes clients see in `error` frames, and the close codes.
+"""The error codes clients see in `error` frames, and the refusals that carry them.
 
 The codes are part of the public interface (docs/architecture.md section 7): clients branch
-on them, so they never change meaning. The service README lists them too.
+on them, so they never change meaning. The service README lists them too. What a refusal
+becomes on the wire (a WebSocket close code, an HTTP status) is decided at the edge, by its
+type: `entrypoints/ws.py` and `entrypoints/openai.py`.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from uuid import UUID
 
 
@@ -41,18 +43,8 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class CloseCode(IntEnum):
-    TRY_AGAIN_LATER = 1013
-    UNAUTHORIZED = 4401
-    """Bad, expired, revoked or missing token, or a disabled account (also: no hello in time)."""
-    FORBIDDEN = 4403
-    """`hello` named a session of another user."""
-    TAKEN_OVER = 4409
-    """Another socket resumed this session."""
-
-
 class GatewayError(Exception):
-    """A refusal that becomes an `error` frame at the edge (and maybe a close)."""
+    """A refusal that becomes an `error` frame at the edge; the subclasses below say more."""
 
     def __init__(
         self,
@@ -61,14 +53,38 @@ class GatewayError(Exception):
         *,
         request_id: str | None = None,
         message_id: UUID | None = None,
-        close: CloseCode | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.request_id = request_id
         self.message_id = message_id
-        self.close = close
+
+
+class CredentialRefused(GatewayError):
+    """The credential does not count: a bad, expired or revoked token, a disabled account, a
+    token of another user than the socket's, or no `hello` in time. A socket cannot go on."""
+
+
+class AuthUnavailable(GatewayError):
+    """The signing keys cannot be fetched: not the client's fault, but no token can be checked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.AUTH_UNAVAILABLE, message)
+
+
+class SessionForbidden(GatewayError):
+    """A session id of another user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.SESSION_FORBIDDEN, message)
+
+
+class SessionTakenOver(GatewayError):
+    """Another socket resumed the session this one held."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.SESSION_TAKEN_OVER, message)
 
 
 class BrokerUnavailable(Exception):

@@ -5,6 +5,7 @@ Only what a chat needs is accepted: one choice (`n` 1), text content (a string
 or text parts), `temperature`, `max_tokens` / `max_completion_tokens`,
 `top_p`, `stream` and `stream_options.include_usage`. Other OpenAI fields are
 ignored, as many compatible servers do; tools and images are refused clearly.
+Which HTTP status an error gets is the route's business (`entrypoints/openai.py`).
 """
 
 from __future__ import annotations
@@ -16,24 +17,15 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parley_contracts import ChatMessage, GenerationParams
-from parley_gateway.domain.errors import ErrorCode, GatewayError
 from parley_gateway.domain.frames import MAX_MESSAGES, MAX_MODEL_CHARS
-
-ErrorType = Literal["invalid_request_error", "authentication_error", "rate_limit_error", "api_error"]
 
 
 @dataclass(frozen=True)
-class OpenAIError(Exception):
-    """An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+class InvalidRequest(Exception):
+    """A request body Parley does not accept; `param` names the field, when there is one."""
 
-    status: int
     message: str
-    type: ErrorType
-    code: str | None = None
     param: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class _TextPart(BaseModel):
@@ -111,7 +103,7 @@ class ChatCompletionRequest(BaseModel):
 
 
 def parse_request(body: bytes) -> ChatCompletionRequest:
-    """The request, or an `OpenAIError` (400) naming the first problem."""
+    """The request, or `InvalidRequest` naming the first problem."""
     try:
         request = ChatCompletionRequest.model_validate_json(body)
         request.params()  # the ranges Parley accepts
@@ -122,30 +114,7 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         if first["type"] == "json_invalid":
             message = "the request body is not valid JSON"
-        raise OpenAIError(400, message, "invalid_request_error", "invalid_request", where or None) from None
-
-
-_GATEWAY_ERRORS: dict[ErrorCode, tuple[int, ErrorType]] = {
-    ErrorCode.MODEL_UNAVAILABLE: (404, "invalid_request_error"),
-    ErrorCode.TOO_MANY_GENERATIONS: (429, "rate_limit_error"),
-    ErrorCode.RATE_LIMITED: (429, "rate_limit_error"),
-    ErrorCode.QUOTA_EXCEEDED: (429, "rate_limit_error"),
-    ErrorCode.BROKER_UNAVAILABLE: (503, "api_error"),
-    ErrorCode.AUTH_UNAVAILABLE: (503, "api_error"),
-    ErrorCode.INVALID_TOKEN: (401, "authentication_error"),
-    ErrorCode.TOKEN_EXPIRED: (401, "authentication_error"),
-}
-
-
-def from_gateway_error(error: GatewayError) -> OpenAIError:
-    status, kind = _GATEWAY_ERRORS.get(error.code, (500, "api_error"))
-    code = "model_not_found" if error.code is ErrorCode.MODEL_UNAVAILABLE else str(error.code)
-    return OpenAIError(status, error.message, kind, code)
-
-
-def generation_failed(code: str, message: str) -> OpenAIError:
-    """A generation that ended with an error after it was accepted."""
-    return OpenAIError(502, message, "api_error", code)
+        raise InvalidRequest(message, where or None) from None
 
 
 _FINISH_REASONS = {"stop", "length", "content_filter", "tool_calls"}

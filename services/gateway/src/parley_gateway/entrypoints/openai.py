@@ -2,14 +2,16 @@
 server-sent events or whole) and `GET /v1/models`, for any OpenAI client with
 a Parley API key (`Authorization: Bearer pk_...`; an access token works too).
 Errors are OpenAI's shape. A prompt travels the WebSocket's broker path, so
-limits, quotas, usage, history and the audit trail apply."""
+limits, quotas, usage, history and the audit trail apply. The gateway's refusals become
+HTTP statuses here (`from_gateway_error`)."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
@@ -20,14 +22,12 @@ from parley_gateway.bootstrap import Gateway
 from parley_gateway.completions import CompletionRun
 from parley_gateway.deps import GatewayDep
 from parley_gateway.domain.auth import Principal
-from parley_gateway.domain.errors import GatewayError
+from parley_gateway.domain.errors import ErrorCode, GatewayError
 from parley_gateway.domain.openai_api import (
     ChatCompletionRequest,
     Completion,
-    OpenAIError,
+    InvalidRequest,
     finish_reason,
-    from_gateway_error,
-    generation_failed,
     models_list,
     parse_request,
 )
@@ -42,6 +42,50 @@ _STARTED = int(time.time())
 _RESTARTED_MESSAGE = (
     "The answer was interrupted: its worker stopped and another one started it again. Retry the request."
 )
+
+
+ErrorType = Literal["invalid_request_error", "authentication_error", "rate_limit_error", "api_error"]
+
+
+@dataclass(frozen=True)
+class OpenAIError(Exception):
+    """An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`."""
+
+    status: int
+    message: str
+    type: ErrorType
+    code: str | None = None
+    param: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+_GATEWAY_ERRORS: dict[ErrorCode, tuple[int, ErrorType]] = {
+    ErrorCode.MODEL_UNAVAILABLE: (404, "invalid_request_error"),
+    ErrorCode.TOO_MANY_GENERATIONS: (429, "rate_limit_error"),
+    ErrorCode.RATE_LIMITED: (429, "rate_limit_error"),
+    ErrorCode.QUOTA_EXCEEDED: (429, "rate_limit_error"),
+    ErrorCode.BROKER_UNAVAILABLE: (503, "api_error"),
+    ErrorCode.AUTH_UNAVAILABLE: (503, "api_error"),
+    ErrorCode.INVALID_TOKEN: (401, "authentication_error"),
+    ErrorCode.TOKEN_EXPIRED: (401, "authentication_error"),
+}
+
+
+def from_gateway_error(error: GatewayError) -> OpenAIError:
+    status, kind = _GATEWAY_ERRORS.get(error.code, (500, "api_error"))
+    code = "model_not_found" if error.code is ErrorCode.MODEL_UNAVAILABLE else str(error.code)
+    return OpenAIError(status, error.message, kind, code)
+
+
+def from_invalid_request(error: InvalidRequest) -> OpenAIError:
+    return OpenAIError(400, error.message, "invalid_request_error", "invalid_request", error.param)
+
+
+def generation_failed(code: str, message: str) -> OpenAIError:
+    """A generation that ended with an error after it was accepted."""
+    return OpenAIError(502, message, "api_error", code)
 
 
 def _error(error: OpenAIError) -> JSONResponse:
@@ -121,6 +165,8 @@ async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
         body = parse_request(await _body(request, gateway.settings.max_frame_bytes))
     except OpenAIError as error:
         return _error(error)
+    except InvalidRequest as error:
+        return _error(from_invalid_request(error))
     run = CompletionRun(gateway, principal)
     try:
         accepted = await run.start(body)

@@ -1,8 +1,8 @@
 """`/ws`: one client socket (docs/architecture.md section 7).
 
-The socket reads frames in one task and sends from two places (its own
-answers, and the session relay's stream frames) under one lock, so that
-every frame goes out whole and stream frames get consecutive session seqs.
+`domain.socket_session` decides; this performs its steps on the Starlette WebSocket, the
+broker and the hub, and turns refusals into `error` frames and close codes. The socket
+reads frames in one task; what it sends goes through `ws_writer.SocketWriter`.
 """
 
 from __future__ import annotations
@@ -12,42 +12,65 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from enum import IntEnum
 from uuid import UUID
 
-import orjson
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from starlette.websockets import WebSocket
 
-from parley_contracts import new_id
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
-from parley_gateway.domain.auth import Principal
-from parley_gateway.domain.errors import BrokerUnavailable, CloseCode, ErrorCode, GatewayError
-from parley_gateway.domain.frames import (
-    Hello,
-    Ping,
-    Prompt,
-    Resume,
-    Stop,
-    accepted_frame,
-    error_frame,
-    parse_frame,
-    pong_frame,
-    ready_frame,
+from parley_gateway.domain.errors import (
+    BrokerUnavailable,
+    CredentialRefused,
+    ErrorCode,
+    GatewayError,
+    SessionForbidden,
+    SessionTakenOver,
 )
+from parley_gateway.domain.frames import Hello
 from parley_gateway.domain.limits import EventWindow
-from parley_gateway.domain.sessions import new_owned_id, new_session_id, owns, resync_request_id
-from parley_gateway.domain.stream import DeltaFrame, StreamErrorFrame, StreamFrame
+from parley_gateway.domain.socket_session import SocketSession
+from parley_gateway.domain.socket_steps import (
+    Attach,
+    Close,
+    Detach,
+    ExpireAt,
+    Refuse,
+    Send,
+    Step,
+    Submit,
+    Verify,
+)
+from parley_gateway.entrypoints import ws_session
+from parley_gateway.entrypoints.ws_writer import SocketWriter
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
-from parley_platform.telemetry import bind_log_context, log_context
+from parley_platform.telemetry import bind_log_context
 
 log = logging.getLogger(__name__)
-# WebSocket frames have no instrumentation library: a prompt's trace starts here, and the
-# broker middleware carries it on with `prompt.submitted`.
-_tracer = trace.get_tracer(__name__)
+
+
+class CloseCode(IntEnum):
+    """The close codes of the public interface (docs/architecture.md section 7)."""
+
+    TRY_AGAIN_LATER = 1013
+    UNAUTHORIZED = 4401
+    """Bad, expired, revoked or missing token, or a disabled account (also: no hello in time)."""
+    FORBIDDEN = 4403
+    """`hello` named a session of another user."""
+    TAKEN_OVER = 4409
+    """Another socket resumed this session."""
+
+
+def close_code(error: GatewayError) -> CloseCode:
+    """The code a socket closes with because of `error`."""
+    if isinstance(error, CredentialRefused):
+        return CloseCode.UNAUTHORIZED
+    if isinstance(error, SessionForbidden):
+        return CloseCode.FORBIDDEN
+    if isinstance(error, SessionTakenOver):
+        return CloseCode.TAKEN_OVER
+    return CloseCode.TRY_AGAIN_LATER  # auth or the broker unavailable, too many resumes
 
 
 class _Gone(Exception):
@@ -58,22 +81,24 @@ class ClientConnection:
     def __init__(self, websocket: WebSocket, gateway: Gateway) -> None:
         self._ws = websocket
         self._gw = gateway
-        self._settings = gateway.settings
         self._metrics = gateway.metrics
-        self._send_lock = asyncio.Lock()
-        self._seq = 0
-        self._principal: Principal | None = None
-        self._session_id: UUID | None = None
+        settings = gateway.settings
+        self._session = SocketSession(
+            max_frame_bytes=settings.max_frame_bytes,
+            hello_timeout_s=settings.hello_timeout_s,
+            leeway_s=settings.jwt_leeway_s,
+            socket_resumes=EventWindow(settings.resumes_per_minute_per_socket, clock=gateway.clock),
+            user_resumes=gateway.resumes,
+            check_access=gateway.verifier.access.check,
+        )
         self._relay: SessionRelay | None = None
         self._subscription: Subscription | None = None
-        self._requests: set[UUID] = set()
-        self._accepted_at: dict[UUID, float] = {}
+        self._finished = asyncio.Event()
+        self._out = SocketWriter(
+            websocket, self._session, metrics=gateway.metrics, clock=gateway.clock, on_gone=self._finished.set
+        )
         self._expiry: asyncio.Task[None] | None = None
         self._background: asyncio.Task[None] | None = None
-        self._finished = asyncio.Event()
-        self._closing = False
-        self._taken_over = False
-        self._resumes = EventWindow(self._settings.resumes_per_minute_per_socket, clock=gateway.clock)
 
     # Lifecycle.
 
@@ -93,24 +118,37 @@ class ClientConnection:
             if self._expiry is not None:
                 self._expiry.cancel()
             await self._detach()
-            if not self._closing:
-                self._closing = True
+            if self._session.begin_close():
                 with contextlib.suppress(Exception):
                     await self._ws.close(1000)
             self._metrics.open_sockets.dec()
-            log.info("socket closed (session %s)", self._session_id)
+            log.info("socket closed (session %s)", self._session.session_id)
 
     async def _read_loop(self) -> None:
         try:
-            if not await self._authenticate():
+            try:
+                async with asyncio.timeout(self._gw.settings.hello_timeout_s):
+                    hello = await self._await_hello()
+            except TimeoutError:
+                await self._perform(self._session.hello_timed_out())
                 return
-            while not self._closing:
+            await self._perform(hello)
+            while not self._session.closing:
                 data, binary = await self._receive()
                 await self._dispatch(data, binary)
         except _Gone:
             pass
         finally:
             self._finished.set()
+
+    async def _await_hello(self) -> list[Step]:
+        """Refuse frames up to the `hello`; its steps, performed after the wait: checking its
+        token (maybe a JWKS fetch) is not the client's delay."""
+        while True:
+            steps = self._session.on_frame(*await self._receive())
+            if any(isinstance(step, Verify) for step in steps):
+                return steps
+            await self._perform(steps)
 
     async def _receive(self) -> tuple[str | bytes | None, bool]:
         message = await self._ws.receive()
@@ -120,168 +158,114 @@ class ClientConnection:
             return message["bytes"], True
         return message.get("text"), False
 
-    # Authentication.
-
-    async def _authenticate(self) -> bool:
+    async def _dispatch(self, data: str | bytes | None, binary: bool) -> None:
         try:
-            async with asyncio.timeout(self._settings.hello_timeout_s):
-                while True:
-                    data, binary = await self._receive()
-                    try:
-                        frame = parse_frame(data, max_bytes=self._settings.max_frame_bytes, binary=binary)
-                    except GatewayError as error:
-                        await self._send_error(error)
-                        continue
-                    if isinstance(frame, Hello):
-                        break
-                    await self._send_error(
-                        GatewayError(
-                            ErrorCode.NOT_AUTHENTICATED,
-                            "send a 'hello' frame with an access token first",
-                            request_id=getattr(frame, "request_id", None),
-                            message_id=getattr(frame, "message_id", None),
-                        )
-                    )
-        except TimeoutError:
-            await self._close_with(
-                GatewayError(
-                    ErrorCode.HELLO_TIMEOUT,
-                    f"no 'hello' within {self._settings.hello_timeout_s:g} s",
-                    close=CloseCode.UNAUTHORIZED,
-                )
-            )
-            return False
-        return await self._hello(frame)
-
-    async def _hello(self, frame: Hello) -> bool:
-        """The first `hello`, or a later one that renews the token (same user)."""
-        try:
-            principal = await self._gw.verifier.verify(frame.token)
+            await self._perform(self._session.on_frame(data, binary))
         except GatewayError as error:
-            await self._close_with(error)
-            return False
-        first = self._principal is None
-        if self._principal is not None and principal.user_id != self._principal.user_id:
-            await self._close_with(
-                GatewayError(
-                    ErrorCode.INVALID_TOKEN,
-                    "the token is for another user than this socket's",
-                    close=CloseCode.UNAUTHORIZED,
-                )
-            )
-            return False
-        self._principal = principal
-        self._schedule_expiry(principal)
-        if not first:
-            if frame.session_id is not None and frame.session_id != self._session_id:
-                await self._resume(frame.session_id, frame.last_seq)
-            elif self._session_id is not None:
-                await self._send(ready_frame(self._session_id))
-            return True
-        if frame.session_id is None:
-            return await self._attach(new_session_id(principal.user_id), None, resume=False)
-        if not owns(frame.session_id, principal.user_id):
-            await self._close_with(
-                GatewayError(
-                    ErrorCode.SESSION_FORBIDDEN,
-                    "this session belongs to another user",
-                    close=CloseCode.FORBIDDEN,
-                )
-            )
-            return False
+            await self._perform(self._session.failed(error))
+        except Exception:
+            log.exception("session %s: frame handling failed", self._session.session_id)
+            failure = GatewayError(ErrorCode.INTERNAL_ERROR, "the gateway failed on this frame")
+            await self._out.send_error(failure)
+
+    # Steps.
+
+    async def _perform(self, steps: Sequence[Step]) -> None:
+        for step in steps:
+            if isinstance(step, Send):
+                await self._out.send(step.frame)
+            elif isinstance(step, Refuse):
+                await self._out.send_error(step.error)
+            elif isinstance(step, Close):
+                await self._close_with(step.error)
+            elif isinstance(step, Verify):
+                await self._verify(step.hello)
+            elif isinstance(step, ExpireAt):
+                self._schedule_expiry(step.deadline)
+            elif isinstance(step, Attach):
+                await self._attach(step)
+            elif isinstance(step, Detach):
+                await self._detach()
+            elif isinstance(step, Submit):
+                assert self._relay is not None  # the session said it is attached
+                await ws_session.submit(step, relay=self._relay, gateway=self._gw, out=self._out)
+            else:
+                assert self._relay is not None
+                await ws_session.stop(step, relay=self._relay, gateway=self._gw)
+
+    async def _verify(self, hello: Hello) -> None:
         try:
-            self._admit_resume(principal)
+            principal = await self._gw.verifier.verify(hello.token)
         except GatewayError as error:
-            await self._close_with(GatewayError(error.code, error.message, close=CloseCode.TRY_AGAIN_LATER))
-            return False
-        return await self._attach(frame.session_id, frame.last_seq, resume=True)
+            await self._perform(self._session.refused(error))
+            return
+        await self._perform(self._session.verified(hello, principal))
 
-    def _admit_resume(self, principal: Principal) -> None:
-        """Count a resume against this socket and its user; `GatewayError` (rate_limited) past
-        either limit. Each resume asks every worker and gateway for snapshots."""
-        wait = self._resumes.try_take("socket")
-        if wait is None:
-            wait = self._gw.resumes.try_take(principal.user_id)
-        if wait is not None:
-            raise GatewayError(
-                ErrorCode.RATE_LIMITED, f"too many session resumes; try again in {max(wait, 0.1):.1f} s"
-            )
-
-    def _schedule_expiry(self, principal: Principal) -> None:
+    def _schedule_expiry(self, deadline: float) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        self._expiry = asyncio.create_task(self._expire_at(principal.expires_at))
+        self._expiry = asyncio.create_task(self._expire_at(deadline))
 
-    async def _expire_at(self, expires_at: float) -> None:
-        await asyncio.sleep(max(expires_at + self._settings.jwt_leeway_s - time.time(), 0.0))
-        log.info("session %s: token expired", self._session_id)
-        await self._close_with(
-            GatewayError(
-                ErrorCode.TOKEN_EXPIRED, "the access token has expired", close=CloseCode.UNAUTHORIZED
-            )
-        )
+    async def _expire_at(self, deadline: float) -> None:
+        await asyncio.sleep(max(deadline - time.time(), 0.0))
+        log.info("session %s: token expired", self._session.session_id)
+        await self._perform(self._session.token_expired())
 
     # Sessions.
 
-    async def _attach(self, session_id: UUID, last_seq: int | None, *, resume: bool) -> bool:
-        if resume and not await self._gw.queues.exists(session_id):
-            # Gone (it outlives its socket for minutes only) or never opened: nothing to resume,
-            # and nothing is declared for an id the client made up. A new session instead.
-            assert self._principal is not None
-            log.info("session %s: nothing to resume; a new session", session_id)
-            session_id, last_seq, resume = new_session_id(self._principal.user_id), None, False
-        relay = SessionRelay(
+    async def _attach(self, attach: Attach) -> None:
+        if attach.resume and not await self._gw.queues.exists(attach.session_id):
+            log.info("session %s: nothing to resume; a new session", attach.session_id)
+            attach = self._session.nothing_to_resume()
+        session_id = attach.session_id
+        relay = ws_session.new_relay(
             session_id,
-            sink=self,
-            senders=self._settings.senders,
-            clock=self._gw.clock,
-            snapshot_wait_s=self._settings.snapshot_wait_s,
-            resync_interval_s=self._settings.resync_interval_s,
-            request_resync=lambda: self._request_resync(session_id),
+            gateway=self._gw,
+            sink=self._out,
             on_started=self._on_started,
             on_ended=self._on_ended,
             issued=self.issued,
             on_superseded=self._superseded,
         )
         await self._gw.hub.claim(session_id, self)
-        if not await self._still_allowed():
-            # An access change between the token check and the claim found no socket to close.
+        # An access change between the token check and the claim found no socket to close.
+        await self._perform(self._session.access_changed())
+        if self._session.closing:
             self._gw.hub.release(session_id, self)
-            return False
+            return
         try:
             subscription = await self._gw.queues.open(session_id, relay.deliver)
         except BrokerUnavailable as exc:
             self._gw.hub.release(session_id, self)
             log.warning("session %s: cannot consume its queue: %s", session_id, exc)
-            await self._close_with(
-                GatewayError(
-                    ErrorCode.BROKER_UNAVAILABLE,
-                    "the message broker is unavailable; reconnect later",
-                    close=CloseCode.TRY_AGAIN_LATER,
-                )
-            )
-            return False
-        self._session_id, self._relay, self._subscription = session_id, relay, subscription
+            await self._perform(self._session.attach_failed())
+            return
+        self._relay, self._subscription = relay, subscription
         bind_log_context(session_id=session_id)
-        self._seq = last_seq or 0
         self._metrics.sessions.inc()
-        await self._send(ready_frame(session_id))
-        log.info("session %s: %s (last_seq %s)", session_id, "resumed" if resume else "opened", last_seq)
+        await self._perform(self._session.attached(attach))
+        log.info(
+            "session %s: %s (last_seq %s)",
+            session_id,
+            "resumed" if attach.resume else "opened",
+            attach.last_seq,
+        )
         hold = None
-        if resume:
-            request_id = new_id()
-            self._requests.add(request_id)
+        if attach.resume:
             hold = await services.request_snapshots(
-                session_id, publisher=self._gw.publisher, registry=self._gw.registry, request_id=request_id
+                session_id,
+                publisher=self._gw.publisher,
+                registry=self._gw.registry,
+                request_id=self._session.snapshot_request(),
             )
         relay.start(hold)
-        return True
 
     async def _detach(self) -> None:
-        relay, subscription, session_id = self._relay, self._subscription, self._session_id
+        relay, subscription, session_id = self._relay, self._subscription, self._session.session_id
         if relay is None or session_id is None:
             return
         self._relay = self._subscription = None
+        self._session.detached()
         if subscription is not None:
             await subscription.cancel()
         await relay.stop()
@@ -289,32 +273,16 @@ class ClientConnection:
         self._metrics.sessions.dec()
         # Generations still running keep their user's slots: those end with the outcome event
         # (or the lease), not with the socket, so that reconnecting cannot run more at once.
-        self._accepted_at.clear()
-
-    async def _resume(self, session_id: UUID, last_seq: int | None) -> None:
-        assert self._principal is not None
-        if not owns(session_id, self._principal.user_id):
-            raise GatewayError(ErrorCode.SESSION_FORBIDDEN, "this session belongs to another user")
-        self._admit_resume(self._principal)
-        await self._detach()
-        await self._attach(session_id, last_seq, resume=True)
-
-    async def _request_resync(self, session_id: UUID) -> None:
-        await services.request_snapshots(
-            session_id,
-            publisher=self._gw.publisher,
-            registry=self._gw.registry,
-            request_id=resync_request_id(),
-        )
+        self._out.detached()
 
     def _on_started(self, message_id: UUID) -> None:
-        if self._principal is not None:
-            self._gw.generations.add(self._principal.user_id, message_id)
+        if self._session.principal is not None:
+            self._gw.generations.add(self._session.principal.user_id, message_id)
 
     def _on_ended(self, message_id: UUID) -> None:
-        if self._principal is not None:
-            self._gw.generations.finish(self._principal.user_id, message_id)
-        self._accepted_at.pop(message_id, None)
+        if self._session.principal is not None:
+            self._gw.generations.finish(self._session.principal.user_id, message_id)
+        self._out.ended(message_id)
 
     def _superseded(self) -> None:
         self._background = asyncio.create_task(self.take_over())
@@ -322,172 +290,27 @@ class ClientConnection:
     # hub.Holder
 
     def issued(self, request_id: UUID) -> bool:
-        return request_id in self._requests
+        return self._session.issued(request_id)
 
     async def take_over(self) -> None:
-        if self._taken_over:
-            return
-        self._taken_over = True
-        session_id = self._session_id
-        await self._detach()
-        log.info("session %s: taken over by another socket", session_id)
-        await self._close_with(
-            GatewayError(
-                ErrorCode.SESSION_TAKEN_OVER,
-                "this session was resumed by another connection",
-                close=CloseCode.TAKEN_OVER,
-            )
-        )
+        steps = self._session.taken_over()
+        if steps:
+            log.info("session %s: taken over by another socket", self._session.session_id)
+        await self._perform(steps)
 
     async def access_changed(self) -> None:
-        await self._still_allowed()
+        await self._perform(self._session.access_changed())
 
-    async def _still_allowed(self) -> bool:
-        """Whether the account's access still allows the socket's token (its role is capped
-        to what the account has now); else the socket gets the reason and closes."""
-        principal = self._principal
-        if principal is None or self._closing:
-            return not self._closing
-        try:
-            self._principal = self._gw.verifier.access.check(principal)
-        except GatewayError as error:
-            log.info("session %s: %s; closing", self._session_id, error.message)
-            await self._close_with(error)
-            return False
-        return True
-
-    # Frames.
-
-    async def _dispatch(self, data: str | bytes | None, binary: bool) -> None:
-        try:
-            frame = parse_frame(data, max_bytes=self._settings.max_frame_bytes, binary=binary)
-            if isinstance(frame, Ping):
-                await self._send(pong_frame())
-            elif isinstance(frame, Prompt):
-                await self._prompt(frame)
-            elif isinstance(frame, Stop):
-                await self._stop(frame)
-            elif isinstance(frame, Resume):
-                await self._resume(frame.session_id, frame.last_seq)
-            else:
-                await self._hello(frame)
-        except GatewayError as error:
-            if error.close is not None:
-                await self._close_with(error)
-            else:
-                await self._send_error(error)
-        except Exception:
-            log.exception("session %s: frame handling failed", self._session_id)
-            await self._send_error(GatewayError(ErrorCode.INTERNAL_ERROR, "the gateway failed on this frame"))
-
-    async def _prompt(self, prompt: Prompt) -> None:
-        relay, principal, session_id = self._attached()
-        command = services.SubmitPrompt(
-            principal, session_id, prompt, message_id=new_owned_id(principal.user_id)
-        )
-        attributes = {
-            "parley.session_id": str(session_id),
-            "parley.message_id": str(command.message_id),
-            "parley.model": prompt.model,
-        }
-        # A refused prompt (GatewayError) leaves the span with an error status and the reason.
-        with (
-            _tracer.start_as_current_span("ws prompt", kind=SpanKind.SERVER, attributes=attributes),
-            log_context(message_id=command.message_id),
-        ):
-            await self._submit(relay, command)
-
-    async def _submit(self, relay: SessionRelay, command: services.SubmitPrompt) -> None:
-        relay.expect(command.message_id)
-        try:
-            accepted = await services.submit_prompt(
-                command,
-                publisher=self._gw.publisher,
-                registry=self._gw.registry,
-                rate=self._gw.rate,
-                generations=self._gw.generations,
-                blocked=self._gw.blocked,
-            )
-        except GatewayError as error:
-            relay.discard(command.message_id)
-            self._metrics.prompts.labels(outcome=str(error.code)).inc()
-            raise
-        except BaseException:
-            relay.discard(command.message_id)
-            raise
-        self._accepted_at[accepted.message_id] = self._gw.clock()
-        self._metrics.prompts.labels(outcome="accepted").inc()
-        await self._send(
-            accepted_frame(
-                accepted.request_id, accepted.conversation_id, accepted.message_id, accepted.prompt_message_id
-            )
-        )
-        relay.accepted(accepted.message_id)
-
-    async def _stop(self, stop: Stop) -> None:
-        relay, principal, _ = self._attached()
-        running = relay.is_running(stop.message_id)
-        await services.stop_generation(
-            principal, stop.message_id, running=running, publisher=self._gw.publisher
-        )
-
-    def _attached(self) -> tuple[SessionRelay, Principal, UUID]:
-        relay, principal, session_id = self._relay, self._principal, self._session_id
-        if relay is None or principal is None or session_id is None:
-            raise GatewayError(ErrorCode.NOT_AUTHENTICATED, "no session is attached to this socket")
-        return relay, principal, session_id
-
-    # Sending.
-
-    async def _send(self, frame: dict[str, Any]) -> bool:
-        if self._closing:
-            return False
-        text = orjson.dumps(frame).decode()
-        async with self._send_lock:
-            try:
-                await self._ws.send_text(text)
-            except Exception:
-                self._finished.set()
-                return False
-        return True
-
-    async def send_stream(self, frames: Sequence[StreamFrame]) -> bool:
-        """`StreamSink`: number the frames with the session seq and send them."""
-        async with self._send_lock:
-            for frame in frames:
-                if self._closing:
-                    return False
-                self._seq += 1
-                text = orjson.dumps(frame.to_wire(self._seq)).decode()
-                try:
-                    await self._ws.send_text(text)
-                except Exception:
-                    self._finished.set()
-                    return False
-                self._count(frame)
-        return True
-
-    def _count(self, frame: StreamFrame) -> None:
-        self._metrics.stream_frame(type(frame).__name__).inc()
-        if isinstance(frame, DeltaFrame):
-            self._metrics.delta_frames.inc()
-            started = self._accepted_at.pop(frame.message_id, None)
-            if started is not None:
-                self._metrics.ttft.observe(self._gw.clock() - started)
-        elif isinstance(frame, StreamErrorFrame):
-            self._metrics.error_frames.labels(code=frame.code).inc()
-
-    async def _send_error(self, error: GatewayError) -> None:
-        self._metrics.error_frames.labels(code=str(error.code)).inc()
-        await self._send(error_frame(error))
+    # Closing.
 
     async def _close_with(self, error: GatewayError) -> None:
-        await self._send_error(error)
-        if self._closing:
+        await self._out.send_error(error)
+        if not self._session.begin_close():
             return
-        self._closing = True
-        code = int(error.close or CloseCode.TRY_AGAIN_LATER)
-        log.info("session %s: closing with %d (%s)", self._session_id, code, error.code)
+        code = int(close_code(error))
+        log.info(
+            "session %s: closing with %d (%s: %s)", self._session.session_id, code, error.code, error.message
+        )
         with contextlib.suppress(Exception):
             await self._ws.close(code=code, reason=str(error.code))
         self._finished.set()
