@@ -21,6 +21,7 @@ from parley_gateway.domain.sessions import new_owned_id, new_session_id, resync_
 from parley_gateway.domain.stream import END_FRAMES, StreamFrame
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
+from parley_gateway.submission import submit_expected
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +79,8 @@ class CompletionRun:
             ) from exc
         self._relay = relay
         relay.start()
-        relay.expect(command.message_id)
-        try:
-            accepted = await services.submit_prompt(
-                command,
-                publisher=gw.publisher,
-                registry=gw.registry,
-                rate=gw.rate,
-                generations=gw.generations,
-                blocked=gw.blocked,
-            )
-        except GatewayError as error:
-            relay.discard(command.message_id)
-            gw.metrics.prompts.labels(outcome=str(error.code)).inc()
-            raise
+        accepted = await submit_expected(command, relay=relay, gateway=gw)
         self._message_id = accepted.message_id
-        gw.metrics.prompts.labels(outcome="accepted").inc()
         relay.accepted(accepted.message_id)
         return accepted
 

@@ -10,9 +10,11 @@ from parley_contracts import (
     CompletionCancelled,
     CompletionFailed,
     CompletionFinished,
+    FinishReason,
     PromptSubmitted,
     StreamFailed,
     StreamFinished,
+    StreamMetrics,
     Usage,
 )
 from parley_inference.domain.errors import ErrorCode, GenerationError
@@ -38,23 +40,25 @@ def _about(req: PromptSubmitted, ports: Ports) -> dict[str, Any]:
     }
 
 
+def _end_frame(gen: Generation, reason: FinishReason, usage: Usage, metrics: StreamMetrics) -> StreamFinished:
+    """The last frame of an answer that ended (finished or cancelled): its whole text."""
+    return StreamFinished(
+        message_id=gen.message_id,
+        attempt=gen.attempt,
+        seq=gen.next_seq(),
+        text=gen.text,
+        finish_reason=reason,
+        usage=usage,
+        metrics=metrics,
+    )
+
+
 async def publish_finished(req: PromptSubmitted, gen: Generation, ports: Ports) -> None:
     usage = gen.usage(req.messages)
     metrics = gen.metrics(usage.completion_tokens)
     reason = finish_reason(gen.provider_finish_reason)
     text = gen.text
-    await ports.stream.publish_last(
-        gen.reply_to,
-        StreamFinished(
-            message_id=gen.message_id,
-            attempt=gen.attempt,
-            seq=gen.next_seq(),
-            text=text,
-            finish_reason=reason,
-            usage=usage,
-            metrics=metrics,
-        ),
-    )
+    await ports.stream.publish_last(gen.reply_to, _end_frame(gen, reason, usage, metrics))
     await ports.events.publish(
         CompletionFinished(
             **_about(req, ports),
@@ -85,16 +89,7 @@ async def publish_cancelled(
     usage = usage if usage is not None else gen.usage(req.messages)
     text = gen.text
     await ports.stream.publish_last(
-        gen.reply_to,
-        StreamFinished(
-            message_id=gen.message_id,
-            attempt=gen.attempt,
-            seq=gen.next_seq(),
-            text=text,
-            finish_reason="cancelled",
-            usage=usage,
-            metrics=gen.metrics(usage.completion_tokens),
-        ),
+        gen.reply_to, _end_frame(gen, "cancelled", usage, gen.metrics(usage.completion_tokens))
     )
     await ports.events.publish(
         CompletionCancelled(

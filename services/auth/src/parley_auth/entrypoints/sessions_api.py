@@ -16,6 +16,13 @@ from parley_auth.entrypoints.schemas import ErrorOut, LoginIn, RegisterIn, Token
 router = api_router()
 
 
+def _issued(response: Response, auth: Auth, tokens: Tokens) -> TokenOut:
+    """The answer that hands out a session's tokens: the refresh token as its cookie, never cached."""
+    _set_refresh_cookie(response, auth, tokens)
+    response.headers["Cache-Control"] = "no-store"
+    return token_out(tokens)
+
+
 def _set_refresh_cookie(response: Response, auth: Auth, tokens: Tokens) -> None:
     assert tokens.refresh_token is not None
     settings = auth.settings
@@ -79,9 +86,7 @@ async def login(body: LoginIn, request: Request, response: Response, auth: AuthD
         clock=auth.now,
         metrics=auth.metrics,
     )
-    _set_refresh_cookie(response, auth, tokens)
-    response.headers["Cache-Control"] = "no-store"
-    return token_out(tokens)
+    return _issued(response, auth, tokens)
 
 
 @router.post("/refresh", responses={**ERRORS, 403: {"description": "From another site", "model": ErrorOut}})
@@ -97,9 +102,7 @@ async def refresh(request: Request, response: Response, auth: AuthDep) -> TokenO
         clock=auth.now,
         metrics=auth.metrics,
     )
-    _set_refresh_cookie(response, auth, tokens)
-    response.headers["Cache-Control"] = "no-store"
-    return token_out(tokens)
+    return _issued(response, auth, tokens)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)

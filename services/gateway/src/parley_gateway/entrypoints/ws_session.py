@@ -11,12 +11,12 @@ from opentelemetry.trace import SpanKind
 
 from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
-from parley_gateway.domain.errors import GatewayError
 from parley_gateway.domain.frames import accepted_frame
 from parley_gateway.domain.sessions import resync_request_id
 from parley_gateway.domain.socket_steps import Cancel, Submit
 from parley_gateway.entrypoints.ws_writer import SocketWriter
 from parley_gateway.relay import MessageCallback, SessionRelay
+from parley_gateway.submission import submit_expected
 from parley_platform.telemetry import log_context
 
 # WebSocket frames have no instrumentation library: a prompt's trace starts here, and the
@@ -75,25 +75,8 @@ async def submit(step: Submit, *, relay: SessionRelay, gateway: Gateway, out: So
 async def _submit(
     command: services.SubmitPrompt, *, relay: SessionRelay, gateway: Gateway, out: SocketWriter
 ) -> None:
-    relay.expect(command.message_id)
-    try:
-        accepted = await services.submit_prompt(
-            command,
-            publisher=gateway.publisher,
-            registry=gateway.registry,
-            rate=gateway.rate,
-            generations=gateway.generations,
-            blocked=gateway.blocked,
-        )
-    except GatewayError as error:
-        relay.discard(command.message_id)
-        gateway.metrics.prompts.labels(outcome=str(error.code)).inc()
-        raise
-    except BaseException:
-        relay.discard(command.message_id)
-        raise
+    accepted = await submit_expected(command, relay=relay, gateway=gateway)
     out.accepted(accepted.message_id)
-    gateway.metrics.prompts.labels(outcome="accepted").inc()
     await out.send(
         accepted_frame(
             accepted.request_id, accepted.conversation_id, accepted.message_id, accepted.prompt_message_id
