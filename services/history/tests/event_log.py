@@ -33,22 +33,15 @@ from parley_contracts import (
     ConversationRenamed,
     DomainEvent,
     GenerationParams,
-    ProjectCreated,
-    ProjectDeleted,
-    ProjectUpdated,
-    PromptDeleted,
-    PromptSaved,
-    PromptShared,
     PromptSubmitted,
     Usage,
-    UserAccessChanged,
 )
 from parley_history.domain.answers import title_message_id
 from parley_history.domain.conversations import TitleRequest
 from parley_history.services import title_prompt
+from tests.library_activity import LibraryActivity, SavedPrompt
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ADMIN = "admin"
 
 
 @dataclass
@@ -82,14 +75,7 @@ class _Generation:
     redo: bool = False
 
 
-@dataclass
-class _Saved:
-    id: uuid.UUID
-    owner: str
-    shared: bool = False
-
-
-class EventLog:
+class EventLog(LibraryActivity):
     """`events`: the log, in the order things happened."""
 
     def __init__(self, seed: int, *, conversations: int = 30, users: int = 4) -> None:
@@ -100,7 +86,7 @@ class EventLog:
         self._chats: list[_Chat] = []
         self._running: list[_Generation] = []
         self._projects: dict[uuid.UUID, str] = {}
-        self._saved: dict[uuid.UUID, _Saved] = {}
+        self._saved: dict[uuid.UUID, SavedPrompt] = {}
         self.events: list[DomainEvent] = []
         self._simulate()
 
@@ -276,70 +262,6 @@ class EventLog:
         else:
             chat.deleted = True
             self._emit(ConversationDeleted(user_id=chat.user, conversation_id=chat.id))
-
-    # -- projects and saved prompts -----------------------------------------------
-
-    def _access_changes(self) -> None:
-        """After everything else (so the rest of the log stays what the seed made it before)."""
-        first, second = self._users[0], self._users[1]
-        disabled_at: datetime | None = None
-        for user, disabled, role in [
-            (first, True, "user"), (second, False, "admin"), (first, False, "user"),
-            (first, False, "admin"), (second, False, "user"), (first, True, "admin"),
-        ]:  # fmt: skip
-            if disabled:
-                disabled_at = self._now
-            cut = disabled_at if user == first else None
-            self._emit(UserAccessChanged(user_id=user, disabled=disabled, role=role, tokens_not_before=cut,
-                                         relevant_until=self._now + timedelta(minutes=16)))  # fmt: skip
-
-    def _create_project(self, user: str) -> None:
-        project_id = self._id()
-        self._projects[project_id] = user
-        name = f"Project {project_id.hex[:4]}"
-        self._emit(ProjectCreated(user_id=user, project_id=project_id, name=name, model="small"))
-
-    def _library_action(self, user: str) -> None:
-        rng = self._rng
-        roll = rng.random()
-        mine = [p for p, owner in self._projects.items() if owner == user]
-        saved = [s for s in self._saved.values() if s.owner == user]
-        if roll < 0.15 or not mine:
-            self._create_project(user)
-        elif roll < 0.3:
-            system = rng.choice([None, f"Project rules {self._id().hex[:4]}"])
-            project_id = rng.choice(mine)
-            name = f"Project {self._id().hex[:4]}"
-            self._emit(ProjectUpdated(user_id=user, project_id=project_id, name=name, system_prompt=system))
-        elif roll < 0.37:
-            project_id = rng.choice(mine)
-            del self._projects[project_id]
-            self._emit(ProjectDeleted(user_id=user, project_id=project_id))
-        elif roll < 0.55 or not saved:
-            prompt = _Saved(self._id(), user)
-            self._saved[prompt.id] = prompt
-            self._emit(PromptSaved(user_id=user, prompt_id=prompt.id, name="Saved", text="Be concise",
-                                   tags=("work",)))  # fmt: skip
-        elif roll < 0.7:
-            prompt = rng.choice(saved)
-            text = f"Edited {self._id().hex[:4]}"
-            self._emit(PromptSaved(user_id=user, prompt_id=prompt.id, name="Saved v2", text=text,
-                                   tags=tuple(sorted(rng.sample(["a", "b", "c"], 2)))))  # fmt: skip
-        elif roll < 0.85:
-            prompt = rng.choice(saved)
-            prompt.shared = not prompt.shared
-            self._emit(PromptShared(user_id=user, prompt_id=prompt.id, owner_id=user, shared=prompt.shared))
-        elif roll < 0.92:
-            shared = [s for s in self._saved.values() if s.shared]
-            if shared:
-                prompt = rng.choice(shared)
-                prompt.shared = False
-                self._emit(PromptShared(user_id=ADMIN, prompt_id=prompt.id, owner_id=prompt.owner,
-                                        shared=False))  # fmt: skip
-        else:
-            prompt = rng.choice(saved)
-            del self._saved[prompt.id]
-            self._emit(PromptDeleted(user_id=user, prompt_id=prompt.id))
 
 
 def deliveries(

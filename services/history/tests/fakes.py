@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from uuid import UUID
 
 from parley_contracts import DomainEvent
+from parley_history.domain.conversations import (
+    UNTITLED,
+    Applied,
+    ConversationSummary,
+    ConversationView,
+    MessageView,
+    with_children,
+)
+from parley_history.domain.errors import ConversationNotFound, ProjectNotFound, PromptNotFound
+from parley_history.domain.library import ProjectView, PromptView, decode_tags
 from parley_history.domain.state import (
     ConversationScope,
     ConversationState,
@@ -18,6 +28,7 @@ from parley_history.domain.state import (
     SavedPromptScope,
     SavedPromptState,
 )
+from parley_history.projector import project
 
 
 class FakePublisher:
@@ -100,3 +111,100 @@ class FakeProjectionStore:
     async def save_saved_prompt(self, scope: SavedPromptScope) -> None:
         if scope.prompt is not None:
             self.saved_prompts[scope.prompt.id] = deepcopy(scope.prompt)
+
+
+class FakeStore:
+    """The use cases' store in memory (`ports.LibraryChanges`, `ports.BatchApplier`): `apply`
+    runs the real projection rules on a `FakeProjectionStore` (`rows`) and keeps the events it
+    took in `applied`; the reads hide what `SqlHistoryStore` hides from a user."""
+
+    def __init__(self) -> None:
+        self.rows = FakeProjectionStore()
+        self.applied: list[DomainEvent] = []
+
+    async def apply(self, event: DomainEvent, body: str) -> Applied:
+        if any(seen.event_id == event.event_id for seen in self.applied):
+            return Applied(duplicate=True)
+        self.applied.append(event)
+        return Applied(duplicate=False, title_request=await project(self.rows, event))
+
+    async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
+        return [await self.apply(event, body) for event, body in items]
+
+    async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView:
+        row = self._conversation(user_id, conversation_id)
+        if row is None:
+            raise ConversationNotFound(str(conversation_id))
+        chat = [m for m in self.rows.messages.values() if m.conversation_id == row.id and m.purpose == "chat"]
+        chat.sort(key=lambda m: (m.created_at, m.role != "user", m.id))
+        return ConversationView(
+            summary=_summary(row),
+            system_prompt=row.system_prompt,
+            current_leaf_id=row.current_leaf_id,
+            messages=with_children([_message(m) for m in chat]),
+        )
+
+    async def list_projects(self, user_id: str) -> tuple[ProjectView, ...]:
+        rows = [p for p in self.rows.projects.values() if p.user_id == user_id and p.deleted_at is None]
+        rows.sort(key=lambda p: (p.name.lower(), p.name, p.id))
+        return tuple(self._project(row) for row in rows)
+
+    async def get_project(self, user_id: str, project_id: UUID) -> ProjectView:
+        row = self.rows.projects.get(project_id)
+        if row is None or row.user_id != user_id or row.deleted_at is not None:
+            raise ProjectNotFound(str(project_id))
+        return self._project(row)
+
+    async def get_prompt(self, user_id: str, prompt_id: UUID) -> PromptView:
+        row = self.rows.saved_prompts.get(prompt_id)
+        if row is None or row.deleted_at is not None or (row.user_id != user_id and not row.shared):
+            raise PromptNotFound(str(prompt_id))
+        return PromptView(
+            id=row.id,
+            owner_id=row.user_id,
+            name=row.name,
+            text=row.text,
+            tags=decode_tags(row.tags),
+            shared=row.shared,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def count_prompts(self, user_id: str) -> int:
+        return sum(p.user_id == user_id and p.deleted_at is None for p in self.rows.saved_prompts.values())
+
+    def _conversation(self, user_id: str, conversation_id: UUID) -> ConversationState | None:
+        row = self.rows.conversations.get(conversation_id)
+        if row is None or row.user_id != user_id or row.deleted_at is not None or row.fallback_title is None:
+            return None
+        return row
+
+    def _project(self, row: ProjectState) -> ProjectView:
+        filed = [c for c in self.rows.conversations.values() if c.project_id == row.id]
+        count = sum(self._conversation(row.user_id, c.id) is not None for c in filed)
+        return ProjectView(
+            id=row.id,
+            name=row.name,
+            system_prompt=row.system_prompt,
+            model=row.model,
+            conversation_count=count,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+def _summary(row: ConversationState) -> ConversationSummary:
+    return ConversationSummary(
+        id=row.id,
+        title=row.title or row.fallback_title or UNTITLED,
+        pinned=row.pinned,
+        model=row.model,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        project_id=row.project_id,
+    )
+
+
+def _message(row: MessageState) -> MessageView:
+    fields = {k: v for k, v in asdict(row).items() if k in MessageView.__dataclass_fields__}
+    return MessageView(**fields)

@@ -39,10 +39,10 @@ from parley_history.domain.library import (
     clean_tags,
     clean_text,
 )
-from parley_history.ports import EventPublisher, HistoryStore
+from parley_history.ports import EventApplier, EventPublisher, LibraryChanges
 
 
-async def _record(event: DomainEvent, *, store: HistoryStore, publisher: EventPublisher) -> None:
+async def _record(event: DomainEvent, *, store: EventApplier, publisher: EventPublisher) -> None:
     await publisher.publish(event)
     await store.apply(event, event.to_json().decode())
 
@@ -56,7 +56,7 @@ async def create_project(
     name: str,
     system_prompt: str | None,
     model: str | None,
-    store: HistoryStore,
+    store: LibraryChanges,
     publisher: EventPublisher,
     limit: int,
 ) -> ProjectView:
@@ -78,7 +78,7 @@ async def update_project(
     project_id: UUID,
     changes: Mapping[str, Any],
     *,
-    store: HistoryStore,
+    store: LibraryChanges,
     publisher: EventPublisher,
 ) -> ProjectView:
     """`changes`: any of `name`, `system_prompt`, `model` (None clears a default).
@@ -105,7 +105,7 @@ async def update_project(
 
 
 async def delete_project(
-    user_id: str, project_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, project_id: UUID, *, store: LibraryChanges, publisher: EventPublisher
 ) -> None:
     """The project goes; its conversations stay, in no project."""
     await store.get_project(user_id, project_id)
@@ -117,7 +117,7 @@ async def move_conversation(
     conversation_id: UUID,
     project_id: UUID | None,
     *,
-    store: HistoryStore,
+    store: LibraryChanges,
     publisher: EventPublisher,
 ) -> ConversationView:
     """Into one of the user's projects, or out of any (`None`)."""
@@ -141,7 +141,7 @@ async def create_prompt(
     text: str,
     tags: list[str],
     shared: bool,
-    store: HistoryStore,
+    store: LibraryChanges,
     publisher: EventPublisher,
     limit: int,
 ) -> PromptView:
@@ -167,7 +167,7 @@ async def update_prompt(
     changes: Mapping[str, Any],
     *,
     admin: bool,
-    store: HistoryStore,
+    store: LibraryChanges,
     publisher: EventPublisher,
 ) -> PromptView:
     """`changes`: any of `name`, `text`, `tags` (the owner only) and `shared` (the
@@ -206,7 +206,7 @@ def _after(prompt: PromptView, changes: Mapping[str, Any]) -> PromptView:
 
 
 async def delete_prompt(
-    user_id: str, prompt_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, prompt_id: UUID, *, store: LibraryChanges, publisher: EventPublisher
 ) -> None:
     check_prompt_edit(await store.get_prompt(user_id, prompt_id), user_id)
     await _record(PromptDeleted(user_id=user_id, prompt_id=prompt_id), store=store, publisher=publisher)

@@ -22,14 +22,24 @@ from parley_history.domain.state import (
 )
 
 
-class LibraryStore(Protocol):
-    """Reads of projects and saved prompts (their writes are events: `HistoryStore.apply`)."""
-
+class ProjectReader(Protocol):
     async def list_projects(self, user_id: str) -> tuple[ProjectView, ...]: ...
 
     async def get_project(self, user_id: str, project_id: UUID) -> ProjectView:
         """Raises `ProjectNotFound` unless it is the user's and not deleted."""
         ...
+
+
+class PromptReader(Protocol):
+    async def get_prompt(self, user_id: str, prompt_id: UUID) -> PromptView:
+        """Raises `PromptNotFound` unless it is the user's or shared (and not deleted)."""
+        ...
+
+    async def count_prompts(self, user_id: str) -> int: ...
+
+
+class LibraryStore(ProjectReader, PromptReader, Protocol):
+    """Reads of projects and saved prompts (their writes are events: `EventApplier.apply`)."""
 
     async def list_prompts(
         self,
@@ -44,21 +54,40 @@ class LibraryStore(Protocol):
 
     async def prompt_tags(self, user_id: str, *, scope: PromptScope = "all") -> dict[str, int]: ...
 
-    async def get_prompt(self, user_id: str, prompt_id: UUID) -> PromptView:
-        """Raises `PromptNotFound` unless it is the user's or shared (and not deleted)."""
-        ...
 
-    async def count_prompts(self, user_id: str) -> int: ...
-
-
-class HistoryStore(LibraryStore, Protocol):
+class EventApplier(Protocol):
     async def apply(self, event: DomainEvent, body: str) -> Applied:
         """Audit and project `event` in one transaction; a known `event_id` changes nothing."""
         ...
 
+
+class BatchApplier(Protocol):
     async def apply_batch(self, items: Sequence[tuple[DomainEvent, str]]) -> list[Applied]:
         """`apply` for many events in one transaction, in order."""
         ...
+
+
+class ConversationStore(EventApplier, Protocol):
+    """What a change of one conversation needs: read it as its owner, apply the event."""
+
+    async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView:
+        """Raises `ConversationNotFound` unless it is the user's and not deleted."""
+        ...
+
+
+class LibraryChanges(ProjectReader, PromptReader, ConversationStore, Protocol):
+    """What the use cases of projects and saved prompts read and apply (a conversation too,
+    to move it)."""
+
+
+class AccessStore(Protocol):
+    async def access_change(self, user_id: str) -> UserAccessChanged | None:
+        """The account's latest `user.access_changed`, if an admin ever changed its access."""
+        ...
+
+
+class HistoryStore(LibraryStore, LibraryChanges, BatchApplier, AccessStore, Protocol):
+    """Everything the routes and the consumer reach through `bootstrap.History.store`."""
 
     async def set_pinned(self, user_id: str, conversation_id: UUID, pinned: bool) -> None: ...
 
@@ -72,8 +101,6 @@ class HistoryStore(LibraryStore, Protocol):
         project: ProjectFilter = None,
     ) -> Page: ...
 
-    async def get_conversation(self, user_id: str, conversation_id: UUID) -> ConversationView: ...
-
     def audit_records(
         self,
         *,
@@ -86,10 +113,6 @@ class HistoryStore(LibraryStore, Protocol):
     async def verify(self, *, require_signed: bool = False) -> ChainReport: ...
 
     async def ping(self) -> None: ...
-
-    async def access_change(self, user_id: str) -> UserAccessChanged | None:
-        """The account's latest `user.access_changed`, if an admin ever changed its access."""
-        ...
 
 
 class ProjectionStore(Protocol):

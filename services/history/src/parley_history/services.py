@@ -35,7 +35,7 @@ from parley_history.domain.conversations import (
     title_conversation_text,
 )
 from parley_history.domain.errors import InvalidInput, NotAuthenticated
-from parley_history.ports import EventPublisher, HistoryStore
+from parley_history.ports import AccessStore, BatchApplier, ConversationStore, EventApplier, EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Handled:
 async def handle_event(
     body: bytes,
     *,
-    store: HistoryStore,
+    store: EventApplier,
     publisher: EventPublisher | None,
     title_reply_to: str | None,
     sent_by: str | None = None,
@@ -94,7 +94,7 @@ async def handle_event(
 async def handle_events(
     events: Sequence[tuple[DomainEvent, bytes]],
     *,
-    store: HistoryStore,
+    store: BatchApplier,
     publisher: EventPublisher | None,
     title_reply_to: str | None,
 ) -> list[Handled]:
@@ -143,7 +143,7 @@ def title_prompt(request: TitleRequest, *, reply_to: str) -> PromptSubmitted:
 
 
 async def rename(
-    user_id: str, conversation_id: UUID, title: str, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, conversation_id: UUID, title: str, *, store: ConversationStore, publisher: EventPublisher
 ) -> ConversationView:
     """Publish `conversation.renamed` (so replay sees it) and apply it now; the
     consumer's copy then changes nothing (same event_id)."""
@@ -155,7 +155,7 @@ async def rename(
 
 
 async def delete(
-    user_id: str, conversation_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, conversation_id: UUID, *, store: ConversationStore, publisher: EventPublisher
 ) -> None:
     await store.get_conversation(user_id, conversation_id)
     event = ConversationDeleted(user_id=user_id, conversation_id=conversation_id)
@@ -164,7 +164,7 @@ async def delete(
 
 
 async def set_pinned(
-    user_id: str, conversation_id: UUID, pinned: bool, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, conversation_id: UUID, pinned: bool, *, store: ConversationStore, publisher: EventPublisher
 ) -> ConversationView:
     """Publish `conversation.pinned` (so replay sees it) and apply it now."""
     await store.get_conversation(user_id, conversation_id)
@@ -175,7 +175,7 @@ async def set_pinned(
 
 
 async def select_branch(
-    user_id: str, conversation_id: UUID, leaf_id: UUID, *, store: HistoryStore, publisher: EventPublisher
+    user_id: str, conversation_id: UUID, leaf_id: UUID, *, store: ConversationStore, publisher: EventPublisher
 ) -> ConversationView:
     """Publish `conversation.branch_selected` and apply it now; the leaf must be a message of
     this conversation (`InvalidInput` otherwise)."""
@@ -201,7 +201,7 @@ class ReplayReport:
     seconds: float = 0.0
 
 
-async def replay(bodies: AsyncIterator[bytes], *, target: HistoryStore, batch: int = 500) -> ReplayReport:
+async def replay(bodies: AsyncIterator[bytes], *, target: BatchApplier, batch: int = 500) -> ReplayReport:
     """Rebuild a projection (and its audit log) from event bodies in their original
     order, `batch` events per transaction. Events history does not consume are
     skipped; nothing is published."""
@@ -233,7 +233,7 @@ async def replay(bodies: AsyncIterator[bytes], *, target: HistoryStore, batch: i
     return report
 
 
-async def authorize(principal: Principal, *, store: HistoryStore) -> Principal:
+async def authorize(principal: Principal, *, store: AccessStore) -> Principal:
     """`principal` as the account's access allows now: a token of a disabled account, one
     issued before its last disable or password change, or one of an ended session, is refused
     (`NotAuthenticated`); a demoted admin's old token counts as a user's."""

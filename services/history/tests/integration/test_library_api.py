@@ -1,6 +1,7 @@
-"""Projects and the prompt library over HTTP (ASGI) on PostgreSQL and SQLite:
-the owner's round trips, cross-user refusal on every route, validation; and on
-the real RabbitMQ, the REST path's events coming back as duplicates."""
+"""Projects and the prompt library over HTTP (ASGI) on PostgreSQL and SQLite: cross-user
+refusal on every route, validation and limits; and on the real RabbitMQ, the REST path's
+events coming back as duplicates. The owner's round trips: `test_projects_api.py`,
+`test_prompts_api.py`."""
 
 from __future__ import annotations
 
@@ -9,214 +10,12 @@ from typing import Any
 
 import httpx
 
-from parley_contracts import DomainEvent
-from parley_contracts.owned_ids import owns
 from parley_history.bootstrap import History, bootstrap
 from parley_history.entrypoints.app import create_app
 from parley_testkit import FakeProvider, TestIssuer
 from tests.events import prompt
-from tests.fakes import FakePublisher
 from tests.integration.conftest import AUDIENCE, ISSUER, Broker, Running, auth
-
-API = "/api/history"
-
-
-async def _seed(history: History, *events: DomainEvent) -> None:
-    for event in events:
-        await history.store.apply(event, event.to_json().decode())
-
-
-def _published(history: History) -> list[str]:
-    publisher = history.publisher
-    assert isinstance(publisher, FakePublisher)
-    return [event.type for event in publisher.published]
-
-
-async def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-async def test_projects_group_conversations(
-    client: httpx.AsyncClient, history: History, issuer: TestIssuer
-) -> None:
-    first, second = prompt("alice", "Tomatoes in pots?"), prompt("alice", "Fix my bike")
-    await _seed(history, first, second)
-    alice = auth(issuer, "alice")
-    c1, c2 = str(first.conversation_id), str(second.conversation_id)
-
-    created = await _ok(
-        await client.post(
-            f"{API}/projects",
-            json={"name": "  Garden ", "system_prompt": "You are a gardener.", "model": "m1"},
-            headers=alice,
-        ),
-        201,
-    )
-    pid = created["id"]
-    assert owns(uuid.UUID(pid), "alice")  # so that a gateway refuses it in another user's prompt
-    assert (created["name"], created["system_prompt"], created["model"]) == (
-        "Garden",
-        "You are a gardener.",
-        "m1",
-    )
-    assert created["conversation_count"] == 0
-
-    moved = await _ok(
-        await client.patch(f"{API}/conversations/{c1}", json={"project_id": pid}, headers=alice)
-    )
-    assert moved["project_id"] == pid
-    assert (await _ok(await client.get(f"{API}/conversations/{c1}", headers=alice)))["project_id"] == pid
-    listed = (await _ok(await client.get(f"{API}/conversations", headers=alice)))["items"]
-    assert {item["id"]: item["project_id"] for item in listed} == {c1: pid, c2: None}
-    in_project = await _ok(await client.get(f"{API}/projects/{pid}/conversations", headers=alice))
-    assert [item["id"] for item in in_project["items"]] == [c1]
-    assert [
-        item["id"]
-        for item in (await _ok(await client.get(f"{API}/conversations?project_id=none", headers=alice)))[
-            "items"
-        ]
-    ] == [c2]
-    assert [
-        item["id"]
-        for item in (await _ok(await client.get(f"{API}/conversations?project_id={pid}", headers=alice)))[
-            "items"
-        ]
-    ] == [c1]
-    assert (await _ok(await client.get(f"{API}/projects", headers=alice)))["items"][0][
-        "conversation_count"
-    ] == 1
-
-    # moving it where it is publishes nothing; a rename alone keeps the project
-    before = len(_published(history))
-    await _ok(await client.patch(f"{API}/conversations/{c1}", json={"project_id": pid}, headers=alice))
-    assert len(_published(history)) == before
-    renamed = await _ok(
-        await client.patch(f"{API}/conversations/{c1}", json={"title": "Pots"}, headers=alice)
-    )
-    assert (renamed["title"], renamed["project_id"]) == ("Pots", pid)
-
-    updated = await _ok(
-        await client.patch(f"{API}/projects/{pid}", json={"name": "Yard", "model": None}, headers=alice)
-    )
-    assert (updated["name"], updated["system_prompt"], updated["model"]) == (
-        "Yard",
-        "You are a gardener.",
-        None,
-    )
-    before = len(_published(history))
-    await _ok(await client.patch(f"{API}/projects/{pid}", json={"name": "Yard"}, headers=alice))
-    assert len(_published(history)) == before
-    assert (await _ok(await client.get(f"{API}/projects/{pid}", headers=alice)))["name"] == "Yard"
-
-    out = await _ok(await client.patch(f"{API}/conversations/{c1}", json={"project_id": None}, headers=alice))
-    assert out["project_id"] is None
-    await _ok(await client.patch(f"{API}/conversations/{c2}", json={"project_id": pid}, headers=alice))
-
-    await _ok(await client.delete(f"{API}/projects/{pid}", headers=alice), 204)
-    assert (await client.get(f"{API}/projects/{pid}", headers=alice)).status_code == 404
-    assert (await _ok(await client.get(f"{API}/projects", headers=alice)))["items"] == []
-    kept = await _ok(await client.get(f"{API}/conversations/{c2}", headers=alice))
-    assert kept["project_id"] is None
-    assert _published(history) == [
-        "project.created",
-        "conversation.moved",
-        "conversation.renamed",
-        "project.updated",
-        "conversation.moved",
-        "conversation.moved",
-        "project.deleted",
-    ]
-
-
-async def test_the_prompt_library(client: httpx.AsyncClient, history: History, issuer: TestIssuer) -> None:
-    alice, bob = auth(issuer, "alice"), auth(issuer, "bob")
-    pirate = await _ok(
-        await client.post(
-            f"{API}/prompts",
-            json={"name": "Pirate", "text": "Talk like a pirate.", "tags": ["Fun", "voice", "fun"]},
-            headers=alice,
-        ),
-        201,
-    )
-    assert (pirate["tags"], pirate["shared"], pirate["mine"]) == (["fun", "voice"], False, True)
-    reviewer = await _ok(
-        await client.post(
-            f"{API}/prompts",
-            json={"name": "Reviewer", "text": "Review code strictly.", "tags": ["code"], "shared": True},
-            headers=alice,
-        ),
-        201,
-    )
-    own = await _ok(
-        await client.post(
-            f"{API}/prompts", json={"name": "Mine", "text": "Be fun.", "tags": ["fun"]}, headers=bob
-        ),
-        201,
-    )
-
-    async def names(headers: dict[str, str], query: str = "") -> list[str]:
-        page = await _ok(await client.get(f"{API}/prompts{query}", headers=headers))
-        return [item["name"] for item in page["items"]]
-
-    assert await names(alice) == ["Reviewer", "Pirate"]
-    assert await names(bob) == ["Mine", "Reviewer"]
-    assert await names(bob, "?scope=own") == ["Mine"]
-    assert await names(bob, "?scope=shared") == ["Reviewer"]
-    assert await names(bob, "?tag=FUN") == ["Mine"]
-    assert await names(bob, "?q=STRICT") == ["Reviewer"]
-    assert await names(alice, "?q=100%25") == []
-    tags = await _ok(await client.get(f"{API}/prompts/tags", headers=bob))
-    assert tags["items"] == [{"tag": "code", "count": 1}, {"tag": "fun", "count": 1}]
-    assert [
-        t["tag"]
-        for t in (await _ok(await client.get(f"{API}/prompts/tags?scope=own", headers=alice)))["items"]
-    ] == [
-        "code",
-        "fun",
-        "voice",
-    ]
-    shared_view = await _ok(await client.get(f"{API}/prompts/{reviewer['id']}", headers=bob))
-    assert (shared_view["mine"], shared_view["text"]) == (False, "Review code strictly.")
-
-    edited = await _ok(
-        await client.patch(
-            f"{API}/prompts/{pirate['id']}", json={"text": "Arr!", "tags": [], "shared": True}, headers=alice
-        )
-    )
-    assert (edited["name"], edited["text"], edited["tags"], edited["shared"]) == ("Pirate", "Arr!", [], True)
-    assert await names(bob) == ["Pirate", "Mine", "Reviewer"]
-    page = await _ok(await client.get(f"{API}/prompts?limit=2", headers=bob))
-    rest = await _ok(await client.get(f"{API}/prompts?limit=2&cursor={page['next_cursor']}", headers=bob))
-    assert [item["name"] for item in page["items"] + rest["items"]] == ["Pirate", "Mine", "Reviewer"]
-    assert rest["next_cursor"] is None
-
-    # an admin unshares anyone's; nobody else but the owner changes it
-    admin = auth(issuer, "root", role="admin")
-    assert (
-        await client.patch(f"{API}/prompts/{pirate['id']}", json={"shared": True}, headers=admin)
-    ).status_code == 403
-    unshared = await _ok(
-        await client.patch(f"{API}/prompts/{pirate['id']}", json={"shared": False}, headers=admin)
-    )
-    assert (unshared["shared"], unshared["mine"]) == (False, False)
-    assert (await client.get(f"{API}/prompts/{pirate['id']}", headers=bob)).status_code == 404
-    assert (await _ok(await client.get(f"{API}/prompts/{pirate['id']}", headers=alice)))["shared"] is False
-
-    await _ok(await client.delete(f"{API}/prompts/{pirate['id']}", headers=alice), 204)
-    assert (await client.get(f"{API}/prompts/{pirate['id']}", headers=alice)).status_code == 404
-    assert await names(alice) == ["Reviewer"]
-    assert own["mine"] is True
-    assert _published(history) == [
-        "library.prompt.saved",
-        "library.prompt.saved",
-        "library.prompt.shared",
-        "library.prompt.saved",
-        "library.prompt.saved",
-        "library.prompt.shared",
-        "library.prompt.shared",
-        "library.prompt.deleted",
-    ]
+from tests.integration.rest import API, ok, published, seed
 
 
 async def test_another_users_projects_and_prompts_are_refused_on_every_route(
@@ -225,22 +24,22 @@ async def test_another_users_projects_and_prompts_are_refused_on_every_route(
     alice, bob = auth(issuer, "alice"), auth(issuer, "bob")
     admin = auth(issuer, "root", role="admin")
     hers, his = prompt("alice", "alice's chat"), prompt("bob", "bob's chat")
-    await _seed(history, hers, his)
-    project = await _ok(await client.post(f"{API}/projects", json={"name": "Secret"}, headers=alice), 201)
-    bobs_project = await _ok(await client.post(f"{API}/projects", json={"name": "Bob's"}, headers=bob), 201)
-    await _ok(
+    await seed(history, hers, his)
+    project = await ok(await client.post(f"{API}/projects", json={"name": "Secret"}, headers=alice), 201)
+    bobs_project = await ok(await client.post(f"{API}/projects", json={"name": "Bob's"}, headers=bob), 201)
+    await ok(
         await client.patch(
             f"{API}/conversations/{hers.conversation_id}", json={"project_id": project["id"]}, headers=alice
         )
     )
-    private = await _ok(
+    private = await ok(
         await client.post(f"{API}/prompts", json={"name": "P", "text": "t"}, headers=alice), 201
     )
-    shared = await _ok(
+    shared = await ok(
         await client.post(f"{API}/prompts", json={"name": "S", "text": "t", "shared": True}, headers=alice),
         201,
     )
-    published = len(_published(history))
+    before = len(published(history))
 
     p_url, private_url = f"{API}/projects/{project['id']}", f"{API}/prompts/{private['id']}"
     for who in (bob, admin):
@@ -263,19 +62,19 @@ async def test_another_users_projects_and_prompts_are_refused_on_every_route(
             await client.delete(private_url, headers=who),
         ):
             assert (response.status_code, response.json()) == (404, {"detail": "saved prompt not found"})
-        listed = await _ok(await client.get(f"{API}/prompts", headers=who))
+        listed = await ok(await client.get(f"{API}/prompts", headers=who))
         assert [item["name"] for item in listed["items"]] == ["S"]
     # another user's conversation into one's own project: the conversation is not found
     response = await client.patch(
         f"{API}/conversations/{hers.conversation_id}", json={"project_id": bobs_project["id"]}, headers=bob
     )
     assert (response.status_code, response.json()) == (404, {"detail": "conversation not found"})
-    assert [p["name"] for p in (await _ok(await client.get(f"{API}/projects", headers=bob)))["items"]] == [
+    assert [p["name"] for p in (await ok(await client.get(f"{API}/projects", headers=bob)))["items"]] == [
         "Bob's"
     ]
     # a shared prompt is readable, but only its owner changes it
     shared_url = f"{API}/prompts/{shared['id']}"
-    assert (await _ok(await client.get(shared_url, headers=bob)))["mine"] is False
+    assert (await ok(await client.get(shared_url, headers=bob)))["mine"] is False
     for response in (
         await client.patch(shared_url, json={"name": "x"}, headers=bob),
         await client.patch(shared_url, json={"shared": False}, headers=bob),
@@ -286,10 +85,10 @@ async def test_another_users_projects_and_prompts_are_refused_on_every_route(
         assert response.status_code == 403
         assert set(response.json()) == {"detail"}
     # nothing changed, nothing was published
-    assert len(_published(history)) == published
-    assert (await _ok(await client.get(p_url, headers=alice)))["conversation_count"] == 1
-    assert (await _ok(await client.get(private_url, headers=alice)))["name"] == "P"
-    assert (await _ok(await client.get(shared_url, headers=alice)))["shared"] is True
+    assert len(published(history)) == before
+    assert (await ok(await client.get(p_url, headers=alice)))["conversation_count"] == 1
+    assert (await ok(await client.get(private_url, headers=alice)))["name"] == "P"
+    assert (await ok(await client.get(shared_url, headers=alice)))["shared"] is True
 
 
 async def test_bad_input_is_a_clear_4xx(
@@ -297,11 +96,9 @@ async def test_bad_input_is_a_clear_4xx(
 ) -> None:
     alice = auth(issuer, "alice")
     chat = prompt("alice", "hello")
-    await _seed(history, chat)
-    project = await _ok(await client.post(f"{API}/projects", json={"name": "P"}, headers=alice), 201)
-    saved = await _ok(
-        await client.post(f"{API}/prompts", json={"name": "N", "text": "T"}, headers=alice), 201
-    )
+    await seed(history, chat)
+    project = await ok(await client.post(f"{API}/projects", json={"name": "P"}, headers=alice), 201)
+    saved = await ok(await client.post(f"{API}/prompts", json={"name": "N", "text": "T"}, headers=alice), 201)
     conversation = f"{API}/conversations/{chat.conversation_id}"
     cases: list[tuple[str, str, Any, int]] = [
         ("POST", "/projects", {}, 422),
@@ -346,7 +143,7 @@ async def test_bad_input_is_a_clear_4xx(
         response = await client.request(method, API + path, json=body, headers=alice)
         assert response.status_code == status, (method, path, body, response.text)
         assert set(response.json()) == {"detail"}, response.text
-    assert _published(history) == ["project.created", "library.prompt.saved"]
+    assert published(history) == ["project.created", "library.prompt.saved"]
 
     history.settings = history.settings.model_copy(
         update={"max_projects_per_user": 1, "max_prompts_per_user": 1}
@@ -370,15 +167,15 @@ async def test_rest_changes_come_back_through_the_broker_as_duplicates(
     alice = auth(issuer, "alice")
     app = create_app(settings, history=history)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://history") as client:
-        project = await _ok(await client.post(f"{API}/projects", json={"name": "P"}, headers=alice), 201)
-        await _ok(
+        project = await ok(await client.post(f"{API}/projects", json={"name": "P"}, headers=alice), 201)
+        await ok(
             await client.patch(
                 f"{API}/conversations/{chat.conversation_id}",
                 json={"project_id": project["id"]},
                 headers=alice,
             )
         )
-        await _ok(
+        await ok(
             await client.post(
                 f"{API}/prompts", json={"name": "N", "text": "T", "shared": True}, headers=alice
             ),

@@ -14,6 +14,7 @@ from parley_history.domain.conversations import (
     MessageView,
     branch_path,
     clean_title,
+    cut_page,
     fallback_title,
     render_markdown,
     with_children,
@@ -103,6 +104,18 @@ def test_cursor_round_trip_and_garbage() -> None:
     assert Cursor.decode(cursor.encode()) == cursor
     with pytest.raises(InvalidCursor):
         Cursor.decode("not-a-cursor!")
+
+
+def test_a_page_has_a_cursor_after_its_last_row_only_when_more_follow() -> None:
+    rows = [Cursor(T0 - timedelta(seconds=n), uuid4()) for n in range(5)]  # newest first
+
+    page, next_cursor = cut_page(rows[:3], 2)  # a store reads `limit + 1` rows
+    assert page == rows[:2]
+    assert next_cursor is not None
+    assert Cursor.decode(next_cursor) == rows[1]
+    assert cut_page(rows[:2], 2) == (rows[:2], None)
+    assert cut_page(rows[:1], 2) == (rows[:1], None)
+    assert cut_page([], 2) == ([], None)
 
 
 def _message(parent: UUID | None, role: str, content: str, seconds: int) -> MessageView:

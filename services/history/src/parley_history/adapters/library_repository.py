@@ -12,7 +12,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_history.adapters.orm import Conversation, Project, SavedPrompt
-from parley_history.domain.conversations import Cursor
+from parley_history.adapters.views import project_view, prompt_view
+from parley_history.domain.conversations import Cursor, cut_page
 from parley_history.domain.errors import ProjectNotFound, PromptNotFound
 from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView, decode_tags
 
@@ -39,7 +40,7 @@ class LibraryQueries:
                 )
             )
             counts = await _conversation_counts(session, user_id, [row.id for row in rows])
-            return tuple(_project(row, counts.get(row.id, 0)) for row in rows)
+            return tuple(project_view(row, counts.get(row.id, 0)) for row in rows)
 
         return await self._run(work)
 
@@ -49,7 +50,7 @@ class LibraryQueries:
             if row is None:
                 raise ProjectNotFound(str(project_id))
             counts = await _conversation_counts(session, user_id, [row.id])
-            return _project(row, counts.get(row.id, 0))
+            return project_view(row, counts.get(row.id, 0))
 
         return await self._run(work)
 
@@ -88,10 +89,8 @@ class LibraryQueries:
                 )
             statement = statement.order_by(SavedPrompt.updated_at.desc(), SavedPrompt.id.desc())
             rows = list(await session.scalars(statement.limit(limit + 1)))
-            more = len(rows) > limit
-            rows = rows[:limit]
-            next_cursor = Cursor(rows[-1].updated_at, rows[-1].id).encode() if more and rows else None
-            return PromptPage(tuple(_prompt(row) for row in rows), next_cursor)
+            page, next_cursor = cut_page(rows, limit)
+            return PromptPage(tuple(prompt_view(row) for row in page), next_cursor)
 
         return await self._run(work)
 
@@ -113,7 +112,7 @@ class LibraryQueries:
             row = await session.get(SavedPrompt, prompt_id)
             if row is None or row.deleted_at is not None or (row.user_id != user_id and not row.shared):
                 raise PromptNotFound(str(prompt_id))
-            return _prompt(row)
+            return prompt_view(row)
 
         return await self._run(work)
 
@@ -157,28 +156,3 @@ async def _conversation_counts(session: AsyncSession, user_id: str, ids: list[UU
         .group_by(Conversation.project_id)
     )
     return {project_id: count for project_id, count in rows if project_id is not None}
-
-
-def _project(row: Project, conversations: int) -> ProjectView:
-    return ProjectView(
-        id=row.id,
-        name=row.name,
-        system_prompt=row.system_prompt,
-        model=row.model,
-        conversation_count=conversations,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _prompt(row: SavedPrompt) -> PromptView:
-    return PromptView(
-        id=row.id,
-        owner_id=row.user_id,
-        name=row.name,
-        text=row.text,
-        tags=decode_tags(row.tags),
-        shared=row.shared,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )

@@ -19,6 +19,7 @@ from parley_history.adapters.audit_chain import AuditChain, audit_record
 from parley_history.adapters.library_repository import LibraryQueries
 from parley_history.adapters.orm import AccountAccess, AuditHead, AuditLog, Conversation, Message
 from parley_history.adapters.projection import project
+from parley_history.adapters.views import message_view, summary_view
 from parley_history.domain.audit import (
     AuditKey,
     AuditRecord,
@@ -27,14 +28,12 @@ from parley_history.domain.audit import (
     ChainVerifier,
 )
 from parley_history.domain.conversations import (
-    UNTITLED,
     Applied,
-    ConversationSummary,
     ConversationView,
     Cursor,
-    MessageView,
     Page,
     ProjectFilter,
+    cut_page,
     with_children,
 )
 from parley_history.domain.errors import ConversationNotFound, StoreUnavailable
@@ -145,10 +144,8 @@ class SqlHistoryStore(LibraryQueries):
                 )
             statement = statement.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
             rows = list((await session.scalars(statement.limit(limit + 1))).all())
-            more = len(rows) > limit
-            rows = rows[:limit]
-            next_cursor = Cursor(rows[-1].updated_at, rows[-1].id).encode() if more and rows else None
-            return Page(tuple(_summary(row) for row in rows), next_cursor)
+            page, next_cursor = cut_page(rows, limit)
+            return Page(tuple(summary_view(row) for row in page), next_cursor)
 
         return await self._run(work)
 
@@ -175,9 +172,9 @@ class SqlHistoryStore(LibraryQueries):
                 # a prompt and its answer share a timestamp: the prompt first
                 .order_by(Message.created_at, case((Message.role == "user", 0), else_=1), Message.id)
             )
-            messages = with_children([_message(row) for row in rows])
+            messages = with_children([message_view(row) for row in rows])
             return ConversationView(
-                summary=_summary(conversation),
+                summary=summary_view(conversation),
                 system_prompt=conversation.system_prompt,
                 current_leaf_id=conversation.current_leaf_id,
                 messages=messages,
@@ -278,34 +275,3 @@ async def _owned(session: AsyncSession, user_id: str, conversation_id: UUID) -> 
     ):
         raise ConversationNotFound(str(conversation_id))
     return conversation
-
-
-def _summary(row: Conversation) -> ConversationSummary:
-    return ConversationSummary(
-        id=row.id,
-        title=row.title or row.fallback_title or UNTITLED,
-        pinned=row.pinned,
-        model=row.model,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        project_id=row.project_id,
-    )
-
-
-def _message(row: Message) -> MessageView:
-    return MessageView(
-        id=row.id,
-        parent_id=row.parent_id,
-        role=row.role,
-        content=row.content,
-        status=row.status,
-        created_at=row.created_at,
-        model=row.model,
-        finish_reason=row.finish_reason,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        ttft_ms=row.ttft_ms,
-        tokens_per_s=row.tokens_per_s,
-        error_code=row.error_code,
-        error_message=row.error_message,
-    )

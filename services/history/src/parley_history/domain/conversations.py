@@ -7,7 +7,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import orjson
@@ -175,6 +175,28 @@ class Cursor:
             OverflowError,
         ) as exc:
             raise InvalidCursor("the cursor is not one this service issued") from exc
+
+
+class Listed(Protocol):
+    """A row of a newest-first listing: a conversation or a saved prompt."""
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> UUID: ...
+
+
+L = TypeVar("L", bound=Listed)
+
+
+def cut_page(rows: list[L], limit: int) -> tuple[list[L], str | None]:
+    """`rows`: up to `limit + 1` rows of a newest-first listing (the extra one tells that more
+    follow). The page, and the cursor of the next one, which starts after the page's last row."""
+    page = rows[:limit]
+    if len(rows) <= limit or not page:
+        return page, None
+    return page, Cursor(page[-1].updated_at, page[-1].id).encode()
 
 
 @dataclass(frozen=True)

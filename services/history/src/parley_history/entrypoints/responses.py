@@ -18,6 +18,9 @@ UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {
         "account was disabled (`WWW-Authenticate: Bearer`)"
     }
 }
+CONVERSATION_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such conversation for this user"}
+}
 
 
 def has_unpaired_surrogate(value: object) -> bool:
