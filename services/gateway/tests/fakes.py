@@ -8,8 +8,10 @@ from uuid import UUID
 
 from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
 from parley_contracts.senders import Senders
+from parley_contracts.topology import QueueSpec
 from parley_gateway.domain.errors import BrokerUnavailable
 from parley_gateway.domain.stream import StreamFrame
+from parley_gateway.ports import DeliveryCallback, EventCallback, Subscription
 
 SENDERS = Senders.parse(
     "auth=parley-auth,gateway=parley-gateway,history=parley-history,inference=parley-inference"
@@ -52,6 +54,33 @@ class FakePublisher:
         if self.down or self.control_down:
             raise BrokerUnavailable("fake broker is down")
         self.control.append(command)
+
+    async def connected(self) -> bool:
+        return not self.down
+
+
+class FakeSessionQueues:
+    """The session queues' connection, with no queue: up or down, as the test sets it."""
+
+    def __init__(self) -> None:
+        self.connected = True
+        self.fed: list[QueueSpec] = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def feed(self, spec: QueueSpec, on_event: EventCallback) -> None:
+        self.fed.append(spec)
+
+    async def open(self, session_id: UUID, on_delivery: DeliveryCallback) -> Subscription:
+        raise BrokerUnavailable("the fake has no session queues")
+
+    async def depths(self, names: list[str]) -> dict[str, int | None]:
+        return dict.fromkeys(names)
+
+    async def exists(self, session_id: UUID) -> bool:
+        return False
 
 
 class FakeDelivery:

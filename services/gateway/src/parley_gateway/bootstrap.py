@@ -1,6 +1,7 @@
 """The composition root: settings -> adapters -> the gateway's collaborators.
 
-`bootstrap` wires the real adapters by default; tests pass fakes.
+`bootstrap` wires the real adapters by default; tests pass fakes of the ports
+(`publisher`, `queues`, `verifier`) or adapters of their own (`upstreams`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from parley_gateway.domain.quota import BlockedUsers
 from parley_gateway.domain.registry import WorkerRegistry
 from parley_gateway.domain.stats import LatencyWindow
 from parley_gateway.hub import SessionHub
+from parley_gateway.ports import PublisherConnection, SessionQueuesConnection, TokenVerifier
 from parley_gateway.settings import Settings
 from parley_platform.browser_security import OriginPolicy
 from parley_platform.fastapi_broker import make_router
@@ -31,9 +33,9 @@ class Gateway:
     settings: Settings
     clock: Clock
     router: RabbitRouter
-    publisher: RabbitPublisher
-    queues: RabbitSessionQueues
-    verifier: JwksTokenVerifier
+    publisher: PublisherConnection
+    queues: SessionQueuesConnection
+    verifier: TokenVerifier
     registry: WorkerRegistry
     rate: PromptRateLimiter
     resumes: EventWindow
@@ -61,7 +63,10 @@ def bootstrap(
     settings: Settings,
     *,
     clock: Clock = time.monotonic,
-    verifier: JwksTokenVerifier | None = None,
+    publisher: PublisherConnection | None = None,
+    queues: SessionQueuesConnection | None = None,
+    verifier: TokenVerifier | None = None,
+    upstreams: Upstreams | None = None,
 ) -> Gateway:
     metrics = GatewayMetrics()
     router = make_router(
@@ -70,28 +75,31 @@ def bootstrap(
         metrics_registry=metrics.registry,
         reconnect_interval_s=settings.reconnect_interval_s,
     )
+    if publisher is None:
+        publisher = RabbitPublisher(
+            router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user
+        )
+    if queues is None:
+        queues = RabbitSessionQueues(
+            settings.amqp_url,
+            prefetch=settings.session_prefetch,
+            reconnect_interval_s=settings.reconnect_interval_s,
+        )
     if verifier is None:
-        assert settings.jwks_url is not None  # Settings refuses to exist without one
-        verifier = JwksTokenVerifier(
-            http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway_s=settings.jwt_leeway_s,
-            refetch_floor_s=settings.jwks_refetch_floor_s,
-            clock=clock,
-            max_age_s=settings.jwks_max_age_s,
-            max_stale_s=settings.jwks_max_stale_s,
+        verifier = _jwks_verifier(settings, clock)
+    if upstreams is None:
+        upstreams = Upstreams(
+            auth_url=settings.auth_url,
+            history_url=settings.history_url,
+            connect_timeout_s=settings.proxy_connect_timeout_s,
+            read_timeout_s=settings.proxy_read_timeout_s,
         )
     return Gateway(
         settings=settings,
         clock=clock,
         router=router,
-        publisher=RabbitPublisher(router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user),
-        queues=RabbitSessionQueues(
-            settings.amqp_url,
-            prefetch=settings.session_prefetch,
-            reconnect_interval_s=settings.reconnect_interval_s,
-        ),
+        publisher=publisher,
+        queues=queues,
         verifier=verifier,
         registry=WorkerRegistry(clock=clock),
         rate=PromptRateLimiter(settings.prompts_per_minute, clock=clock),
@@ -102,16 +110,25 @@ def bootstrap(
         hub=SessionHub(),
         metrics=metrics,
         blocked=BlockedUsers(clock=clock, ttl_s=settings.quota_block_ttl_s),
-        upstreams=Upstreams(
-            auth_url=settings.auth_url,
-            history_url=settings.history_url,
-            connect_timeout_s=settings.proxy_connect_timeout_s,
-            read_timeout_s=settings.proxy_read_timeout_s,
-        ),
+        upstreams=upstreams,
         api_keys=ApiKeyExchange(
             settings.auth_url,
             timeout_s=settings.proxy_connect_timeout_s + 5.0,
             cache_s=settings.api_key_cache_s,
         ),
         origins=OriginPolicy.parse(settings.allowed_origins),
+    )
+
+
+def _jwks_verifier(settings: Settings, clock: Clock) -> JwksTokenVerifier:
+    assert settings.jwks_url is not None  # Settings refuses to exist without one
+    return JwksTokenVerifier(
+        http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway_s=settings.jwt_leeway_s,
+        refetch_floor_s=settings.jwks_refetch_floor_s,
+        clock=clock,
+        max_age_s=settings.jwks_max_age_s,
+        max_stale_s=settings.jwks_max_stale_s,
     )

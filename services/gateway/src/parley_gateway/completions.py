@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Sequence
 from uuid import UUID
 
 from parley_contracts import new_id
-from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.auth import Principal
 from parley_gateway.domain.errors import BrokerUnavailable, ErrorCode, GatewayError
@@ -21,6 +20,7 @@ from parley_gateway.domain.sessions import new_owned_id, new_session_id, resync_
 from parley_gateway.domain.stream import END_FRAMES, StreamFrame
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
+from parley_gateway.services import prompts, snapshots
 from parley_gateway.submission import submit_expected
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class CompletionRun:
         self._message_id: UUID | None = None
         self._ended = False
 
-    async def start(self, request: ChatCompletionRequest) -> services.Accepted:
+    async def start(self, request: ChatCompletionRequest) -> prompts.Accepted:
         """Publish the prompt; raises `GatewayError` when it is refused."""
         gw = self._gw
         relay = SessionRelay(
@@ -61,11 +61,11 @@ class CompletionRun:
             params=request.params(),
         )
         user_id = self._principal.user_id
-        command = services.SubmitPrompt(
+        command = prompts.SubmitPrompt(
             self._principal, self._session_id, prompt, message_id=new_owned_id(user_id)
         )
         try:
-            services.check_admission(
+            prompts.check_admission(
                 command, registry=gw.registry, rate=gw.rate, generations=gw.generations, blocked=gw.blocked
             )
         except GatewayError as error:
@@ -115,7 +115,7 @@ class CompletionRun:
         self._gw.generations.finish(self._principal.user_id, message_id)
 
     async def _request_resync(self) -> None:
-        await services.request_snapshots(
+        await snapshots.request_snapshots(
             self._session_id,
             publisher=self._gw.publisher,
             registry=self._gw.registry,

@@ -6,37 +6,25 @@ received but not sent goes back to the queue (`stop`) for a resume on any
 gateway process. On resume it first holds the session's events until every
 worker that may hold one of its generations has answered the snapshot
 request (or the wait is over), then sends the snapshots and the held events
-(`domain.stream` decides what to drop).
+(`domain.stream` decides what to drop). The queue's side (tickets, decoding,
+settling) is `relay_intake.SessionIntake`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
-from parley_contracts import (
-    SESSION_STREAM_EVENTS,
-    EventDecoder,
-    SnapshotItem,
-    StreamEvent,
-    StreamFailed,
-    StreamFinished,
-    StreamSnapshots,
-    UnsupportedEvent,
-    new_id,
-)
-from parley_contracts.senders import ForgedEvent, Senders
+from parley_contracts import SnapshotItem, StreamEvent, StreamFailed, StreamFinished, StreamSnapshots
+from parley_contracts.senders import Senders
 from parley_gateway.domain.clock import Clock
-from parley_gateway.domain.sessions import is_resync_request
 from parley_gateway.domain.stream import END_FRAMES, ResumeHold, StreamFrame, StreamTracker
 from parley_gateway.ports import Delivery, StreamSink
+from parley_gateway.relay_intake import SessionIntake
 
 log = logging.getLogger(__name__)
-
-SESSION_EVENTS = EventDecoder(SESSION_STREAM_EVENTS)
 
 MessageCallback = Callable[[UUID], None]
 
@@ -61,36 +49,24 @@ class SessionRelay:
         on_superseded: Callable[[], None] = lambda: None,
     ) -> None:
         self.session_id = session_id
+        self._intake = SessionIntake(session_id, senders=senders, issued=issued, on_superseded=on_superseded)
         self._sink = sink
-        self._senders = senders
         self._clock = clock
         self._snapshot_wait_s = snapshot_wait_s
         self._resync_interval_s = resync_interval_s
         self._request_resync = request_resync
         self._on_started = on_started
         self._on_ended = on_ended
-        self._issued = issued
-        self._on_superseded = on_superseded
-        self._attached = new_id()  # time-ordered: tells earlier resumes from later ones
         self._tracker = StreamTracker()
-        self._inbox: asyncio.Queue[int] = asyncio.Queue()
-        self._unsettled: dict[int, Delivery] = {}
-        self._tickets = itertools.count()
         self._gates: dict[UUID, asyncio.Event] = {}
         self._pump: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._stopped = False
         self._last_resync: float | None = None
 
     # Called by the session queue adapter, in delivery order.
 
     def deliver(self, delivery: Delivery) -> None:
-        if self._stopped:
-            self._spawn(self._requeue(delivery))
-            return
-        ticket = next(self._tickets)
-        self._unsettled[ticket] = delivery
-        self._inbox.put_nowait(ticket)
+        self._intake.deliver(delivery)
 
     # Called by the socket.
 
@@ -122,30 +98,23 @@ class SessionRelay:
     async def stop(self) -> None:
         """Stop sending; give back what was received but not sent, in order.
         Cancel the subscription first, so that nothing more arrives."""
-        self._stopped = True
+        self._intake.close()
         for gate in self._gates.values():
             gate.set()
         if self._pump is not None:
             self._pump.cancel()
             await asyncio.gather(self._pump, return_exceptions=True)
-        pending = list(self._unsettled.values())
-        self._unsettled.clear()
-        for delivery in pending:
-            await self._requeue(delivery)
-        if pending:
-            log.info("session %s: %d message(s) requeued for a later resume", self.session_id, len(pending))
+        requeued = await self._intake.give_back()
+        if requeued:
+            log.info("session %s: %d message(s) requeued for a later resume", self.session_id, requeued)
 
     # The pump.
 
     async def _run(self, hold: ResumeHold | None) -> None:
         if hold is not None and not await self._hold(hold):
             return
-        inbox = self._inbox
         while True:
-            tickets = [await inbox.get()]
-            while not inbox.empty() and len(tickets) < _MAX_BATCH:
-                tickets.append(inbox.get_nowait())
-            if not await self._handle(tickets):
+            if not await self._handle(await self._intake.take(_MAX_BATCH)):
                 return
 
     async def _handle(self, tickets: list[int]) -> bool:
@@ -158,9 +127,9 @@ class SessionRelay:
         handled: list[int] = []
         go_on = True
         for ticket in tickets:
-            event = self._decode(ticket)
+            event = self._intake.decode(ticket)
             if isinstance(event, StreamSnapshots):
-                if self._superseded(event):
+                if self._intake.superseded(event):
                     go_on = False
                     break
                 frames += self._apply_snapshots(event.items)
@@ -190,7 +159,7 @@ class SessionRelay:
             )
         frames.clear()
         for ticket in tickets:
-            await self._ack(ticket)
+            await self._intake.ack(ticket)
         tickets.clear()
         return True
 
@@ -204,7 +173,7 @@ class SessionRelay:
                 break
             try:
                 async with asyncio.timeout(remaining):
-                    ticket = await self._inbox.get()
+                    ticket = await self._intake.next()
             except TimeoutError:
                 break
             if not await self._hold_one(ticket, hold, items, held):
@@ -222,7 +191,7 @@ class SessionRelay:
             if not await self._emit(await self._apply(event)):
                 return False
             if end_ticket is not None:
-                await self._ack(end_ticket)
+                await self._intake.ack(end_ticket)
         self._tracker.take_resync_wish()
         if not hold.complete:
             # An answer may have gone to the socket that held the session before: ask again.
@@ -236,9 +205,9 @@ class SessionRelay:
         items: list[SnapshotItem],
         held: list[tuple[StreamEvent, int | None]],
     ) -> bool:
-        event = self._decode(ticket)
+        event = self._intake.decode(ticket)
         if isinstance(event, StreamSnapshots):
-            if self._superseded(event):
+            if self._intake.superseded(event):
                 return False
             items.extend(event.items)
             hold.answer(event.request_id, event.worker_id)
@@ -247,39 +216,10 @@ class SessionRelay:
             return True
         elif event is not None:
             held.append((event, None))  # a snapshot or the end covers it if the socket goes
-        await self._ack(ticket)
+        await self._intake.ack(ticket)
         return True
 
     # Steps.
-
-    def _decode(self, ticket: int) -> StreamEvent | StreamSnapshots | None:
-        delivery = self._unsettled.get(ticket)
-        if delivery is None:
-            return None
-        try:
-            event = self._senders.decode(SESSION_EVENTS, delivery.body, delivery.sender)
-        except ForgedEvent as exc:
-            log.error("session %s: dropping a forged session event: %s", self.session_id, exc.reason)
-            return None
-        except UnsupportedEvent as exc:
-            log.warning("session %s: dropping a session event: %s", self.session_id, exc.reason)
-            return None
-        assert isinstance(event, StreamEvent | StreamSnapshots)
-        return event
-
-    def _superseded(self, answer: StreamSnapshots) -> bool:
-        """An answer to a resume started after this socket attached: another
-        socket has the session now. Stop and give everything back unsent."""
-        request_id = answer.request_id
-        if self._issued(request_id) or is_resync_request(request_id) or request_id.version != 7:
-            return False
-        if request_id <= self._attached:
-            return False  # a late answer to an earlier resume: still good information
-        log.info(
-            "session %s: resumed elsewhere (snapshot request %s); letting go", self.session_id, request_id
-        )
-        self._on_superseded()
-        return True
 
     def _apply_snapshots(self, items: Sequence[SnapshotItem]) -> list[StreamFrame]:
         frames: list[StreamFrame] = []
@@ -329,20 +269,6 @@ class SessionRelay:
             sorted(str(m) for m in self._tracker.unsynced),
         )
         self._spawn(self._request_resync())
-
-    async def _ack(self, ticket: int) -> None:
-        delivery = self._unsettled.pop(ticket, None)
-        if delivery is not None:
-            try:
-                await delivery.ack()
-            except Exception as exc:  # the channel went away: the broker redelivers, dups are dropped
-                log.debug("session %s: ack failed: %s", self.session_id, exc)
-
-    async def _requeue(self, delivery: Delivery) -> None:
-        try:
-            await delivery.requeue()
-        except Exception as exc:  # the channel went away: the broker requeues by itself
-            log.debug("session %s: requeue failed: %s", self.session_id, exc)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -3,19 +3,19 @@ one way, so that a refused or failed prompt is never left expected and every out
 
 from __future__ import annotations
 
-from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.errors import GatewayError
 from parley_gateway.relay import SessionRelay
+from parley_gateway.services import prompts
 
 
 async def submit_expected(
-    command: services.SubmitPrompt, *, relay: SessionRelay, gateway: Gateway
-) -> services.Accepted:
+    command: prompts.SubmitPrompt, *, relay: SessionRelay, gateway: Gateway
+) -> prompts.Accepted:
     """Publish `command`'s prompt, `relay` expecting its answer; `GatewayError` when refused."""
     relay.expect(command.message_id)
     try:
-        accepted = await services.submit_prompt(
+        accepted = await prompts.submit_prompt(
             command,
             publisher=gateway.publisher,
             registry=gateway.registry,

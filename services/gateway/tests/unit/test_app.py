@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from starlette.routing import Mount
 
-from parley_gateway import Settings, create_app
+from parley_gateway import Settings, bootstrap, create_app
 from parley_gateway.entrypoints.app import create_ops_app
 from parley_testkit.routes import flatten
+from tests.fakes import FakePublisher, FakeSessionQueues
 
 
 def paths(settings: Settings) -> list[str]:
@@ -41,3 +43,19 @@ def test_the_operations_app_serves_probes_and_metrics_only() -> None:
         "/metrics",
         "/readyz",
     ]
+
+
+async def test_readiness_names_the_broker_connection_that_is_down() -> None:
+    publisher, queues = FakePublisher(), FakeSessionQueues()
+    gateway = bootstrap(Settings(jwks_url="http://auth/jwks.json"), publisher=publisher, queues=queues)
+    transport = httpx.ASGITransport(app=create_ops_app(gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as ops:
+        assert (await ops.get("/readyz")).json() == {"status": "ready"}
+        queues.connected = False
+        down = await ops.get("/readyz")
+        assert (down.status_code, down.json()["reason"]) == (
+            503,
+            "the session-queue connection to RabbitMQ is down",
+        )
+        publisher.down = True
+        assert "FastStream" in (await ops.get("/readyz")).json()["reason"]

@@ -34,15 +34,14 @@ def upstream() -> Upstream:
 
 
 async def client_for(settings: Settings, upstream: Upstream) -> httpx.AsyncClient:
-    gateway = bootstrap(settings)
-    gateway.upstreams = Upstreams(
+    upstreams = Upstreams(
         auth_url=settings.auth_url,
         history_url=settings.history_url,
         connect_timeout_s=1,
         read_timeout_s=1,
         transport=httpx.MockTransport(upstream),
     )
-    app = create_app(settings, gateway=gateway)
+    app = create_app(settings, gateway=bootstrap(settings, upstreams=upstreams))
     transport = httpx.ASGITransport(app=app, client=CLIENT)
     return httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
 

@@ -99,7 +99,7 @@ async def test_unknown_versions_are_logged_acked_and_dropped(caplog: pytest.LogC
     h.queue.publish(orjson.dumps(body))
     h.queue.publish(b"not json at all")
     h.queue.publish(delta(m, 1, "a"))
-    with caplog.at_level(logging.WARNING, logger="parley_gateway.relay"):
+    with caplog.at_level(logging.WARNING, logger="parley_gateway.relay_intake"):
         await until(lambda: h.queue.states() == ["acked"] * 3)
     assert [f["type"] for f in h.sink.frames] == ["delta"]
     assert "unsupported version 99 of 'token.delta'" in caplog.text
@@ -113,7 +113,7 @@ async def test_stream_events_of_a_sender_but_inference_are_acked_and_dropped(
     h.relay.expect(m)
     h.relay.accepted(m)
     h.relay.start()
-    with caplog.at_level(logging.ERROR, logger="parley_gateway.relay"):
+    with caplog.at_level(logging.ERROR, logger="parley_gateway.relay_intake"):
         h.queue.publish(delta(m, 1, "forged"), sender="parley-history")
         h.queue.publish(finished(m, 1, "forged"))  # no user_id at all
         h.queue.publish(delta(m, 1, "Hel"), sender="parley-inference")

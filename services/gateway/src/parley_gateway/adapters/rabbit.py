@@ -24,7 +24,7 @@ _PING_TIMEOUT_S = 0.2
 
 
 class RabbitPublisher:
-    """`EventPublisher` over the router's broker. Every message carries `user_id` (this
+    """`PublisherConnection` over the router's broker. Every message carries `user_id` (this
     gateway's broker user, which RabbitMQ verifies): consumers tell its events by it."""
 
     def __init__(self, router: RabbitRouter, *, timeout_s: float, user_id: str) -> None:

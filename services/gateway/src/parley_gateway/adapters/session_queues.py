@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -23,16 +22,11 @@ from aiormq.abc import DeliveredMessage
 
 from parley_contracts.topology import PUBLISHER_QUEUES, QueueSpec, session_queue
 from parley_gateway.domain.errors import BrokerUnavailable
-from parley_gateway.ports import Delivery
+from parley_gateway.ports import DeliveryCallback, EventCallback
 from parley_platform.frames import ack_frames, write_frames
 from parley_platform.rabbit import declare, declare_queue
 
 log = logging.getLogger(__name__)
-
-DeliveryCallback = Callable[[Delivery], None]
-EventCallback = Callable[[str, Mapping[str, Any], bytes, str | None], None]
-"""An event fed to the gateway: its routing key, headers (strings as `str`), body and
-sender (its `user_id`: the broker user that published it, as RabbitMQ verified)."""
 
 
 _ACK_DELAY_S = 0.01
@@ -151,7 +145,7 @@ class _Subscription:
 
 
 class RabbitSessionQueues:
-    """`SessionQueues` on one aio-pika connection."""
+    """`SessionQueuesConnection` on one aio-pika connection."""
 
     def __init__(self, amqp_url: str, *, prefetch: int, reconnect_interval_s: float) -> None:
         self._url = amqp_url

@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 
-from parley_gateway import services
 from parley_gateway.adapters.frontend_files import FrontendFiles
 from parley_gateway.bootstrap import Gateway, bootstrap
 from parley_gateway.deps import GatewayDep
@@ -19,6 +18,7 @@ from parley_gateway.entrypoints.openai import openai_routes
 from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.stats import stats_routes
 from parley_gateway.entrypoints.ws import ClientConnection
+from parley_gateway.services import reports
 from parley_gateway.settings import Settings
 from parley_platform.browser_security import SecurityHeaders
 from parley_platform.telemetry import instrument_app
@@ -43,7 +43,7 @@ async def chat_socket(websocket: WebSocket, gateway: GatewayDep) -> None:
 
 @routes.get("/api/models")
 async def list_models(gateway: GatewayDep) -> dict[str, Any]:
-    return services.models_listing(gateway.registry)
+    return reports.models_listing(gateway.registry)
 
 
 @ops_routes.get("/healthz")

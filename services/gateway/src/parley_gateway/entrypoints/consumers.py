@@ -34,11 +34,12 @@ from parley_contracts.topology import (
     QueueSpec,
     private_queue,
 )
-from parley_gateway import access, services
+from parley_gateway import access
 from parley_gateway.adapters.bindings import bind_extra
 from parley_gateway.adapters.rabbit import RabbitMessage
-from parley_gateway.adapters.session_queues import EventCallback
 from parley_gateway.bootstrap import Gateway
+from parley_gateway.ports import EventCallback
+from parley_gateway.services import broker_events
 from parley_platform.rabbit import rabbit_exchange, rabbit_queue
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ def register_consumers(gateway: Gateway) -> None:
     )
     async def on_heartbeat(message: RabbitMessage) -> None:
         sender = message.raw_message.user_id
-        services.record_heartbeat(message.body, sender=sender, senders=senders, registry=gateway.registry)
+        broker_events.record_heartbeat(
+            message.body, sender=sender, senders=senders, registry=gateway.registry
+        )
 
     @router.subscriber(
         rabbit_queue(control),
@@ -79,7 +82,9 @@ def register_consumers(gateway: Gateway) -> None:
         title="gateway:chat.control",
     )
     async def on_control(message: RabbitMessage) -> None:
-        command = services.decode_control(message.body, sender=message.raw_message.user_id, senders=senders)
+        command = broker_events.decode_control(
+            message.body, sender=message.raw_message.user_id, senders=senders
+        )
         if isinstance(command, RequestSnapshot):
             gateway.hub.on_snapshot_request(command)
 
@@ -95,7 +100,7 @@ def register_consumers(gateway: Gateway) -> None:
     )
     async def on_quota(message: RabbitMessage) -> None:
         sender = message.raw_message.user_id
-        services.record_quota(message.body, sender=sender, senders=senders, blocked=gateway.blocked)
+        broker_events.record_quota(message.body, sender=sender, senders=senders, blocked=gateway.blocked)
 
     @router.after_startup
     async def _bind_quota_restored(_app: Any) -> None:
@@ -122,11 +127,11 @@ def generation_events(gateway: Gateway) -> tuple[QueueSpec, EventCallback]:
         routing_key: str, headers: Mapping[str, Any], body: bytes, sender: str | None
     ) -> None:
         if routing_key == prompt_key:
-            services.record_prompt(
+            broker_events.record_prompt(
                 headers, sender=sender, senders=senders, rate=gateway.rate, generations=gateway.generations
             )
         else:
-            services.record_outcome(
+            broker_events.record_outcome(
                 body, sender=sender, senders=senders, latency=gateway.latency, generations=gateway.generations
             )
 

@@ -12,11 +12,11 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from parley_gateway import services
 from parley_gateway.adapters.upstream import UpstreamNotConfigured, UpstreamRequest, UpstreamUnreachable
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.deps import GatewayDep
 from parley_gateway.domain.errors import GatewayError
+from parley_gateway.services import reports
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def stats(
     if principal.role != "admin":
         return JSONResponse({"detail": "admins only"}, status_code=403)
     rows, usage_error = await _usage_rows(gateway, authorization, days)
-    body = await services.admin_stats(
+    body = await reports.admin_stats(
         rows, registry=gateway.registry, latency=gateway.latency, queues=gateway.queues
     )
     body.update(

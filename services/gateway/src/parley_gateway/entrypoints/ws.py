@@ -17,7 +17,6 @@ from uuid import UUID
 
 from starlette.websockets import WebSocket
 
-from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.errors import (
     BrokerUnavailable,
@@ -45,6 +44,7 @@ from parley_gateway.entrypoints import ws_session
 from parley_gateway.entrypoints.ws_writer import SocketWriter
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
+from parley_gateway.services import snapshots
 from parley_platform.telemetry import bind_log_context
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class ClientConnection:
         )
         hold = None
         if attach.resume:
-            hold = await services.request_snapshots(
+            hold = await snapshots.request_snapshots(
                 session_id,
                 publisher=self._gw.publisher,
                 registry=self._gw.registry,

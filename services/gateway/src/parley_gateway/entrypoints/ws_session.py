@@ -9,13 +9,13 @@ from uuid import UUID
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from parley_gateway import services
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.frames import accepted_frame
 from parley_gateway.domain.sessions import resync_request_id
 from parley_gateway.domain.socket_steps import Cancel, Submit
 from parley_gateway.entrypoints.ws_writer import SocketWriter
 from parley_gateway.relay import MessageCallback, SessionRelay
+from parley_gateway.services import prompts, snapshots
 from parley_gateway.submission import submit_expected
 from parley_platform.telemetry import log_context
 
@@ -37,7 +37,7 @@ def new_relay(
     settings = gateway.settings
 
     async def request_resync() -> None:
-        await services.request_snapshots(
+        await snapshots.request_snapshots(
             session_id, publisher=gateway.publisher, registry=gateway.registry, request_id=resync_request_id()
         )
 
@@ -58,7 +58,7 @@ def new_relay(
 
 async def submit(step: Submit, *, relay: SessionRelay, gateway: Gateway, out: SocketWriter) -> None:
     """Publish the prompt and send `accepted`; `GatewayError` when it is refused."""
-    command = services.SubmitPrompt(step.principal, step.session_id, step.prompt, message_id=step.message_id)
+    command = prompts.SubmitPrompt(step.principal, step.session_id, step.prompt, message_id=step.message_id)
     attributes = {
         "parley.session_id": str(step.session_id),
         "parley.message_id": str(command.message_id),
@@ -73,7 +73,7 @@ async def submit(step: Submit, *, relay: SessionRelay, gateway: Gateway, out: So
 
 
 async def _submit(
-    command: services.SubmitPrompt, *, relay: SessionRelay, gateway: Gateway, out: SocketWriter
+    command: prompts.SubmitPrompt, *, relay: SessionRelay, gateway: Gateway, out: SocketWriter
 ) -> None:
     accepted = await submit_expected(command, relay=relay, gateway=gateway)
     out.accepted(accepted.message_id)
@@ -86,7 +86,7 @@ async def _submit(
 
 
 async def stop(step: Cancel, *, relay: SessionRelay, gateway: Gateway) -> None:
-    await services.stop_generation(
+    await prompts.stop_generation(
         step.principal,
         step.message_id,
         running=relay.is_running(step.message_id),
