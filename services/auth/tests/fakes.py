@@ -113,6 +113,7 @@ class FakeMetrics:
         self.registrations = FakeCounter()
         self.logins = FakeCounter()
         self.refreshes = FakeCounter()
+        self.quota = FakeCounter()
 
 
 @dataclasses.dataclass

@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from parley_auth.adapters.accounts import SqlAccountStore
+from parley_auth.adapters.catalog import SqlCatalogStore
 from parley_auth.adapters.keys import KeyRing
+from parley_auth.adapters.ledger import SqlLedgerStore
 from parley_auth.adapters.metrics import AuthMetrics
 from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
 from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter
 from parley_auth.adapters.repository import Database
 from parley_auth.domain.accounts import AccountPolicy
-from parley_auth.domain.quota import Price
+from parley_auth.domain.quota import Price, QuotaPolicy
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
-from parley_auth.ports import AccountStore, EventPublisher, Now, PasswordHasher
+from parley_auth.ports import AccountStore, CatalogStore, EventPublisher, LedgerStore, Now, PasswordHasher
 from parley_auth.settings import Settings
 from parley_platform.browser_security import OriginPolicy
 from parley_platform.fastapi_broker import make_router
@@ -55,6 +57,18 @@ class Auth:
     @property
     def accounts(self) -> AccountStore:
         return SqlAccountStore(self.db, self.registering)
+
+    @property
+    def catalog(self) -> CatalogStore:
+        return SqlCatalogStore(self.db)
+
+    @property
+    def ledger(self) -> LedgerStore:
+        return SqlLedgerStore(self.db)
+
+    @property
+    def quota_policy(self) -> QuotaPolicy:
+        return QuotaPolicy(self.settings.budget_period, self.settings.default_budget_tokens)
 
     async def readiness(self) -> str | None:
         """None when ready, else why not."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
+from parley_auth.domain.catalog import Model, Provider
 from parley_auth.domain.model import AccessClaims, Account, ApiKey, RefreshToken
+from parley_auth.domain.quota import Bill, DailyUsage, Price, QuotaBlock
 from parley_contracts import DomainEvent
 
 
@@ -133,3 +135,111 @@ class AccountMetrics(Protocol):
     @property
     def refreshes(self) -> LabelledCounter:
         """By outcome: `ok`, `invalid`, `reused`."""
+
+
+class QuotaMetrics(Protocol):
+    @property
+    def quota(self) -> LabelledCounter:
+        """By event type: `quota.exceeded`, `quota.restored`."""
+
+
+class Ledger(Protocol):
+    """The usage ledger, the bills and the quota blocks, within one transaction of a `LedgerStore`."""
+
+    async def mark_processed(self, event_id: uuid.UUID, now: datetime) -> bool:
+        """True the first time an event is seen; False for a redelivery."""
+
+    async def lock_quota(self, user_id: str) -> None:
+        """Until the transaction ends, this user's quota decisions wait for each other."""
+
+    async def billed(self, message_id: uuid.UUID) -> Bill | None: ...
+
+    async def bill(self, bill: Bill, *, instead_of: Bill | None) -> None:
+        """Count `bill` in the usage as its message's bill, taking the place of `instead_of`
+        (its usage taken back; a day it leaves at no requests goes)."""
+
+    async def price(self, model: str) -> Price | None:
+        """The catalogue's price of a model it knows."""
+
+    async def budget_override(self, user_id: str) -> int | None:
+        """The account's own budget; None for none, or no such account."""
+
+    async def tokens_used(self, user_id: str, since: date) -> int: ...
+
+    async def usage(
+        self, *, user_id: str | None, since: date | None, until: date | None, limit: int
+    ) -> list[DailyUsage]:
+        """Newest day first, then by user and model."""
+
+    async def block(self, user_id: str) -> QuotaBlock | None: ...
+
+    async def blocks(self) -> list[QuotaBlock]: ...
+
+    async def add_block(self, block: QuotaBlock) -> None: ...
+
+    async def save_block(self, block: QuotaBlock) -> None: ...
+
+    async def remove_block(self, user_id: str) -> None: ...
+
+
+class LedgerStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Ledger]:
+        """Committed when the block ends normally, rolled back on an exception."""
+
+
+class Catalog(Protocol):
+    """The model catalogue, within one transaction of a `CatalogStore`."""
+
+    async def revision(self) -> int: ...
+
+    async def bump(self, now: datetime) -> int:
+        """The next revision; other changes wait for this transaction to end (so that each
+        snapshot is that of its revision)."""
+
+    async def lock(self) -> int:
+        """The revision, other changes waiting for this transaction to end."""
+
+    async def seed_digest(self) -> str | None:
+        """The models file this catalogue is a copy of; None once an admin changed it."""
+
+    async def set_seed_digest(self, digest: str | None) -> None: ...
+
+    async def clear(self) -> None:
+        """Every model and provider gone."""
+
+    async def is_empty(self) -> bool: ...
+
+    async def providers(self) -> list[Provider]:
+        """By name."""
+
+    async def models(self) -> list[Model]:
+        """By name."""
+
+    async def provider(self, provider_id: uuid.UUID) -> Provider | None: ...
+
+    async def model(self, model_id: uuid.UUID) -> Model | None: ...
+
+    async def provider_name_taken(self, name: str, *, other_than: uuid.UUID | None = None) -> bool: ...
+
+    async def model_name_taken(self, name: str, *, other_than: uuid.UUID | None = None) -> bool: ...
+
+    async def model_names_of(self, provider_id: uuid.UUID) -> list[str]:
+        """The models that use a provider, by name."""
+
+    async def add_provider(self, provider: Provider) -> None:
+        """Raises `Conflict` when the name is taken meanwhile (so do the other changes)."""
+
+    async def save_provider(self, provider: Provider) -> None: ...
+
+    async def delete_provider(self, provider_id: uuid.UUID) -> None: ...
+
+    async def add_model(self, model: Model) -> None: ...
+
+    async def save_model(self, model: Model) -> None: ...
+
+    async def delete_model(self, model_id: uuid.UUID) -> None: ...
+
+
+class CatalogStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Catalog]:
+        """Committed when the block ends normally, rolled back on an exception."""

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from parley_auth.domain.quota import NANOS
 from parley_contracts import new_id
 
 
@@ -109,10 +110,6 @@ class SigningKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     """No longer signs from then; still served in the JWKS for one access-token lifetime."""
-
-
-NANOS = 1_000_000_000
-"""Costs are stored in nano-units (billionths of the prices' currency)."""
 
 
 class UsageRow(Base):

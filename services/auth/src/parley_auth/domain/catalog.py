@@ -1,10 +1,12 @@
-"""The model catalogue's rules: provider URLs and keys, model limits, and the
-plan that turns a models file into a first catalogue. Pure: no I/O."""
+"""The model catalogue: its providers and models, the rules of provider URLs and keys and
+of model limits, and the plan that turns a models file into a first catalogue. Pure: no I/O."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,49 @@ MAX_PRICE_PER_MTOK = 1_000_000.0
 
 _LAST4_MIN_KEY_LENGTH = 8
 """Shorter keys show no last four characters: that would give away half of one."""
+
+MODEL_FIELDS = (
+    "name", "provider_id", "upstream", "enabled", "context_window", "max_tokens",
+    "input_price_per_mtok", "output_price_per_mtok", "concurrency", "defaults",
+)  # fmt: skip
+"""What a client sets of a model."""
+
+
+@dataclass
+class Provider:
+    """An OpenAI-compatible endpoint, detached from the store (a change counts once saved);
+    its API key only sealed, bound to its id and base URL."""
+
+    id: uuid.UUID
+    name: str
+    base_url: str
+    created_at: datetime
+    updated_at: datetime
+    sealed_key: str | None = None
+    key_last4: str | None = None
+
+    @property
+    def has_key(self) -> bool:
+        return self.sealed_key is not None
+
+
+@dataclass
+class Model:
+    """A model as users pick it (`name`) and as its provider knows it (`upstream`)."""
+
+    id: uuid.UUID
+    name: str
+    provider_id: uuid.UUID
+    upstream: str
+    created_at: datetime
+    updated_at: datetime
+    enabled: bool = True
+    context_window: int = 8192
+    max_tokens: int = 1024
+    input_price_per_mtok: float = 0.0
+    output_price_per_mtok: float = 0.0
+    concurrency: int | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def check_base_url(value: str) -> str:

@@ -1,12 +1,16 @@
-"""Usage cost and token budgets per period."""
+"""Usage and its cost, the bill of each message, and token budgets per period."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 Period = Literal["day", "month"]
+
+NANOS = 1_000_000_000
+"""Costs are counted in nano-units (billionths of the prices' currency): exact integer sums."""
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,65 @@ class Budget:
 
 def effective_budget(override: int | None, default: int) -> Budget:
     return Budget(default if override is None else override)
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    period: Period = "day"
+    default_budget_tokens: int = 0
+    """For accounts without a budget of their own; 0 = unlimited."""
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One user's usage of one model on one day."""
+
+    user_id: str
+    model: str
+    day: date
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_nanos: int
+
+    @property
+    def cost(self) -> float:
+        return self.cost_nanos / NANOS
+
+
+def completion_order(occurred_at: datetime, event_id: uuid.UUID) -> tuple[datetime, uuid.UUID]:
+    """Of two completions of one message the first by this key is billed."""
+    at = occurred_at if occurred_at.tzinfo is not None else occurred_at.replace(tzinfo=UTC)
+    return at, event_id
+
+
+@dataclass(frozen=True)
+class Bill:
+    """The one completion a message is billed for, and what it added to the usage (so that
+    another can take its place exactly)."""
+
+    message_id: uuid.UUID
+    event_id: uuid.UUID
+    occurred_at: datetime
+    user_id: str
+    model: str
+    day: date
+    prompt_tokens: int
+    completion_tokens: int
+    cost_nanos: int
+
+    @property
+    def order(self) -> tuple[datetime, uuid.UUID]:
+        return completion_order(self.occurred_at, self.event_id)
+
+
+@dataclass(frozen=True)
+class QuotaBlock:
+    """A user over budget in the period starting `period_start`; `used`: their tokens in that
+    period so far (kept current, whichever completion crossed the budget)."""
+
+    user_id: str
+    period_start: date
+    quota: str
+    limit: int
+    used: int

@@ -9,7 +9,7 @@ from fastapi import Query, status
 
 from parley_auth import services, usage
 from parley_auth.deps import AuthDep, CurrentSession
-from parley_auth.entrypoints.http import ERRORS, Day, api_key_out, api_router, user_out
+from parley_auth.entrypoints.http import ERRORS, Day, api_key_out, api_router, usage_out, user_out
 from parley_auth.entrypoints.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -17,7 +17,6 @@ from parley_auth.entrypoints.schemas import (
     MePatch,
     PasswordChangeIn,
     UsageOut,
-    UsageRowOut,
     UserOut,
 )
 
@@ -67,8 +66,8 @@ async def my_usage(
     until: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> UsageOut:
-    rows = await usage.usage(user_id=str(session.user.id), since=since, until=until, limit=limit, auth=auth)
-    return UsageOut(usage=[UsageRowOut.model_validate(r) for r in rows])
+    lines = await usage.usage(user_id=str(session.user.id), since=since, until=until, limit=limit, auth=auth)
+    return usage_out(lines)
 
 
 @router.get("/keys", responses=ERRORS)

@@ -11,8 +11,8 @@ from fastapi import Query
 from parley_auth import services, usage
 from parley_auth.deps import AdminSession, AuthDep
 from parley_auth.domain.accounts import Role
-from parley_auth.entrypoints.http import ERRORS, Day, api_router, user_out
-from parley_auth.entrypoints.schemas import AdminUserPatch, UsageOut, UsageRowOut, UserOut, UsersPage
+from parley_auth.entrypoints.http import ERRORS, Day, api_router, usage_out, user_out
+from parley_auth.entrypoints.schemas import AdminUserPatch, UsageOut, UserOut, UsersPage
 
 log = logging.getLogger(__name__)
 
@@ -67,5 +67,5 @@ async def read_usage(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> UsageOut:
     """Admins only: the usage ledger per user, model and day."""
-    rows = await usage.usage(user_id=user_id, since=since, until=until, limit=limit, auth=auth)
-    return UsageOut(usage=[UsageRowOut.model_validate(r) for r in rows])
+    lines = await usage.usage(user_id=user_id, since=since, until=until, limit=limit, auth=auth)
+    return usage_out(lines)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from parley_auth import catalog, catalog_seed, usage
+from parley_auth import catalog, usage
 from parley_auth.bootstrap import Auth, bootstrap
 from parley_auth.deps import AuthDep
 from parley_auth.domain.errors import AuthError
@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
         except Exception as exc:  # the keys still open as they are; the next start tries again
             log.error("sealing provider keys again failed: %s: %s", type(exc).__name__, exc)
         try:
-            await catalog_seed.seed(auth=auth)
+            await catalog.seed(auth=auth)
         except Exception as exc:  # the service runs on; admins can fill the catalogue
             log.error("seeding the model catalogue failed: %s: %s", type(exc).__name__, exc)
         tasks.append(asyncio.create_task(_periodic(auth, stopping), name="parley-auth-periodic"))

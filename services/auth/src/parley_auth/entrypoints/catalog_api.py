@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from parley_auth import catalog
-from parley_auth.adapters.orm import ModelRow, ProviderRow
 from parley_auth.deps import AdminSession, AuthDep
+from parley_auth.domain.catalog import Model, Provider
 from parley_auth.entrypoints.schemas import (
     CatalogOut,
     ErrorOut,
@@ -43,15 +43,21 @@ _NO_SECRET: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/auth/catalog", tags=["catalog"], responses=_ERRORS)
 
 
-def _provider_out(row: ProviderRow) -> ProviderOut:
+def _provider_out(provider: Provider) -> ProviderOut:
     return ProviderOut(
-        id=row.id, name=row.name, base_url=row.base_url, has_key=row.sealed_key is not None,
-        key_last4=row.key_last4, created_at=row.created_at, updated_at=row.updated_at,
+        id=provider.id, name=provider.name, base_url=provider.base_url, has_key=provider.has_key,
+        key_last4=provider.key_last4, created_at=provider.created_at, updated_at=provider.updated_at,
     )  # fmt: skip
 
 
-def _model_out(row: ModelRow) -> ModelOut:
-    return ModelOut.model_validate(row)
+def _model_out(model: Model) -> ModelOut:
+    return ModelOut(
+        id=model.id, name=model.name, provider_id=model.provider_id, upstream=model.upstream,
+        enabled=model.enabled, context_window=model.context_window, max_tokens=model.max_tokens,
+        input_price_per_mtok=model.input_price_per_mtok, output_price_per_mtok=model.output_price_per_mtok,
+        concurrency=model.concurrency, defaults=model.defaults, created_at=model.created_at,
+        updated_at=model.updated_at,
+    )  # fmt: skip
 
 
 @router.get("")
@@ -67,10 +73,10 @@ async def read_catalog(_admin: AdminSession, auth: AuthDep) -> CatalogOut:
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED, responses={**_CONFLICT, **_NO_SECRET})
 async def create_provider(body: ProviderIn, admin: AdminSession, auth: AuthDep) -> ProviderOut:
-    row = await catalog.create_provider(
+    provider = await catalog.create_provider(
         str(admin.user.id), name=body.name.strip(), base_url=body.base_url, api_key=body.api_key, auth=auth
     )
-    return _provider_out(row)
+    return _provider_out(provider)
 
 
 @router.patch("/providers/{provider_id}", responses={**_NOT_FOUND, **_CONFLICT, **_NO_SECRET})
@@ -81,8 +87,8 @@ async def update_provider(
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes:
         changes["name"] = changes["name"].strip()
-    row = await catalog.update_provider(str(admin.user.id), provider_id, changes, auth=auth)
-    return _provider_out(row)
+    provider = await catalog.update_provider(str(admin.user.id), provider_id, changes, auth=auth)
+    return _provider_out(provider)
 
 
 @router.delete(

@@ -13,7 +13,16 @@ from pydantic import BeforeValidator
 from parley_auth.bootstrap import Auth
 from parley_auth.domain.errors import Forbidden
 from parley_auth.domain.model import Account, ApiKey, Tokens
-from parley_auth.entrypoints.schemas import ApiKeyOut, ErrorOut, Preferences, TokenOut, UserOut
+from parley_auth.domain.quota import DailyUsage
+from parley_auth.entrypoints.schemas import (
+    ApiKeyOut,
+    ErrorOut,
+    Preferences,
+    TokenOut,
+    UsageOut,
+    UsageRowOut,
+    UserOut,
+)
 
 PREFIX = "/api/auth"
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -71,3 +80,14 @@ def api_key_out(key: ApiKey) -> ApiKeyOut:
 
 def token_out(tokens: Tokens) -> TokenOut:
     return TokenOut(access_token=tokens.access_token, expires_in=tokens.expires_in)
+
+
+def _daily_usage_out(u: DailyUsage) -> UsageRowOut:
+    return UsageRowOut(
+        user_id=u.user_id, model=u.model, day=u.day, requests=u.requests, prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens, cost=u.cost,
+    )  # fmt: skip
+
+
+def usage_out(lines: list[DailyUsage]) -> UsageOut:
+    return UsageOut(usage=[_daily_usage_out(u) for u in lines])

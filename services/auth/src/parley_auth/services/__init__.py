@@ -1,6 +1,7 @@
 """Use cases of accounts, sessions and API keys, each on the ports it needs (`ports.py`);
-the entrypoints pass them from `Auth`. Usage and quotas are in `usage.py`, the model
-catalogue in `catalog.py`."""
+the entrypoints pass them from `Auth`. Usage and quotas (`services.usage`) and the model
+catalogue (`services.catalog`, `catalog_keys`, `catalog_seed`) are on ports too, wired from
+`Auth` by `parley_auth.usage` and `parley_auth.catalog`."""
 
 from __future__ import annotations
 
