@@ -9,7 +9,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley_auth.adapters.orm import Base
-from parley_auth.settings import Settings, normalize_database_url
+from parley_auth.settings import Settings
+from parley_platform.database import async_database_url
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,7 +20,7 @@ def _url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
         url = Settings().database_url
-    return normalize_database_url(str(url))
+    return async_database_url(str(url))
 
 
 def _run(connection: Connection) -> None:

@@ -21,8 +21,8 @@ from parley_auth.__main__ import migrate
 from parley_auth.adapters.orm import UserRow
 from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database
-from parley_auth.settings import normalize_database_url
 from parley_platform import egress
+from parley_platform.database import async_database_url
 from parley_testkit import StubResolver
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -55,9 +55,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _admin_dsn(url: str) -> str:
     return (
-        make_url(normalize_database_url(url))
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
+        make_url(async_database_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
     )
 
 
@@ -77,7 +75,7 @@ def _fresh_postgres(prefix: str) -> Iterator[str]:
 
     in_thread(asyncio.run, run(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(normalize_database_url(base)).set(database=name).render_as_string(hide_password=False)
+        yield make_url(async_database_url(base)).set(database=name).render_as_string(hide_password=False)
     finally:
         in_thread(asyncio.run, run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from parley_history.adapters.database import grant_runtime_role
 from parley_history.adapters.orm import Base
-from parley_history.settings import Settings, async_database_url
+from parley_history.settings import Settings
+from parley_platform.database import async_database_url
 
 config = context.config
 target_metadata = Base.metadata

@@ -9,6 +9,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from parley_platform.database import async_database_url
 from parley_platform.egress import EgressPolicy
 from parley_platform.sealing import secret_problem
 from parley_platform.settings import BrokerSettings, trusted_proxies
@@ -21,23 +22,6 @@ class ModelPrice(BaseModel):
 
     input_price_per_mtok: float = Field(default=0.0, ge=0.0)
     output_price_per_mtok: float = Field(default=0.0, ge=0.0)
-
-
-def normalize_database_url(url: str) -> str:
-    """`postgresql://` means asyncpg and `sqlite://` aiosqlite; other drivers are refused."""
-    for plain, driver in (
-        ("postgresql://", "postgresql+asyncpg://"),
-        ("postgres://", "postgresql+asyncpg://"),
-    ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    if url.startswith("sqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
-    if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-        raise ValueError(
-            "PARLEY_AUTH_DATABASE_URL must be postgresql+asyncpg://... or sqlite+aiosqlite://..."
-        )
-    return url
 
 
 class Settings(BrokerSettings):
@@ -146,7 +130,7 @@ class Settings(BrokerSettings):
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:
-        return normalize_database_url(value)
+        return async_database_url(value)
 
     @field_validator("catalog_secret", "bootstrap_token")
     @classmethod

@@ -47,9 +47,10 @@ from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.adapters.repository import Database
 from parley_auth.bootstrap import Auth, bootstrap
 from parley_auth.entrypoints.app import create_app
-from parley_auth.settings import Settings, normalize_database_url
+from parley_auth.settings import Settings
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.database import async_database_url
 from parley_platform.rabbit import declare_exchange
 from tests.conftest import DEFAULT_DATABASE_URL, in_thread
 from tests.fakes import FakePublisher
@@ -170,7 +171,7 @@ def ledger() -> Ledger:
 async def fresh_databases() -> AsyncIterator[Callable[[], Any]]:
     """`await fresh()`: a new migrated database; all dropped at the end."""
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    admin = make_url(normalize_database_url(base)).set(drivername="postgresql").render_as_string(False)
+    admin = make_url(async_database_url(base)).set(drivername="postgresql").render_as_string(False)
     names: list[str] = []
 
     async def run(sql: str) -> None:
@@ -184,7 +185,7 @@ async def fresh_databases() -> AsyncIterator[Callable[[], Any]]:
         name = f"parley_auth_test_{secrets.token_hex(5)}"
         names.append(name)
         await run(f'CREATE DATABASE "{name}"')
-        url = make_url(normalize_database_url(base)).set(database=name).render_as_string(False)
+        url = make_url(async_database_url(base)).set(database=name).render_as_string(False)
         await asyncio.to_thread(in_thread, migrate, url)
         return url
 

@@ -19,7 +19,8 @@ from parley_auth.domain.accounts import (
 from parley_auth.domain.errors import PolicyViolation, Throttled
 from parley_auth.domain.quota import Budget, Price, effective_budget, period_start
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
-from parley_auth.settings import Settings, normalize_database_url
+from parley_auth.settings import Settings
+from parley_platform.database import async_database_url
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "zzzzzzzzzz", "a" * 257, "bob@x.io", "bob"])
@@ -130,9 +131,9 @@ def test_budgets_and_prices() -> None:
 
 
 def test_settings_fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert normalize_database_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert async_database_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
     with pytest.raises(ValueError, match="must be"):
-        normalize_database_url("mysql://u@h/db")
+        async_database_url("mysql://u@h/db")
     with pytest.raises(ValueError, match="PostgreSQL outside dev"):
         Settings(database_url="sqlite:///x.db")
     with pytest.raises(ValueError, match="dev mode"):

@@ -23,7 +23,8 @@ from parley_history.adapters.rabbit import read_stream
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.bootstrap import bootstrap
 from parley_history.entrypoints.app import create_app, openapi_document
-from parley_history.settings import Settings, async_database_url
+from parley_history.settings import Settings
+from parley_platform.database import async_database_url
 from parley_platform.telemetry import TelemetryConfigError, service_telemetry
 
 log = logging.getLogger("parley_history")

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from parley_history.domain.audit import AuditKey
+from parley_platform.database import async_database_url
 from parley_platform.settings import BrokerSettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./parley-history.db"
@@ -16,24 +17,6 @@ DEV_AUDIT_SECRET = b"parley-history development audit key (not a secret)"
 """Signs the audit chain under PARLEY_HISTORY_DEV=1 without PARLEY_HISTORY_AUDIT_KEY: fixed,
 so that a `make dev` database verifies across restarts; public, so it proves nothing."""
 _ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-def async_database_url(url: str) -> str:
-    """The SQLAlchemy async URL for `url`: `postgresql://` goes through asyncpg,
-    `sqlite://` through aiosqlite; any other driver is refused."""
-    for plain, driver in (
-        ("postgresql://", "postgresql+asyncpg://"),
-        ("postgres://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
-    ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
-        return url
-    raise ValueError(
-        "the database URL must be postgresql:// (asyncpg) or sqlite:// (aiosqlite), "
-        f"not {url.split('://', 1)[0]!r}"
-    )
 
 
 class Settings(BrokerSettings):

@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from parley_history.settings import async_database_url
+from parley_platform.database import async_database_url
 
 MIGRATIONS_ENV = "PARLEY_HISTORY_MIGRATIONS_DIR"
 APPEND_ONLY_TABLES = frozenset({"audit_log"})
