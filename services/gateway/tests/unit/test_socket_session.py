@@ -34,7 +34,7 @@ from parley_gateway.domain.socket_steps import (
     Verify,
 )
 from parley_gateway.domain.stream import DeltaFrame
-from parley_gateway.entrypoints.ws import close_code
+from parley_gateway.entrypoints.close_codes import close_code
 from tests.fakes import FakeClock
 
 ALICE = Principal("alice", "user", expires_at=2_000_000_000.0)

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 
 from parley_gateway.adapters.tokens import JwksTokenVerifier
 from parley_gateway.domain.errors import AuthUnavailable, CredentialRefused, ErrorCode, GatewayError
-from parley_gateway.entrypoints.ws import close_code
+from parley_gateway.entrypoints.close_codes import close_code
 from parley_testkit import TestIssuer
 from parley_testkit.attacks import ATTACKS
 from tests.fakes import FakeClock

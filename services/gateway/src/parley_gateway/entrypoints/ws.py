@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from enum import IntEnum
 from uuid import UUID
 
 from starlette.websockets import WebSocket
@@ -20,11 +19,8 @@ from starlette.websockets import WebSocket
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.domain.errors import (
     BrokerUnavailable,
-    CredentialRefused,
     ErrorCode,
     GatewayError,
-    SessionForbidden,
-    SessionTakenOver,
 )
 from parley_gateway.domain.frames import Hello
 from parley_gateway.domain.limits import EventWindow
@@ -41,6 +37,7 @@ from parley_gateway.domain.socket_steps import (
     Verify,
 )
 from parley_gateway.entrypoints import ws_session
+from parley_gateway.entrypoints.close_codes import close_code
 from parley_gateway.entrypoints.ws_writer import SocketWriter
 from parley_gateway.ports import Subscription
 from parley_gateway.relay import SessionRelay
@@ -48,29 +45,6 @@ from parley_gateway.services import snapshots
 from parley_platform.telemetry import bind_log_context
 
 log = logging.getLogger(__name__)
-
-
-class CloseCode(IntEnum):
-    """The close codes of the public interface (docs/architecture.md section 7)."""
-
-    TRY_AGAIN_LATER = 1013
-    UNAUTHORIZED = 4401
-    """Bad, expired, revoked or missing token, or a disabled account (also: no hello in time)."""
-    FORBIDDEN = 4403
-    """`hello` named a session of another user."""
-    TAKEN_OVER = 4409
-    """Another socket resumed this session."""
-
-
-def close_code(error: GatewayError) -> CloseCode:
-    """The code a socket closes with because of `error`."""
-    if isinstance(error, CredentialRefused):
-        return CloseCode.UNAUTHORIZED
-    if isinstance(error, SessionForbidden):
-        return CloseCode.FORBIDDEN
-    if isinstance(error, SessionTakenOver):
-        return CloseCode.TAKEN_OVER
-    return CloseCode.TRY_AGAIN_LATER  # auth or the broker unavailable, too many resumes
 
 
 class _Gone(Exception):

@@ -69,6 +69,36 @@ def request_lanes(catalog: ModelCatalog, *, default_concurrency: int) -> list[Re
     ]
 
 
+@dataclass(frozen=True)
+class LanePlan:
+    """How a worker's lanes change for a new catalogue."""
+
+    lanes: list[RequestLane]
+    """The lanes served from now on, in the catalogue's order."""
+    started: list[RequestLane]
+    retired: list[RequestLane]
+    kept_prefetch: list[tuple[str, int, int]]
+    """(model, wanted, kept): FastStream keeps a queue's consumer on the channel it was first
+    declared on, so a new prefetch takes effect only when the worker restarts."""
+
+
+def plan_lanes(current: list[RequestLane], wanted: list[RequestLane]) -> LanePlan:
+    """Lanes of models still served stay (with their prefetch), new ones start, the rest retire."""
+    now = {lane.model: lane for lane in current}
+    lanes = [now.get(lane.model, lane) for lane in wanted]
+    served = {lane.model for lane in wanted}
+    return LanePlan(
+        lanes=lanes,
+        started=[lane for lane in wanted if lane.model not in now],
+        retired=[lane for lane in current if lane.model not in served],
+        kept_prefetch=[
+            (lane.model, lane.prefetch, now[lane.model].prefetch)
+            for lane in wanted
+            if lane.model in now and now[lane.model] != lane
+        ],
+    )
+
+
 class InFlight:
     """Counts request handlers running, so that shutdown can wait for them."""
 

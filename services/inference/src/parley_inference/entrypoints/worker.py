@@ -25,6 +25,7 @@ from parley_inference.entrypoints.requests import (
     RequestConsumer,
     RequestLane,
     fail_waiting_requests,
+    plan_lanes,
     request_lanes,
 )
 from parley_inference.services import Ports, abort_generations
@@ -187,38 +188,25 @@ class Worker:
         if self._stopping:
             return
         async with self._lanes_lock:
-            wanted = {
-                lane.model: lane
-                for lane in request_lanes(catalog, default_concurrency=self.config.concurrency)
-            }
-            current = {lane.model: lane for lane in self.lanes}
-            retired: list[RequestLane] = []
-            for model, lane in current.items():
-                if model in wanted:
-                    if wanted[model] != lane:
-                        # FastStream keeps a queue's consumer on the channel it was first
-                        # declared on: a new prefetch would not take effect in this process.
-                        log.warning(
-                            "model %s: concurrency %d applies when this worker restarts (now %d)",
-                            model,
-                            wanted[model].prefetch,
-                            lane.prefetch,
-                        )
-                        wanted[model] = lane
-                    continue
-                consumer = self.subscribers.requests.pop(model, None)
+            plan = plan_lanes(self.lanes, request_lanes(catalog, default_concurrency=self.config.concurrency))
+            for model, wanted, kept in plan.kept_prefetch:
+                log.warning(
+                    "model %s: concurrency %d applies when this worker restarts (now %d)", model, wanted, kept
+                )
+            for lane in plan.retired:
+                consumer = self.subscribers.requests.pop(lane.model, None)
                 if consumer is not None:
                     await consumer.stop()
                     self._retired.append(consumer)
-                retired.append(lane)
             self.ports.catalog = catalog
             if self.chat_model is not None:
                 self.chat_model.warm_up(catalog)
-            started = [lane for model, lane in wanted.items() if model not in self.subscribers.requests]
-            await self._start_lanes(started)
-            self.lanes = list(wanted.values())
+            await self._start_lanes(
+                [lane for lane in plan.started if lane.model not in self.subscribers.requests]
+            )
+            self.lanes = plan.lanes
         await self._beat()
-        await self._retire_lanes(retired)
+        await self._retire_lanes(plan.retired)
 
     async def _retire_lanes(self, lanes: list[RequestLane]) -> None:
         """The models no longer served: their queues take no new prompt, and the
