@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from copy import deepcopy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from parley_contracts import DomainEvent
+from parley_history.adapters.views import message_view, project_view, prompt_view, summary_view
 from parley_history.domain.conversations import (
-    UNTITLED,
     Applied,
-    ConversationSummary,
     ConversationView,
-    MessageView,
     with_children,
 )
 from parley_history.domain.errors import ConversationNotFound, ProjectNotFound, PromptNotFound
-from parley_history.domain.library import ProjectView, PromptView, decode_tags
+from parley_history.domain.library import ProjectView, PromptView
 from parley_history.domain.state import (
     ConversationScope,
     ConversationState,
@@ -138,10 +136,10 @@ class FakeStore:
         chat = [m for m in self.rows.messages.values() if m.conversation_id == row.id and m.purpose == "chat"]
         chat.sort(key=lambda m: (m.created_at, m.role != "user", m.id))
         return ConversationView(
-            summary=_summary(row),
+            summary=summary_view(row),
             system_prompt=row.system_prompt,
             current_leaf_id=row.current_leaf_id,
-            messages=with_children([_message(m) for m in chat]),
+            messages=with_children([message_view(m) for m in chat]),
         )
 
     async def list_projects(self, user_id: str) -> tuple[ProjectView, ...]:
@@ -159,16 +157,7 @@ class FakeStore:
         row = self.rows.saved_prompts.get(prompt_id)
         if row is None or row.deleted_at is not None or (row.user_id != user_id and not row.shared):
             raise PromptNotFound(str(prompt_id))
-        return PromptView(
-            id=row.id,
-            owner_id=row.user_id,
-            name=row.name,
-            text=row.text,
-            tags=decode_tags(row.tags),
-            shared=row.shared,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return prompt_view(row)
 
     async def count_prompts(self, user_id: str) -> int:
         return sum(p.user_id == user_id and p.deleted_at is None for p in self.rows.saved_prompts.values())
@@ -181,30 +170,4 @@ class FakeStore:
 
     def _project(self, row: ProjectState) -> ProjectView:
         filed = [c for c in self.rows.conversations.values() if c.project_id == row.id]
-        count = sum(self._conversation(row.user_id, c.id) is not None for c in filed)
-        return ProjectView(
-            id=row.id,
-            name=row.name,
-            system_prompt=row.system_prompt,
-            model=row.model,
-            conversation_count=count,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-
-def _summary(row: ConversationState) -> ConversationSummary:
-    return ConversationSummary(
-        id=row.id,
-        title=row.title or row.fallback_title or UNTITLED,
-        pinned=row.pinned,
-        model=row.model,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        project_id=row.project_id,
-    )
-
-
-def _message(row: MessageState) -> MessageView:
-    fields = {k: v for k, v in asdict(row).items() if k in MessageView.__dataclass_fields__}
-    return MessageView(**fields)
+        return project_view(row, sum(self._conversation(row.user_id, c.id) is not None for c in filed))

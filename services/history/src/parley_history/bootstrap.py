@@ -15,6 +15,7 @@ from parley_history.adapters.tokens import JwksTokenVerifier, http_jwks
 from parley_history.entrypoints.consumers import EventConsumer
 from parley_history.ports import EventPublisher, HistoryStore
 from parley_history.settings import Settings
+from parley_platform.access_tokens import JwksVerifier
 
 
 @dataclass
@@ -64,13 +65,15 @@ def bootstrap(
         publisher = RabbitPublisher(settings.amqp_url)
     if verifier is None and settings.jwks_url is not None:
         verifier = JwksTokenVerifier(
-            http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway_s=settings.jwt_leeway_s,
-            refetch_floor_s=settings.jwks_refetch_floor_s,
-            max_age_s=settings.jwks_max_age_s,
-            max_stale_s=settings.jwks_max_stale_s,
+            JwksVerifier(
+                http_jwks(settings.jwks_url, timeout_s=settings.jwks_timeout_s),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                leeway_s=settings.jwt_leeway_s,
+                refetch_floor_s=settings.jwks_refetch_floor_s,
+                max_age_s=settings.jwks_max_age_s,
+                max_stale_s=settings.jwks_max_stale_s,
+            )
         )
     metrics = HistoryMetrics()
     consume = settings.consumer if with_consumer is None else with_consumer

@@ -59,10 +59,9 @@ def consumes(event_type: str) -> bool:
 def decode(body: bytes, *, sent_by: str | None = None, senders: Senders = UNCHECKED) -> DomainEvent:
     """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version, or
     `sent_by` a broker user that does not publish it)."""
-    event = DECODER.decode(body)
+    event = senders.decode(DECODER, body, sent_by)
     if not isinstance(event, DomainEvent) or not consumes(event.type):
         raise UnsupportedEvent(f"history does not consume {event.type!r}", type_=event.type)
-    senders.check(event.type, sent_by)
     return event
 
 

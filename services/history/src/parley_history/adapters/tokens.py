@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from parley_history.domain.errors import NotAuthenticated, StoreUnavailable
 from parley_platform.access_tokens import (
-    JwksSource,
     JwksVerifier,
     SigningKeysUnavailable,
     TokenRejected,
@@ -28,26 +27,11 @@ class Principal:
 
 
 class JwksTokenVerifier:
-    def __init__(
-        self,
-        source: JwksSource,
-        *,
-        issuer: str,
-        audience: str,
-        leeway_s: float = 0.0,
-        refetch_floor_s: float = 30.0,
-        max_age_s: float = 300.0,
-        max_stale_s: float = 3600.0,
-    ) -> None:
-        self._verifier = JwksVerifier(
-            source,
-            issuer=issuer,
-            audience=audience,
-            leeway_s=leeway_s,
-            refetch_floor_s=refetch_floor_s,
-            max_age_s=max_age_s,
-            max_stale_s=max_stale_s,
-        )
+    """The REST API's check of an access token: the shared `JwksVerifier`, its answers as
+    history's errors and `Principal`."""
+
+    def __init__(self, verifier: JwksVerifier) -> None:
+        self._verifier = verifier
 
     async def verify(self, token: str) -> Principal:
         try:

@@ -1,13 +1,15 @@
-"""Rows of `orm` as the views the read side returns (`domain.conversations`, `domain.library`)."""
+"""Rows of `orm` (or the same fields of `domain.state`, as the in-memory store keeps them) as the
+views the read side returns (`domain.conversations`, `domain.library`)."""
 
 from __future__ import annotations
 
 from parley_history.adapters.orm import Conversation, Message, Project, SavedPrompt
 from parley_history.domain.conversations import UNTITLED, ConversationSummary, MessageView
 from parley_history.domain.library import ProjectView, PromptView, decode_tags
+from parley_history.domain.state import ConversationState, MessageState, ProjectState, SavedPromptState
 
 
-def summary_view(row: Conversation) -> ConversationSummary:
+def summary_view(row: Conversation | ConversationState) -> ConversationSummary:
     return ConversationSummary(
         id=row.id,
         title=row.title or row.fallback_title or UNTITLED,
@@ -19,7 +21,7 @@ def summary_view(row: Conversation) -> ConversationSummary:
     )
 
 
-def message_view(row: Message) -> MessageView:
+def message_view(row: Message | MessageState) -> MessageView:
     return MessageView(
         id=row.id,
         parent_id=row.parent_id,
@@ -38,7 +40,7 @@ def message_view(row: Message) -> MessageView:
     )
 
 
-def project_view(row: Project, conversations: int) -> ProjectView:
+def project_view(row: Project | ProjectState, conversations: int) -> ProjectView:
     return ProjectView(
         id=row.id,
         name=row.name,
@@ -50,7 +52,7 @@ def project_view(row: Project, conversations: int) -> ProjectView:
     )
 
 
-def prompt_view(row: SavedPrompt) -> PromptView:
+def prompt_view(row: SavedPrompt | SavedPromptState) -> PromptView:
     return PromptView(
         id=row.id,
         owner_id=row.user_id,

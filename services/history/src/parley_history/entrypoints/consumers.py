@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypedDict, TypeVar
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -18,7 +18,6 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
-from parley_contracts.senders import Senders
 from parley_contracts.topology import HISTORY_EVENTS
 from parley_history import services
 from parley_history.adapters.metrics import HistoryMetrics
@@ -35,11 +34,6 @@ _tracer = trace.get_tracer(__name__)
 _DEPTH_INTERVAL_S = 5.0
 
 T = TypeVar("T")
-
-
-class _Sender(TypedDict):
-    sent_by: str | None
-    senders: Senders
 
 
 class EventConsumer:
@@ -127,9 +121,11 @@ class EventConsumer:
         readable: list[tuple[AbstractIncomingMessage, DomainEvent]] = []
         for message in messages:
             try:
-                readable.append((message, services.decode(message.body, **self._sender(message))))
+                event = services.decode(message.body, sent_by=message.user_id, senders=self._settings.senders)
             except UnsupportedEvent:
                 await self._handle(channel, message)  # dead-lettered there, with its reason
+                continue
+            readable.append((message, event))
         if not readable:
             return
         spans = [_consume_span(message) for message, _ in readable]
@@ -179,7 +175,8 @@ class EventConsumer:
                     store=self._store,
                     publisher=self._publisher,
                     title_reply_to=self._title_reply_to,
-                    **self._sender(message),
+                    sent_by=message.user_id,
+                    senders=self._settings.senders,
                 ),
             )
         except UnsupportedEvent as exc:
@@ -237,9 +234,6 @@ class EventConsumer:
     ) -> None:
         settings = self._settings
         await dead_letter(channel, settings.dead_letter_queue, message, reason, user_id=settings.broker_user)
-
-    def _sender(self, message: AbstractIncomingMessage) -> _Sender:
-        return {"sent_by": message.user_id, "senders": self._settings.senders}
 
     @property
     def _title_reply_to(self) -> str | None:
