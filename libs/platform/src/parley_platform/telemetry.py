@@ -211,6 +211,23 @@ def context_from_headers(headers: Mapping[str, Any] | None) -> Context:
     return propagate.extract(headers or {}, getter=_AmqpHeaderGetter())
 
 
+_consumer_tracer = trace.get_tracer("parley_platform.consume")
+
+
+def consume_span(queue: str, headers: Mapping[str, Any] | None, message_id: object = None) -> trace.Span:
+    """A span for processing one message of `queue` consumed outside FastStream (the hot paths),
+    a child of its publisher's span; the caller ends it (`trace.use_span(..., end_on_exit=True)`)."""
+    attributes: dict[str, str] = {"messaging.system": "rabbitmq", "messaging.destination.name": queue}
+    if message_id is not None:
+        attributes["messaging.message.id"] = str(message_id)
+    return _consumer_tracer.start_span(
+        f"{queue} process",
+        context=context_from_headers(headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes=attributes,
+    )
+
+
 @contextlib.contextmanager
 def service_telemetry(service_name: str, log_level: str) -> Iterator[None]:
     """Logs and traces for one service process; the last spans are flushed on the way
