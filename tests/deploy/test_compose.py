@@ -14,6 +14,11 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from parley_auth.adapters.metrics import AuthMetrics
+from parley_gateway.adapters.metrics import GatewayMetrics
+from parley_history.adapters.metrics import HistoryMetrics
+from parley_inference.adapters.metrics import PrometheusMetrics
+from parley_platform.http_metrics import http_latency
 from parley_platform.telemetry import broker_middlewares
 
 from .conftest import BIN, ROOT
@@ -135,17 +140,19 @@ def _series(kind: str, name: str) -> set[str]:
 
 def _metric_names_exposed() -> set[str]:
     """Metric names the services register (prometheus-client adds `_total`, `_bucket`, ...):
-    their own, the shared HTTP latency, and FastStream's broker middleware."""
-    names: set[str] = set()
-    sources = [*ROOT.glob("services/*/src/*/adapters/metrics.py"), PLATFORM / "http_metrics.py"]
-    for source in sources:
-        for kind, name in re.findall(r"(Counter|Gauge|Histogram)\(\s*\"([a-z_:]+)\"", source.read_text()):
-            names |= _series(kind, name)
-    registry = CollectorRegistry()
-    broker_middlewares(registry, app_name="dashboard-check")
-    for metric in registry.collect():
-        names |= _series(metric.type, metric.name)
-    return names
+    their own, the shared HTTP latency, and FastStream's broker middleware. Read from the
+    registries the services build, not from their source."""
+    shared = CollectorRegistry()
+    http_latency(shared)
+    broker_middlewares(shared, app_name="dashboard-check")
+    registries = [
+        shared,
+        AuthMetrics().registry,
+        GatewayMetrics().registry,
+        HistoryMetrics().registry,
+        PrometheusMetrics().registry,
+    ]
+    return {name for registry in registries for m in registry.collect() for name in _series(m.type, m.name)}
 
 
 def test_the_exposed_names_include_the_shared_ones() -> None:

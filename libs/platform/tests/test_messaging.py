@@ -73,7 +73,7 @@ async def test_a_typed_subscriber_gets_events_on_every_binding_and_drops_the_res
     subscription = subscribe(broker, queue, inbox, handle, title="test:quota")
     lifespan = BrokerLifespan(broker)
     lifespan.after_startup(subscription.bind_rest)
-    async with lifespan.lifespan():
+    async with lifespan.run():
         publisher = EventPublisher(broker, user_id="guest", timeout_s=5.0)
         assert await publisher.connected()
         exceeded, restored = _exceeded(), _restored()
@@ -103,7 +103,7 @@ async def test_a_held_message_is_tried_again_until_its_store_answers(broker: Rab
     queue = private_queue("test.quota.held", bindings=(Binding(CHAT_EVENTS, "quota.exceeded"),))
     hold = Hold((_Away,), initial_s=0.01, max_s=0.02, on_retry=lambda: retries.append(1))
     subscribe(broker, queue, inbox, handle, title="test:held", ack_policy=AckPolicy.NACK_ON_ERROR, hold=hold)
-    async with BrokerLifespan(broker).lifespan():
+    async with BrokerLifespan(broker).run():
         event = _exceeded("u-held")
         await EventPublisher(broker, user_id="guest", timeout_s=5.0).publish(event, CHAT_EVENTS)
         await _until(lambda: len(attempts) == 3)
@@ -112,7 +112,7 @@ async def test_a_held_message_is_tried_again_until_its_store_answers(broker: Rab
 
 
 async def test_a_publish_the_broker_refuses_fails_with_its_reason(broker: RabbitBroker) -> None:
-    async with BrokerLifespan(broker).lifespan():
+    async with BrokerLifespan(broker).run():
         # RabbitMQ closes the channel of a publish that names another user than the connection's.
         impostor = EventPublisher(broker, user_id="someone-else", timeout_s=2.0)
         with pytest.raises(PublishFailed) as failed:
@@ -127,7 +127,7 @@ async def test_a_request_gets_the_answer_and_who_sent_it(broker: RabbitBroker) -
     async def on_request(_body: bytes) -> object:
         return reply(answered, user_id="guest")
 
-    async with BrokerLifespan(broker).lifespan():
+    async with BrokerLifespan(broker).run():
         answer = await ask(broker, "test.requests", timeout_s=5.0, user_id="guest")
         with pytest.raises(NoAnswer, match=r"nobody serves test\.nobody"):
             await ask(broker, "test.nobody", timeout_s=5.0, user_id="guest")
@@ -136,7 +136,7 @@ async def test_a_request_gets_the_answer_and_who_sent_it(broker: RabbitBroker) -
 
 
 async def test_a_request_nobody_answers_ends_at_its_timeout(broker: RabbitBroker, vhost_url: str) -> None:
-    async with BrokerLifespan(broker).lifespan():
+    async with BrokerLifespan(broker).run():
         channel = await (await broker.connect()).channel()
         await channel.declare_queue("test.silent", auto_delete=True)
         with pytest.raises(NoAnswer, match=r"no answer on test\.silent within 0\.2 s"):

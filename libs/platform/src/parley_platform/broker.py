@@ -70,7 +70,7 @@ def make_broker(
 
 class BrokerLifespan:
     """A broker started with its app and stopped with it, with hooks run once it is connected
-    and before it stops (a FastAPI app passes `lifespan` as its own)."""
+    and before it stops (a FastAPI app passes `run` as its lifespan)."""
 
     def __init__(self, broker: RabbitBroker) -> None:
         self.broker = broker
@@ -86,7 +86,7 @@ class BrokerLifespan:
         return hook
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, _app: Any = None) -> AsyncIterator[None]:
+    async def run(self, _app: Any = None) -> AsyncIterator[None]:
         await self.broker.start()
         try:
             for hook in self._started:
@@ -108,7 +108,7 @@ class Hold:
     on_retry: Callable[[], None] = lambda: None
 
 
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
+async def raw_body(message: StreamMessage[Any]) -> bytes:
     """The body as it came: the inbox decodes it, so a body that is not JSON is dropped there,
     not failed inside FastStream."""
     return message.body
@@ -137,7 +137,7 @@ def subscribe(
         channel=Channel(prefetch_count=prefetch),
         ack_policy=ack_policy,
         no_reply=True,
-        decoder=_raw_body,
+        decoder=raw_body,
         title=title,
     )
 

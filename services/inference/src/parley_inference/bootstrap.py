@@ -9,7 +9,6 @@ import asyncio
 import logging
 import os
 
-from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry
 
 from parley_contracts import new_id
@@ -25,8 +24,8 @@ from parley_inference.entrypoints.worker import Worker, WorkerConfig
 from parley_inference.ports import ChatModel
 from parley_inference.services import Ports
 from parley_inference.settings import Settings
+from parley_platform.broker import RabbitBroker, make_broker
 from parley_platform.sealing import Sealer
-from parley_platform.telemetry import broker_middlewares
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +46,18 @@ class _CancelledHandlers(logging.Filter):
         return True
 
 
-def make_broker(amqp_url: str, *, metrics_registry: CollectorRegistry) -> RabbitBroker:
-    # FastStream's per-message lines go to DEBUG; graceful_timeout=None makes a
-    # subscriber's stop cancel its consumer at once: the worker drains itself.
+def make_worker_broker(amqp_url: str, *, metrics_registry: CollectorRegistry) -> RabbitBroker:
+    # graceful_timeout None makes a subscriber's stop cancel its consumer at once: the worker
+    # drains itself.
     logger = logging.getLogger("parley_inference.broker")
     if not any(isinstance(f, _CancelledHandlers) for f in logger.filters):
         logger.addFilter(_CancelledHandlers())
-    return RabbitBroker(
+    return make_broker(
         amqp_url,
-        middlewares=broker_middlewares(metrics_registry, app_name="parley-inference"),
-        graceful_timeout=None,
+        app_name="parley-inference",
+        metrics_registry=metrics_registry,
+        graceful_timeout_s=None,
         logger=logger,
-        log_level=logging.DEBUG,
-        app_id="parley-inference",
     )
 
 
@@ -77,7 +75,7 @@ def bootstrap(
         if not len(catalog):
             raise ModelsFileError(f"{settings.models_file}: no model can be served ({'; '.join(left_out)})")
     metrics = PrometheusMetrics()
-    broker = broker or make_broker(settings.amqp_url, metrics_registry=metrics.registry)
+    broker = broker or make_worker_broker(settings.amqp_url, metrics_registry=metrics.registry)
     chat_model: OpenAIChatModel | None = None
     if model is None:
         chat_model = OpenAIChatModel(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from parley_inference.entrypoints.worker import Worker
 from parley_inference.settings import Settings
 from parley_testkit import FakeProvider, ServiceProcess, amqp_url_from_env, free_port, isolated_vhost
 from tests.integration.client import BrokerClient
+from tests.integration.workers import StartWorker, served_by, write_models_file
 
 PROVIDER_KEY = "sk-parley-test"
 LOOPBACK = "127.0.0.0/8,::1"
@@ -36,24 +37,22 @@ def _fresh_provider(provider: FakeProvider) -> None:
 
 @pytest.fixture
 def models_file(tmp_path: Path, provider: FakeProvider) -> Path:
-    path = tmp_path / "models.yaml"
-    path.write_text(
-        f"""
-models:
-  - name: test
-    base_url: {provider.base_url}
-    model: upstream-test-model
-    api_key_env: PARLEY_TEST_PROVIDER_KEY
-    max_tokens: 300
-    context_window: 4096
-    extra: {{repeat_penalty: 1.1}}
-  - name: refused
-    base_url: http://127.0.0.1:{free_port()}/v1
-    model: nothing-listens-here
-""",
-        encoding="utf-8",
+    return write_models_file(
+        tmp_path,
+        served_by(
+            provider,
+            "test",
+            api_key_env="PARLEY_TEST_PROVIDER_KEY",
+            max_tokens=300,
+            context_window=4096,
+            extra={"repeat_penalty": 1.1},
+        ),
+        {
+            "name": "refused",
+            "base_url": f"http://127.0.0.1:{free_port()}/v1",
+            "model": "nothing-listens-here",
+        },
     )
-    return path
 
 
 @pytest.fixture
@@ -74,7 +73,7 @@ def worker_env(amqp_url: str, models_file: Path) -> dict[str, str]:
 @pytest.fixture
 async def start_worker(
     worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
+) -> AsyncIterator[StartWorker]:
     """Start in-process workers (settings from `worker_env` plus overrides);
     all are stopped at the end."""
     for key, value in worker_env.items():

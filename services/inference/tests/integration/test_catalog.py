@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
-from parley_contracts.catalog import (
-    CATALOG_REQUESTS,
-    SYSTEM_USER,
-    CatalogModel,
-    CatalogProvider,
-    CatalogUpdated,
-)
+from parley_contracts.catalog import CATALOG_REQUESTS, CatalogModel, CatalogProvider, CatalogUpdated
 from parley_contracts.topology import CHAT_EVENTS
-from parley_inference.entrypoints.worker import Worker
 from parley_platform.sealing import Sealer, provider_binding
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
+from tests.integration.workers import StartWorker, catalogue
 from tests.waiting import eventually
 
-StartWorker = Callable[..., Awaitable[Worker]]
 SECRET = "catalogue-test-secret-of-at-least-32-characters"
 
 
@@ -38,13 +31,14 @@ def second_provider() -> Iterator[FakeProvider]:
 
 
 def _catalogue(revision: int, provider: FakeProvider, *models: CatalogModel) -> CatalogUpdated:
+    """A catalogue of the second provider, its key sealed with the workers' `SECRET`."""
     sealed = Sealer(SECRET).seal(
         "sk-second-provider", bound_to=provider_binding(uuid.UUID(int=2), provider.base_url)
     )
     second = CatalogProvider(
         id=uuid.UUID(int=2), name="second", base_url=provider.base_url, sealed_key=sealed, key_last4="ider"
     )
-    return CatalogUpdated(user_id=SYSTEM_USER, revision=revision, providers=(second,), models=models)
+    return catalogue(revision, second, *models)
 
 
 def _model(name: str, *, enabled: bool = True) -> CatalogModel:

@@ -3,7 +3,6 @@ and prompts beyond it wait in the model's queue in RabbitMQ."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,10 @@ from parley_contracts import (
     StreamFinished,
     WorkerHeartbeat,
 )
-from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
+from tests.integration.workers import StartWorker, served_by, write_models_file
 from tests.waiting import eventually
-
-StartWorker = Callable[..., Awaitable[Worker]]
 
 SLOW = Script(tokens=[f"t{i} " for i in range(8)], delay_s=0.1)
 """About 0.8 s per answer: long enough to see what runs at once."""
@@ -29,25 +26,12 @@ SLOW = Script(tokens=[f"t{i} " for i in range(8)], delay_s=0.1)
 @pytest.fixture
 def models_file(tmp_path: Path, provider: FakeProvider) -> Path:
     """`test` takes one prompt at a time per worker, `wide` three, `other` the default (2)."""
-    path = tmp_path / "models.yaml"
-    path.write_text(
-        f"""
-models:
-  - name: test
-    base_url: {provider.base_url}
-    model: upstream-test-model
-    concurrency: 1
-  - name: wide
-    base_url: {provider.base_url}
-    model: upstream-wide-model
-    concurrency: 3
-  - name: other
-    base_url: {provider.base_url}
-    model: upstream-other-model
-""",
-        encoding="utf-8",
+    return write_models_file(
+        tmp_path,
+        served_by(provider, "test", concurrency=1),
+        served_by(provider, "wide", concurrency=3),
+        served_by(provider, "other"),
     )
-    return path
 
 
 async def test_each_model_gets_at_most_its_limit_and_the_lanes_are_independent(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from parley_contracts import (
     CancelGeneration,
@@ -14,11 +13,9 @@ from parley_contracts import (
     TokenDelta,
     new_id,
 )
-from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
-
-StartWorker = Callable[..., Awaitable[Worker]]
+from tests.integration.workers import StartWorker
 
 
 async def test_cancel_closes_the_provider_stream_within_a_second(

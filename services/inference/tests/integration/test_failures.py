@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
 
 from parley_contracts import CompletionFailed, StreamFailed, StreamFinished
 from parley_contracts.topology import CHAT_CONTROL, CHAT_EVENTS, prompt_headers
-from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script
 from tests.integration.client import BrokerClient, make_prompt
+from tests.integration.workers import StartWorker
 from tests.waiting import eventually
-
-StartWorker = Callable[..., Awaitable[Worker]]
 
 
 async def _fails_with(
@@ -43,24 +40,26 @@ async def _fails_with(
     return end, event
 
 
-async def test_provider_500_is_provider_error(
-    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
+@pytest.mark.parametrize(
+    ("status", "code", "attempts"),
+    [
+        (500, "provider_error", 2),  # one SDK retry before giving up
+        (401, "provider_rejected", 1),  # a 4xx is not retried
+    ],
+)
+async def test_a_provider_http_error_fails_with_its_code(
+    start_worker: StartWorker,
+    client: BrokerClient,
+    provider: FakeProvider,
+    status: int,
+    code: str,
+    attempts: int,
 ) -> None:
-    provider.set_script(Script(status=500))
+    provider.set_script(Script(status=status))
     await start_worker()
-    end, _ = await _fails_with(client, "test", "provider_error", within_s=5)
-    assert "HTTP 500" in end.message
-    assert len(provider.requests) == 2  # one SDK retry before giving up
-
-
-async def test_provider_401_is_provider_rejected(
-    start_worker: StartWorker, client: BrokerClient, provider: FakeProvider
-) -> None:
-    provider.set_script(Script(status=401))
-    await start_worker()
-    end, _ = await _fails_with(client, "test", "provider_rejected", within_s=5)
-    assert "HTTP 401" in end.message
-    assert len(provider.requests) == 1  # a 4xx is not retried
+    end, _ = await _fails_with(client, "test", code, within_s=5)
+    assert f"HTTP {status}" in end.message
+    assert len(provider.requests) == attempts
 
 
 async def test_a_silent_provider_is_provider_timeout(
@@ -122,7 +121,7 @@ async def test_unknown_event_versions_are_rejected_with_one_log_line_and_the_wor
     assert isinstance(end, StreamFinished)
 
     def rejected() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if r.getMessage().startswith("rejected message")]
+        return [r for r in caplog.records if r.getMessage().startswith("dropping message")]
 
     # each bad request is rejected twice: on its model's requests queue, then from inference.dead
     await eventually(lambda: len(rejected()) >= 5)

@@ -9,14 +9,11 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from parley_inference.entrypoints.worker import Worker
 from parley_testkit import cut_connections, free_port
-
-StartWorker = Callable[..., Awaitable[Worker]]
+from tests.integration.workers import StartWorker
 
 
 def _status(url: str) -> int:

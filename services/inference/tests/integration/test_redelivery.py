@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -21,13 +21,12 @@ from parley_contracts import (
 )
 from parley_contracts.topology import INFERENCE_DELIVERY_LIMIT
 from parley_inference.entrypoints.requests import delivery_count
-from parley_inference.entrypoints.worker import Worker
 from parley_inference.outcomes import DEAD_LETTER_MESSAGE
 from parley_testkit import FakeProvider, Script, ServiceProcess
 from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
+from tests.integration.workers import StartWorker
 from tests.waiting import eventually
 
-StartWorker = Callable[..., Awaitable[Worker]]
 SpawnWorker = Callable[..., ServiceProcess]
 READY = "serving models"
 

@@ -16,19 +16,12 @@ from aio_pika.exceptions import ChannelPreconditionFailed
 from faststream.rabbit import RabbitBroker, RabbitResponse
 
 from parley_contracts import Event, WorkerHeartbeat
-from parley_contracts.catalog import (
-    CATALOG_REQUESTS,
-    SYSTEM_USER,
-    CatalogModel,
-    CatalogProvider,
-    CatalogUpdated,
-)
+from parley_contracts.catalog import CATALOG_REQUESTS, CatalogModel, CatalogProvider, CatalogUpdated
 from parley_contracts.senders import SERVICES, Service, broker_user
 from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, vhost_user
 from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
-
-StartWorker = Callable[..., Awaitable[Worker]]
+from tests.integration.workers import StartWorker, catalogue
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ async def as_service(broker_users: BrokerUsers) -> AsyncIterator[Callable[[Servi
 def _catalogue(revision: int, provider: FakeProvider, model: str) -> CatalogUpdated:
     local = CatalogProvider(id=uuid.uuid4(), name="local", base_url=provider.base_url)
     served = CatalogModel(id=uuid.uuid4(), name=model, provider_id=local.id, upstream="upstream-test-model")
-    return CatalogUpdated(user_id=SYSTEM_USER, revision=revision, providers=(local,), models=(served,))
+    return catalogue(revision, local, served)
 
 
 def _announced(beats: list[Event], worker_id: str) -> list[tuple[str, ...]]:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import Awaitable, Callable
 
 from parley_contracts import CompletionFinished, StreamFinished, WorkerHeartbeat
-from parley_inference.entrypoints.worker import Worker
 from parley_testkit import FakeProvider, Script, free_port
 from tests.integration.client import TEST_REQUESTS, BrokerClient, make_prompt
 from tests.integration.conftest import PROVIDER_KEY
-
-StartWorker = Callable[..., Awaitable[Worker]]
+from tests.integration.workers import StartWorker
 
 
 async def test_a_prompt_streams_coalesced_deltas_then_the_whole_answer(

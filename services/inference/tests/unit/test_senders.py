@@ -21,8 +21,14 @@ from parley_contracts import (
 )
 from parley_contracts.catalog import SYSTEM_USER, CatalogUpdated
 from parley_contracts.senders import ForgedEvent, Senders
-from parley_inference.entrypoints.consumers import CATALOG_DECODER
-from parley_inference.entrypoints.requests import InFlight, fail_waiting_requests, handle_request
+from parley_inference.entrypoints.consumers import catalog_inbox
+from parley_inference.entrypoints.requests import (
+    InFlight,
+    fail_waiting_requests,
+    handle_request,
+    requests_inbox,
+)
+from parley_inference.services import Ports
 from tests.fakes import make_ports
 
 SENDERS = Senders.parse("auth=a-auth,gateway=a-gateway,history=a-history,inference=a-inference")
@@ -73,6 +79,16 @@ class FakeQueue:
         return self.messages.pop(0) if self.messages else None
 
 
+async def _handle(message: FakeIncoming, ports: Ports) -> None:
+    """Consume `message` from a requests queue as the worker does, with `SENDERS` set."""
+    await handle_request(
+        cast(AbstractIncomingMessage, message),
+        inbox=requests_inbox("q", SENDERS),
+        ports=ports,
+        in_flight=InFlight(),
+    )
+
+
 def test_a_prompt_passes_from_the_gateway_or_history_only() -> None:
     body = _prompt().to_json()
     for owner in ("a-gateway", "a-history"):
@@ -84,9 +100,10 @@ def test_a_prompt_passes_from_the_gateway_or_history_only() -> None:
 
 def test_a_catalogue_passes_from_auth_only() -> None:
     body = CatalogUpdated(user_id=SYSTEM_USER, revision=1).to_json()
-    assert isinstance(SENDERS.decode(CATALOG_DECODER, body, "a-auth"), CatalogUpdated)
+    inbox = catalog_inbox("q", SENDERS)
+    assert isinstance(inbox.decode(body, sender="a-auth"), CatalogUpdated)
     with pytest.raises(ForgedEvent, match="a-gateway"):
-        SENDERS.decode(CATALOG_DECODER, body, "a-gateway")
+        inbox.decode(body, sender="a-gateway")
 
 
 def test_a_cancel_passes_from_the_gateway_only() -> None:
@@ -99,17 +116,15 @@ def test_a_cancel_passes_from_the_gateway_only() -> None:
 
 def test_with_no_broker_users_every_sender_passes() -> None:
     body = CatalogUpdated(user_id=SYSTEM_USER, revision=1).to_json()
-    assert Senders().decode(CATALOG_DECODER, body, None).type == "catalog.updated"
-    assert Senders.parse("").decode(CATALOG_DECODER, body, "anyone").type == "catalog.updated"
+    assert catalog_inbox("q", Senders()).decode(body, sender=None).type == "catalog.updated"
+    assert catalog_inbox("q", Senders.parse("")).decode(body, sender="anyone").type == "catalog.updated"
 
 
 async def test_a_forged_prompt_is_rejected_without_a_generation() -> None:
     ports, model, sink, events = make_ports()
     forged = FakeIncoming(_prompt().to_json(), user_id="a-auth")
 
-    await handle_request(
-        cast(AbstractIncomingMessage, forged), queue="q", ports=ports, in_flight=InFlight(), senders=SENDERS
-    )
+    await _handle(forged, ports)
 
     assert forged.settled == ["reject"]
     assert model.calls == []
@@ -121,9 +136,7 @@ async def test_the_gateway_s_prompt_is_generated_and_acked() -> None:
     ports, model, _, events = make_ports()
     message = FakeIncoming(_prompt().to_json(), user_id="a-gateway")
 
-    await handle_request(
-        cast(AbstractIncomingMessage, message), queue="q", ports=ports, in_flight=InFlight(), senders=SENDERS
-    )
+    await _handle(message, ports)
 
     assert message.settled == ["ack"]
     assert len(model.calls) == 1

@@ -28,47 +28,33 @@ class PrometheusMetrics:
             "Generations this worker is running",
             registry=self.registry,
         )
-        self.generations = Counter(
-            "parley_inference_generations",
-            "Generations ended, by outcome",
-            ["outcome"],
-            registry=self.registry,
+        self.generations = self._counter(
+            "parley_inference_generations", "Generations ended, by outcome", "outcome"
         )
-        self.ttft = Histogram(
+        self.ttft = self._histogram(
             "parley_inference_time_to_first_token_seconds",
             "From the provider request to its first text",
-            buckets=_TTFT_BUCKETS,
-            registry=self.registry,
+            _TTFT_BUCKETS,
         )
-        self.inter_token_s = Histogram(
-            "parley_inference_inter_token_seconds",
-            "Gaps between the provider's text chunks",
-            buckets=_GAP_BUCKETS,
-            registry=self.registry,
+        self.inter_token_s = self._histogram(
+            "parley_inference_inter_token_seconds", "Gaps between the provider's text chunks", _GAP_BUCKETS
         )
-        self.tokens = Counter(
-            "parley_inference_completion_tokens",
-            "Tokens of finished answers, by model",
-            ["model"],
-            registry=self.registry,
+        self.tokens = self._counter(
+            "parley_inference_completion_tokens", "Tokens of finished answers, by model", "model"
         )
-        self.tokens_per_s = Histogram(
-            "parley_inference_tokens_per_second",
-            "Decode rate of finished generations",
-            buckets=_RATE_BUCKETS,
-            registry=self.registry,
+        self.tokens_per_s = self._histogram(
+            "parley_inference_tokens_per_second", "Decode rate of finished generations", _RATE_BUCKETS
         )
-        self.errors = Counter(
-            "parley_inference_provider_errors",
-            "Failed generations, by error code",
-            ["code"],
-            registry=self.registry,
+        self.errors = self._counter(
+            "parley_inference_provider_errors", "Failed generations, by error code", "code"
         )
-        self.deltas = Counter(
-            "parley_inference_deltas_published",
-            "token.delta messages published",
-            registry=self.registry,
-        )
+        self.deltas = self._counter("parley_inference_deltas_published", "token.delta messages published")
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _histogram(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        return Histogram(name, documentation, buckets=buckets, registry=self.registry)
 
     def generation_started(self) -> None:
         self.in_flight.inc()

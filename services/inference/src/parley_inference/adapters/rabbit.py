@@ -1,5 +1,5 @@
 """Publishing to RabbitMQ: the session stream (fast, ordered, no confirms) and
-domain events and heartbeats (through FastStream, with publisher confirms)."""
+domain events and heartbeats (the platform's `EventPublisher`, with publisher confirms)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from faststream.rabbit import RabbitBroker
 from pamqp.commands import Basic
 
 from parley_contracts import DomainEvent, Event, WorkerHeartbeat
 from parley_contracts.topology import CHAT_EVENTS, WORKER_HEARTBEATS
+from parley_platform.broker import RabbitBroker
 from parley_platform.frames import publish_frames, write_frames
-from parley_platform.rabbit import rabbit_exchange
+from parley_platform.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -154,24 +154,10 @@ class BrokerEventPublisher:
     returning once RabbitMQ confirmed them."""
 
     def __init__(self, broker: RabbitBroker, *, user_id: str, confirm_timeout_s: float = 10.0) -> None:
-        self._broker = broker
-        self._user_id = user_id
-        self._exchange = rabbit_exchange(CHAT_EVENTS)
-        self._timeout = confirm_timeout_s
+        self._events = EventPublisher(broker, user_id=user_id, timeout_s=confirm_timeout_s)
 
     async def publish(self, event: DomainEvent) -> None:
-        await self._broker.publish(
-            event.to_json(),
-            exchange=self._exchange,
-            routing_key=event.type,
-            persist=True,
-            mandatory=False,
-            timeout=self._timeout,
-            content_type=_CONTENT_TYPE,
-            message_id=str(event.event_id),
-            message_type=event.type,
-            user_id=self._user_id,
-        )
+        await self._events.publish(event, CHAT_EVENTS, mandatory=False)
 
 
 class BrokerHeartbeatPublisher:
@@ -179,18 +165,15 @@ class BrokerHeartbeatPublisher:
     after three intervals, when it says nothing true any more."""
 
     def __init__(self, broker: RabbitBroker, *, user_id: str) -> None:
-        self._broker = broker
-        self._user_id = user_id
-        self._exchange = rabbit_exchange(WORKER_HEARTBEATS)
+        self._events = EventPublisher(broker, user_id=user_id, timeout_s=5.0)
 
     async def publish(self, heartbeat: WorkerHeartbeat) -> None:
-        await self._broker.publish(
-            heartbeat.to_json(),
-            exchange=self._exchange,
+        await self._events.publish(
+            heartbeat,
+            WORKER_HEARTBEATS,
+            routing_key="",
+            persist=False,
             mandatory=False,
-            timeout=5.0,
-            expiration=max(1.0, heartbeat.interval_s * 3),
-            content_type=_CONTENT_TYPE,
-            message_type=heartbeat.type,
-            user_id=self._user_id,
+            expiration_s=max(1.0, heartbeat.interval_s * 3),
+            with_id=False,
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from parley_contracts.catalog import CatalogUpdated
+from parley_contracts.catalog import CatalogModel, CatalogProvider, CatalogUpdated
 from parley_inference.domain.errors import GenerationError, model_not_found
 from parley_platform.sealing import Sealer, SealError, provider_binding
 
@@ -144,43 +144,48 @@ def from_catalog_event(event: CatalogUpdated, sealer: Sealer | None) -> tuple[Mo
     for model in event.models:
         if not model.enabled:
             continue
-        provider = providers.get(model.provider_id)
-        if provider is None:
-            left_out.append(f"model {model.name!r} is not served: its provider is not in the catalogue")
-            continue
-        key: str | None = None
-        if provider.sealed_key:
-            if sealer is None:
-                left_out.append(
-                    f"model {model.name!r} is not served: its provider's key is sealed and "
-                    "PARLEY_CATALOG_SECRET is not set"
-                )
-                continue
-            try:
-                key = sealer.open(
-                    provider.sealed_key, bound_to=provider_binding(provider.id, provider.base_url)
-                )
-            except SealError:
-                left_out.append(
-                    f"model {model.name!r} is not served: its provider's key does not open with "
-                    "this worker's PARLEY_CATALOG_SECRET for this provider and base URL"
-                )
-                continue
         try:
-            kept.append(
-                ModelSpec(
-                    name=model.name,
-                    base_url=provider.base_url,
-                    model=model.upstream,
-                    api_key=key,
-                    max_tokens=model.max_tokens,
-                    context_window=model.context_window,
-                    input_price_per_mtok=model.input_price_per_mtok,
-                    output_price_per_mtok=model.output_price_per_mtok,
-                    extra=dict(model.defaults),
-                    concurrency=model.concurrency,
-                )
-            )
-        except ValidationError as exc:
-            left_out.append(f"model {model.name!r} is not served: {_describe(exc)}")
+            kept.append(_runtime_spec(model, providers.get(model.provider_id), sealer))
+        except _NotServed as exc:
+            left_out.append(f"model {model.name!r} is not served: {exc}")
     return ModelCatalog(kept), left_out
+
+
+class _NotServed(Exception):
+    """Why a catalogue model is left out."""
+
+
+def _runtime_spec(model: CatalogModel, provider: CatalogProvider | None, sealer: Sealer | None) -> ModelSpec:
+    if provider is None:
+        raise _NotServed("its provider is not in the catalogue")
+    key = _provider_key(provider, sealer)
+    try:
+        return ModelSpec(
+            name=model.name,
+            base_url=provider.base_url,
+            model=model.upstream,
+            api_key=key,
+            max_tokens=model.max_tokens,
+            context_window=model.context_window,
+            input_price_per_mtok=model.input_price_per_mtok,
+            output_price_per_mtok=model.output_price_per_mtok,
+            extra=dict(model.defaults),
+            concurrency=model.concurrency,
+        )
+    except ValidationError as exc:
+        raise _NotServed(_describe(exc)) from None
+
+
+def _provider_key(provider: CatalogProvider, sealer: Sealer | None) -> str | None:
+    """The provider's API key, unsealed; None when it has none."""
+    if not provider.sealed_key:
+        return None
+    if sealer is None:
+        raise _NotServed("its provider's key is sealed and PARLEY_CATALOG_SECRET is not set")
+    try:
+        return sealer.open(provider.sealed_key, bound_to=provider_binding(provider.id, provider.base_url))
+    except SealError:
+        raise _NotServed(
+            "its provider's key does not open with this worker's PARLEY_CATALOG_SECRET "
+            "for this provider and base URL"
+        ) from None

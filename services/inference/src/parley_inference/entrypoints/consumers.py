@@ -22,37 +22,22 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 
-from parley_contracts import (
-    CONTROL_COMMANDS,
-    CancelGeneration,
-    EventDecoder,
-    PromptSubmitted,
-    RequestSnapshot,
-    UnsupportedEvent,
-)
+from parley_contracts import CancelGeneration, RequestSnapshot
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.senders import Senders
-from parley_contracts.topology import (
-    CHAT_CONTROL,
-    CHAT_EVENTS,
-    INFERENCE_DEAD,
-    INFERENCE_DELIVERY_LIMIT,
-    QueueSpec,
-)
+from parley_contracts.topology import INFERENCE_DEAD, INFERENCE_DELIVERY_LIMIT, QueueSpec
 from parley_inference.domain.errors import ErrorCode
 from parley_inference.entrypoints.requests import (
     InFlight,
     RequestConsumer,
     RequestLane,
-    rejected,
+    requests_inbox,
 )
 from parley_inference.outcomes import fail_dead_request
 from parley_inference.services import (
@@ -60,22 +45,13 @@ from parley_inference.services import (
     answer_snapshot,
     cancel_generation,
 )
-from parley_platform.rabbit import rabbit_exchange, rabbit_queue
+from parley_platform.broker import RabbitBroker, Subscription, raw_body, subscribe
+from parley_platform.inbox import Inbox
+from parley_platform.rabbit import rabbit_queue
 
 log = logging.getLogger(__name__)
 
 _DEAD_RETRY_DELAY_S = 1.0
-
-_requests = EventDecoder([PromptSubmitted])
-_control = EventDecoder(CONTROL_COMMANDS)
-CATALOG_DECODER = EventDecoder([CatalogUpdated])
-CATALOG_UPDATED = "catalog.updated"
-
-
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
-    """Leave the body alone: the handlers decode it with `EventDecoder`, so a
-    body that is not JSON is rejected by them, not failed inside FastStream."""
-    return message.body
 
 
 def dead_letter_code(headers: Mapping[str, object]) -> ErrorCode:
@@ -90,11 +66,16 @@ class Subscribers:
     requests: dict[str, RequestConsumer]
     """By model name."""
     dead: RabbitSubscriber
-    control: RabbitSubscriber
-    catalog: RabbitSubscriber
+    control: Subscription
+    catalog: Subscription
 
 
 CatalogCallback = Callable[[CatalogUpdated], Awaitable[None]]
+
+
+def catalog_inbox(where: str, senders: Senders) -> Inbox[CatalogUpdated]:
+    """The runtime catalogue, from auth only."""
+    return Inbox(CatalogUpdated, senders=senders, where=where, logger=log)
 
 
 def register(
@@ -113,55 +94,45 @@ def register(
     requests = {
         lane.model: RequestConsumer(lane, ports=ports, in_flight=in_flight, senders=senders) for lane in lanes
     }
+
+    async def on_control(command: CancelGeneration | RequestSnapshot) -> None:
+        """`generation.cancel` and `snapshot.request`, seen by every worker."""
+        if isinstance(command, CancelGeneration):
+            cancel_generation(command, ports=ports)
+        else:
+            answer_snapshot(command, ports=ports)
+
+    control_inbox: Inbox[CancelGeneration | RequestSnapshot] = Inbox(
+        CancelGeneration, RequestSnapshot, senders=senders, where=control_queue.name, logger=log
+    )
+    control = subscribe(broker, control_queue, control_inbox, on_control, title="chat.control:consume")
+    catalog = subscribe(
+        broker,
+        catalog_queue,
+        catalog_inbox(catalog_queue.name, senders),
+        on_catalog,
+        title="catalog.updated:consume",
+    )
     dead = broker.subscriber(
         rabbit_queue(INFERENCE_DEAD),
         channel=Channel(prefetch_count=2),
         ack_policy=AckPolicy.MANUAL,
         no_reply=True,
-        decoder=_raw_body,
+        decoder=raw_body,
         title="inference.dead:consume",
     )
-    control = broker.subscriber(
-        rabbit_queue(control_queue),
-        rabbit_exchange(CHAT_CONTROL),
-        channel=Channel(),
-        ack_policy=AckPolicy.ACK_FIRST,
-        no_reply=True,
-        decoder=_raw_body,
-        title="chat.control:consume",
-    )
-    catalog = broker.subscriber(
-        rabbit_queue(catalog_queue, routing_key=CATALOG_UPDATED),
-        rabbit_exchange(CHAT_EVENTS),
-        channel=Channel(),
-        ack_policy=AckPolicy.ACK_FIRST,
-        no_reply=True,
-        decoder=_raw_body,
-        title="catalog.updated:consume",
-    )
-
-    @catalog
-    async def on_catalog_update(message: RabbitMessage) -> None:
-        """`catalog.updated`: the models this worker serves from now on."""
-        try:
-            event = senders.decode(CATALOG_DECODER, message.body, message.raw_message.user_id)
-        except UnsupportedEvent as exc:
-            rejected(message.message_id, catalog_queue.name, exc)
-            return
-        assert isinstance(event, CatalogUpdated)
-        await on_catalog(event)
+    dead_inbox = requests_inbox(INFERENCE_DEAD.name, senders)
 
     @dead
     async def on_dead(message: RabbitMessage) -> None:
         """A request that failed `INFERENCE_DELIVERY_LIMIT` times: end it as failed."""
-        try:
-            # a dead-lettered request keeps the properties its sender published it with
-            request = senders.decode(_requests, message.body, message.raw_message.user_id)
-        except UnsupportedEvent as exc:
-            rejected(message.message_id, INFERENCE_DEAD.name, exc)
+        # a dead-lettered request keeps the properties its sender published it with
+        request = dead_inbox.read(
+            message.body, sender=message.raw_message.user_id, message_id=message.message_id
+        )
+        if request is None:
             await message.ack()
             return
-        assert isinstance(request, PromptSubmitted)
         try:
             await fail_dead_request(
                 request,
@@ -176,18 +147,5 @@ def register(
             await message.nack(requeue=True)
             return
         await message.ack()
-
-    @control
-    async def on_control(message: RabbitMessage) -> None:
-        """`generation.cancel` and `snapshot.request`, seen by every worker."""
-        try:
-            command = senders.decode(_control, message.body, message.raw_message.user_id)
-        except UnsupportedEvent as exc:
-            rejected(message.message_id, control_queue.name, exc)
-            return
-        if isinstance(command, CancelGeneration):
-            cancel_generation(command, ports=ports)
-        elif isinstance(command, RequestSnapshot):
-            answer_snapshot(command, ports=ports)
 
     return Subscribers(requests=requests, dead=dead, control=control, catalog=catalog)

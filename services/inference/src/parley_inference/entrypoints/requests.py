@@ -19,11 +19,7 @@ from aio_pika.abc import (
 )
 from opentelemetry import trace
 
-from parley_contracts import (
-    EventDecoder,
-    PromptSubmitted,
-    UnsupportedEvent,
-)
+from parley_contracts import PromptSubmitted
 from parley_contracts.senders import Senders
 from parley_contracts.topology import (
     QueueSpec,
@@ -38,13 +34,16 @@ from parley_inference.services import (
     Ports,
     generate,
 )
+from parley_platform.inbox import Inbox
 from parley_platform.rabbit import declare_queue
-from parley_platform.telemetry import context_from_headers, log_context
+from parley_platform.telemetry import consume_span, log_context
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer(__name__)
 
-_requests = EventDecoder([PromptSubmitted])
+
+def requests_inbox(queue: str, senders: Senders) -> Inbox[PromptSubmitted]:
+    """Prompts on `queue`, from a gateway (or history's title requests) only."""
+    return Inbox(PromptSubmitted, senders=senders, where=queue, logger=log)
 
 
 def delivery_count(headers: Mapping[str, object]) -> int:
@@ -125,30 +124,17 @@ class InFlight:
         return self.count == 0
 
 
-def rejected(message_id: str | None, queue: str, exc: UnsupportedEvent) -> None:
-    log.warning(
-        "rejected message %s on %s: %s (type=%r version=%r)",
-        message_id,
-        queue,
-        exc.reason,
-        exc.type,
-        exc.version,
-    )
-
-
 async def fail_waiting_requests(queue: AbstractQueue, *, ports: Ports, senders: Senders) -> int:
     """Answer every prompt still waiting in a retired model's queue with
     `model_unavailable` (its clients would wait for ever otherwise): the
     number failed. Workers retiring the same model share the work."""
     failed = 0
+    inbox = requests_inbox(queue.name, senders)
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
-        try:
-            request = senders.decode(_requests, message.body, message.user_id)
-        except UnsupportedEvent as exc:
-            log.warning("rejected message %s on %s: %s", message.message_id, queue.name, exc.reason)
+        request = inbox.read(message.body, sender=message.user_id, message_id=message.message_id)
+        if request is None:
             await message.reject(requeue=False)
             continue
-        assert isinstance(request, PromptSubmitted)
         try:
             await fail_dead_request(request, code=ErrorCode.MODEL_UNAVAILABLE, attempt=1, ports=ports)
         except Exception:
@@ -171,7 +157,7 @@ class RequestConsumer:
         self.lane = lane
         self._ports = ports
         self._in_flight = in_flight
-        self._senders = senders
+        self._inbox = requests_inbox(lane.queue.name, senders)
         self._channel: AbstractRobustChannel | None = None
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -201,30 +187,21 @@ class RequestConsumer:
                 await channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        name = self.lane.queue.name
-        with _tracer.start_as_current_span(
-            f"{name} process",
-            context=context_from_headers(message.headers),
-            kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.system": "rabbitmq", "messaging.destination.name": name},
-        ):
-            await handle_request(
-                message, queue=name, ports=self._ports, in_flight=self._in_flight, senders=self._senders
-            )
+        span = consume_span(self._inbox.where, message.headers, message.message_id)
+        with trace.use_span(span, end_on_exit=True):
+            await handle_request(message, inbox=self._inbox, ports=self._ports, in_flight=self._in_flight)
 
 
 async def handle_request(
-    message: AbstractIncomingMessage, *, queue: str, ports: Ports, in_flight: InFlight, senders: Senders
+    message: AbstractIncomingMessage, *, inbox: Inbox[PromptSubmitted], ports: Ports, in_flight: InFlight
 ) -> None:
     """`prompt.submitted`: stream the answer, publish the outcome, then ack."""
+    queue = inbox.where
     with in_flight.track():
-        try:
-            request = senders.decode(_requests, message.body, message.user_id)
-        except UnsupportedEvent as exc:
-            rejected(message.message_id, queue, exc)
+        request = inbox.read(message.body, sender=message.user_id, message_id=message.message_id)
+        if request is None:
             await _settle(message.reject(requeue=False), queue)
             return
-        assert isinstance(request, PromptSubmitted)
         try:
             with log_context(session_id=request.session_id, message_id=request.message_id):
                 attempt = delivery_count(message.headers)

@@ -8,7 +8,6 @@ import logging
 from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractRobustConnection
-from faststream.rabbit import RabbitBroker
 
 from parley_contracts import WorkerHeartbeat
 from parley_contracts.catalog import CatalogUpdated
@@ -29,6 +28,7 @@ from parley_inference.entrypoints.requests import (
     request_lanes,
 )
 from parley_inference.services import Ports, abort_generations
+from parley_platform.broker import RabbitBroker
 from parley_platform.rabbit import declare, unbind_queue
 from parley_platform.sealing import Sealer
 
