@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from parley_contracts import (
     ChatMessage,
     CompletionFailed,
     CompletionFinished,
+    ConversationMoved,
+    ProjectCreated,
+    ProjectDeleted,
+    ProjectUpdated,
+    PromptDeleted,
+    PromptSaved,
+    PromptShared,
     PromptSubmitted,
     Usage,
     new_id,
     utcnow,
 )
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+"""A fixed start for tests that place events in time (`after`)."""
+
+
+def after(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
 
 
 def prompt(
@@ -46,10 +61,7 @@ def prompt(
 
 def finished(p: PromptSubmitted, text: str, *, after_s: float = 1.0) -> CompletionFinished:
     return CompletionFinished(
-        user_id=p.user_id,
-        conversation_id=p.conversation_id,
-        message_id=p.message_id,
-        model=p.model,
+        **_answer_to(p),
         worker_id="w1",
         text=text,
         finish_reason="stop",
@@ -62,11 +74,93 @@ def finished(p: PromptSubmitted, text: str, *, after_s: float = 1.0) -> Completi
 
 def failed(p: PromptSubmitted, *, after_s: float = 1.0) -> CompletionFailed:
     return CompletionFailed(
-        user_id=p.user_id,
-        conversation_id=p.conversation_id,
-        message_id=p.message_id,
-        model=p.model,
+        **_answer_to(p),
         code="provider_error",
         message="upstream said no",
         occurred_at=p.occurred_at + timedelta(seconds=after_s),
     )
+
+
+def _answer_to(p: PromptSubmitted) -> dict[str, Any]:
+    """The fields an outcome of `p` copies from it."""
+    return {
+        "user_id": p.user_id,
+        "conversation_id": p.conversation_id,
+        "message_id": p.message_id,
+        "model": p.model,
+    }
+
+
+def project_created(
+    user: str,
+    name: str,
+    *,
+    model: str | None = None,
+    project_id: UUID | None = None,
+    at: datetime | None = None,
+) -> ProjectCreated:
+    """A new project, or (`project_id`) a creation naming an existing one."""
+    return ProjectCreated(
+        user_id=user, project_id=project_id or new_id(), name=name, model=model, occurred_at=at or utcnow()
+    )
+
+
+def project_updated(
+    user: str,
+    project_id: UUID,
+    name: str,
+    *,
+    system_prompt: str | None = None,
+    at: datetime | None = None,
+) -> ProjectUpdated:
+    return ProjectUpdated(
+        user_id=user,
+        project_id=project_id,
+        name=name,
+        system_prompt=system_prompt,
+        occurred_at=at or utcnow(),
+    )
+
+
+def project_deleted(user: str, project_id: UUID, *, at: datetime | None = None) -> ProjectDeleted:
+    return ProjectDeleted(user_id=user, project_id=project_id, occurred_at=at or utcnow())
+
+
+def moved(
+    user: str, conversation_id: UUID, project_id: UUID | None, *, at: datetime | None = None
+) -> ConversationMoved:
+    return ConversationMoved(
+        user_id=user, conversation_id=conversation_id, project_id=project_id, occurred_at=at or utcnow()
+    )
+
+
+def prompt_saved(
+    user: str,
+    name: str,
+    text: str,
+    *,
+    tags: tuple[str, ...] = (),
+    prompt_id: UUID | None = None,
+    at: datetime | None = None,
+) -> PromptSaved:
+    """A new saved prompt, or (`prompt_id`) an edit of one."""
+    return PromptSaved(
+        user_id=user,
+        prompt_id=prompt_id or new_id(),
+        name=name,
+        text=text,
+        tags=tags,
+        occurred_at=at or utcnow(),
+    )
+
+
+def prompt_shared(
+    user: str, prompt_id: UUID, *, owner: str, on: bool, at: datetime | None = None
+) -> PromptShared:
+    return PromptShared(
+        user_id=user, prompt_id=prompt_id, owner_id=owner, shared=on, occurred_at=at or utcnow()
+    )
+
+
+def prompt_deleted(user: str, prompt_id: UUID, *, at: datetime | None = None) -> PromptDeleted:
+    return PromptDeleted(user_id=user, prompt_id=prompt_id, occurred_at=at or utcnow())

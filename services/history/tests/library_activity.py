@@ -7,15 +7,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from parley_contracts import (
-    DomainEvent,
-    ProjectCreated,
-    ProjectDeleted,
-    ProjectUpdated,
-    PromptDeleted,
-    PromptSaved,
-    PromptShared,
-    UserAccessChanged,
+from parley_contracts import DomainEvent, UserAccessChanged
+from tests.events import (
+    project_created,
+    project_deleted,
+    project_updated,
+    prompt_deleted,
+    prompt_saved,
+    prompt_shared,
 )
 
 ADMIN = "admin"
@@ -62,7 +61,7 @@ class LibraryActivity:
         project_id = self._id()
         self._projects[project_id] = user
         name = f"Project {project_id.hex[:4]}"
-        self._emit(ProjectCreated(user_id=user, project_id=project_id, name=name, model="small"))
+        self._emit(project_created(user, name, model="small", project_id=project_id))
 
     def _library_action(self, user: str) -> None:
         rng = self._rng
@@ -75,33 +74,31 @@ class LibraryActivity:
             system = rng.choice([None, f"Project rules {self._id().hex[:4]}"])
             project_id = rng.choice(mine)
             name = f"Project {self._id().hex[:4]}"
-            self._emit(ProjectUpdated(user_id=user, project_id=project_id, name=name, system_prompt=system))
+            self._emit(project_updated(user, project_id, name, system_prompt=system))
         elif roll < 0.37:
             project_id = rng.choice(mine)
             del self._projects[project_id]
-            self._emit(ProjectDeleted(user_id=user, project_id=project_id))
+            self._emit(project_deleted(user, project_id))
         elif roll < 0.55 or not saved:
             prompt = SavedPrompt(self._id(), user)
             self._saved[prompt.id] = prompt
-            self._emit(PromptSaved(user_id=user, prompt_id=prompt.id, name="Saved", text="Be concise",
-                                   tags=("work",)))  # fmt: skip
+            self._emit(prompt_saved(user, "Saved", "Be concise", tags=("work",), prompt_id=prompt.id))
         elif roll < 0.7:
             prompt = rng.choice(saved)
             text = f"Edited {self._id().hex[:4]}"
-            self._emit(PromptSaved(user_id=user, prompt_id=prompt.id, name="Saved v2", text=text,
-                                   tags=tuple(sorted(rng.sample(["a", "b", "c"], 2)))))  # fmt: skip
+            tags = tuple(sorted(rng.sample(["a", "b", "c"], 2)))
+            self._emit(prompt_saved(user, "Saved v2", text, tags=tags, prompt_id=prompt.id))
         elif roll < 0.85:
             prompt = rng.choice(saved)
             prompt.shared = not prompt.shared
-            self._emit(PromptShared(user_id=user, prompt_id=prompt.id, owner_id=user, shared=prompt.shared))
+            self._emit(prompt_shared(user, prompt.id, owner=user, on=prompt.shared))
         elif roll < 0.92:
             shared = [s for s in self._saved.values() if s.shared]
             if shared:
                 prompt = rng.choice(shared)
                 prompt.shared = False
-                self._emit(PromptShared(user_id=ADMIN, prompt_id=prompt.id, owner_id=prompt.owner,
-                                        shared=False))  # fmt: skip
+                self._emit(prompt_shared(ADMIN, prompt.id, owner=prompt.owner, on=False))
         else:
             prompt = rng.choice(saved)
             del self._saved[prompt.id]
-            self._emit(PromptDeleted(user_id=user, prompt_id=prompt.id))
+            self._emit(prompt_deleted(user, prompt.id))

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from parley_contracts import (
     ConversationMoved,
-    DomainEvent,
     ProjectCreated,
     ProjectDeleted,
     ProjectUpdated,
@@ -39,13 +38,8 @@ from parley_history.domain.library import (
     clean_tags,
     clean_text,
 )
-from parley_history.ports import EventApplier, EventPublisher, LibraryChanges
-
-
-async def _record(event: DomainEvent, *, store: EventApplier, publisher: EventPublisher) -> None:
-    await publisher.publish(event)
-    await store.apply(event, event.to_json().decode())
-
+from parley_history.ports import EventPublisher, LibraryChanges
+from parley_history.services import record
 
 # -- projects -------------------------------------------------------------------
 
@@ -69,7 +63,7 @@ async def create_project(
     )
     if len(await store.list_projects(user_id)) >= limit:
         raise LimitReached(f"at most {limit} projects per user")
-    await _record(event, store=store, publisher=publisher)
+    await record(event, store=store, publisher=publisher)
     return await store.get_project(user_id, event.project_id)
 
 
@@ -100,7 +94,7 @@ async def update_project(
     event = ProjectUpdated(
         user_id=user_id, project_id=project_id, name=name, system_prompt=system_prompt, model=model
     )
-    await _record(event, store=store, publisher=publisher)
+    await record(event, store=store, publisher=publisher)
     return await store.get_project(user_id, project_id)
 
 
@@ -109,7 +103,7 @@ async def delete_project(
 ) -> None:
     """The project goes; its conversations stay, in no project."""
     await store.get_project(user_id, project_id)
-    await _record(ProjectDeleted(user_id=user_id, project_id=project_id), store=store, publisher=publisher)
+    await record(ProjectDeleted(user_id=user_id, project_id=project_id), store=store, publisher=publisher)
 
 
 async def move_conversation(
@@ -127,7 +121,7 @@ async def move_conversation(
     if view.summary.project_id == project_id:
         return view
     event = ConversationMoved(user_id=user_id, conversation_id=conversation_id, project_id=project_id)
-    await _record(event, store=store, publisher=publisher)
+    await record(event, store=store, publisher=publisher)
     return await store.get_conversation(user_id, conversation_id)
 
 
@@ -154,10 +148,10 @@ async def create_prompt(
     )
     if await store.count_prompts(user_id) >= limit:
         raise LimitReached(f"at most {limit} saved prompts per user")
-    await _record(event, store=store, publisher=publisher)
+    await record(event, store=store, publisher=publisher)
     if shared:
         share = PromptShared(user_id=user_id, prompt_id=event.prompt_id, owner_id=user_id, shared=True)
-        await _record(share, store=store, publisher=publisher)
+        await record(share, store=store, publisher=publisher)
     return await store.get_prompt(user_id, event.prompt_id)
 
 
@@ -189,12 +183,12 @@ async def update_prompt(
         tags = clean_tags(content["tags"]) if "tags" in content else current.tags
         if (name, text, tags) != (current.name, current.text, current.tags):
             saved = PromptSaved(user_id=user_id, prompt_id=prompt_id, name=name, text=text, tags=tags)
-            await _record(saved, store=store, publisher=publisher)
+            await record(saved, store=store, publisher=publisher)
     if "shared" in changes and changes["shared"] != current.shared:
         share = PromptShared(
             user_id=user_id, prompt_id=prompt_id, owner_id=current.owner_id, shared=changes["shared"]
         )
-        await _record(share, store=store, publisher=publisher)
+        await record(share, store=store, publisher=publisher)
     if current.owner_id != user_id:
         return _after(current, changes)
     return await store.get_prompt(user_id, prompt_id)
@@ -209,4 +203,4 @@ async def delete_prompt(
     user_id: str, prompt_id: UUID, *, store: LibraryChanges, publisher: EventPublisher
 ) -> None:
     check_prompt_edit(await store.get_prompt(user_id, prompt_id), user_id)
-    await _record(PromptDeleted(user_id=user_id, prompt_id=prompt_id), store=store, publisher=publisher)
+    await record(PromptDeleted(user_id=user_id, prompt_id=prompt_id), store=store, publisher=publisher)

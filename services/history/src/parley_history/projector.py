@@ -6,24 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from parley_contracts import (
-    BranchSelected,
-    CompletionCancelled,
-    CompletionFailed,
-    CompletionFinished,
-    ConversationDeleted,
-    ConversationMoved,
-    ConversationPinned,
-    ConversationRenamed,
-    DomainEvent,
-    ProjectCreated,
-    ProjectDeleted,
-    ProjectUpdated,
-    PromptDeleted,
-    PromptSaved,
-    PromptShared,
-    PromptSubmitted,
-)
+from parley_contracts import DomainEvent, ProjectDeleted, PromptSubmitted
+from parley_history.domain.answers import Outcome
 from parley_history.domain.conversations import TitleRequest
 from parley_history.domain.library_projection import (
     ProjectEvent,
@@ -42,27 +26,15 @@ from parley_history.ports import ProjectionStore
 
 log = logging.getLogger(__name__)
 
-_CONVERSATION_EVENTS = (
-    PromptSubmitted,
-    CompletionFinished,
-    CompletionFailed,
-    CompletionCancelled,
-    ConversationRenamed,
-    ConversationPinned,
-    ConversationDeleted,
-    ConversationMoved,
-    BranchSelected,
-)
-
 
 async def project(store: ProjectionStore, event: DomainEvent) -> TitleRequest | None:
     """Apply `event` to the projection; the title request it calls for, if any. Events of
     other kinds change nothing here."""
-    if isinstance(event, _CONVERSATION_EVENTS):
+    if isinstance(event, ConversationEvent):
         return await _conversation_event(store, event)
-    if isinstance(event, ProjectCreated | ProjectUpdated | ProjectDeleted):
+    if isinstance(event, ProjectEvent):
         await _project_event(store, event)
-    elif isinstance(event, PromptSaved | PromptShared | PromptDeleted):
+    elif isinstance(event, SavedPromptEvent):
         await _saved_prompt_event(store, event)
     return None
 
@@ -72,11 +44,11 @@ async def _conversation_event(store: ProjectionStore, event: ConversationEvent) 
         id=event.conversation_id, conversation=await store.load_conversation(event.conversation_id)
     )
     scope.messages = await store.load_messages(named_messages(event))
-    if isinstance(event, CompletionFinished | CompletionFailed | CompletionCancelled):
+    if isinstance(event, Outcome):
         answer = scope.messages.get(event.message_id)
         if answer is not None and answer.parent_id is not None:  # its prompt, for a title request
             scope.messages |= await store.load_messages([answer.parent_id])
-    if isinstance(event, PromptSubmitted | CompletionFinished | CompletionFailed | CompletionCancelled):
+    if isinstance(event, PromptSubmitted | Outcome):
         scope.latest_other = await store.latest_chat_time(scope.id, besides=set(scope.messages))
     project_id = named_project(event)
     if project_id is not None:

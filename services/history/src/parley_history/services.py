@@ -141,16 +141,29 @@ def title_prompt(request: TitleRequest, *, reply_to: str) -> PromptSubmitted:
     )
 
 
+async def record(event: DomainEvent, *, store: EventApplier, publisher: EventPublisher) -> None:
+    """Publish `event` on `chat.events` (so the audit stream and a replay see it) and apply
+    it now; the consumer's copy then changes nothing (same `event_id`)."""
+    await publisher.publish(event)
+    await store.apply(event, event.to_json().decode())
+
+
+async def _change(
+    event: ConversationRenamed | ConversationPinned, *, store: ConversationStore, publisher: EventPublisher
+) -> ConversationView:
+    """`record` a change of the user's conversation (`ConversationNotFound` when it is not
+    theirs, before anything is published); the conversation after it."""
+    await store.get_conversation(event.user_id, event.conversation_id)
+    await record(event, store=store, publisher=publisher)
+    return await store.get_conversation(event.user_id, event.conversation_id)
+
+
 async def rename(
     user_id: str, conversation_id: UUID, title: str, *, store: ConversationStore, publisher: EventPublisher
 ) -> ConversationView:
-    """Publish `conversation.renamed` (so replay sees it) and apply it now; the
-    consumer's copy then changes nothing (same event_id)."""
-    await store.get_conversation(user_id, conversation_id)
+    """Publish `conversation.renamed` and apply it now (`record`)."""
     event = ConversationRenamed(user_id=user_id, conversation_id=conversation_id, title=title)
-    await publisher.publish(event)
-    await store.apply(event, event.to_json().decode())
-    return await store.get_conversation(user_id, conversation_id)
+    return await _change(event, store=store, publisher=publisher)
 
 
 async def delete(
@@ -158,19 +171,15 @@ async def delete(
 ) -> None:
     await store.get_conversation(user_id, conversation_id)
     event = ConversationDeleted(user_id=user_id, conversation_id=conversation_id)
-    await publisher.publish(event)
-    await store.apply(event, event.to_json().decode())
+    await record(event, store=store, publisher=publisher)
 
 
 async def set_pinned(
     user_id: str, conversation_id: UUID, pinned: bool, *, store: ConversationStore, publisher: EventPublisher
 ) -> ConversationView:
-    """Publish `conversation.pinned` (so replay sees it) and apply it now."""
-    await store.get_conversation(user_id, conversation_id)
+    """Publish `conversation.pinned` and apply it now (`record`)."""
     event = ConversationPinned(user_id=user_id, conversation_id=conversation_id, pinned=pinned)
-    await publisher.publish(event)
-    await store.apply(event, event.to_json().decode())
-    return await store.get_conversation(user_id, conversation_id)
+    return await _change(event, store=store, publisher=publisher)
 
 
 async def select_branch(
@@ -182,8 +191,7 @@ async def select_branch(
     if all(m.id != leaf_id for m in view.messages):
         raise InvalidInput("current_leaf_id is not a message of this conversation")
     event = BranchSelected(user_id=user_id, conversation_id=conversation_id, leaf_id=leaf_id)
-    await publisher.publish(event)
-    await store.apply(event, event.to_json().decode())
+    await record(event, store=store, publisher=publisher)
     return await store.get_conversation(user_id, conversation_id)
 
 

@@ -9,20 +9,19 @@ from datetime import timedelta
 
 import pytest
 
-from parley_contracts import (
-    ConversationMoved,
-    DomainEvent,
-    ProjectCreated,
-    ProjectDeleted,
-    ProjectUpdated,
-    PromptDeleted,
-    PromptSaved,
-    PromptShared,
-    new_id,
-)
+from parley_contracts import DomainEvent, new_id
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.domain.errors import ProjectNotFound, PromptNotFound
-from tests.events import prompt
+from tests.events import (
+    moved,
+    project_created,
+    project_deleted,
+    project_updated,
+    prompt,
+    prompt_deleted,
+    prompt_saved,
+    prompt_shared,
+)
 
 
 async def _apply(store: SqlHistoryStore, *events: DomainEvent) -> list[bool]:
@@ -32,24 +31,18 @@ async def _apply(store: SqlHistoryStore, *events: DomainEvent) -> list[bool]:
 
 async def test_duplicates_and_other_users_events_change_nothing(store: SqlHistoryStore) -> None:
     chat = prompt("alice", "hello")
-    created = ProjectCreated(user_id="alice", project_id=new_id(), name="P", model="m")
-    moved = ConversationMoved(
-        user_id="alice", conversation_id=chat.conversation_id, project_id=created.project_id
-    )
-    assert await _apply(store, chat, created, moved, created, moved) == [False, False, False, True, True]
+    created = project_created("alice", "P", model="m")
+    filed = moved("alice", chat.conversation_id, created.project_id)
+    assert await _apply(store, chat, created, filed, created, filed) == [False, False, False, True, True]
     assert (await store.get_project("alice", created.project_id)).conversation_count == 1
 
     # mallory's events naming alice's things are audited, not applied
-    hijack = ProjectUpdated(user_id="mallory", project_id=created.project_id, name="Mine")
-    stolen = ProjectCreated(user_id="mallory", project_id=created.project_id, name="Mine too")
-    mine = ProjectCreated(user_id="mallory", project_id=new_id(), name="M")
-    sneak = ConversationMoved(
-        user_id="mallory", conversation_id=chat.conversation_id, project_id=mine.project_id
-    )
-    into_hers = ConversationMoved(
-        user_id="alice", conversation_id=chat.conversation_id, project_id=mine.project_id
-    )
-    wipe = ProjectDeleted(user_id="mallory", project_id=created.project_id)
+    hijack = project_updated("mallory", created.project_id, "Mine")
+    stolen = project_created("mallory", "Mine too", project_id=created.project_id)
+    mine = project_created("mallory", "M")
+    sneak = moved("mallory", chat.conversation_id, mine.project_id)
+    into_hers = moved("alice", chat.conversation_id, mine.project_id)
+    wipe = project_deleted("mallory", created.project_id)
     assert await _apply(store, hijack, stolen, mine, sneak, into_hers, wipe) == [False] * 6
     view = await store.get_project("alice", created.project_id)
     assert (view.name, view.model, view.conversation_count) == ("P", "m", 1)
@@ -66,29 +59,27 @@ async def test_a_move_and_a_delete_give_the_same_rows_in_either_order(
     store: SqlHistoryStore, move_first: bool
 ) -> None:
     chat = prompt("alice", "hello")
-    old, new = (ProjectCreated(user_id="alice", project_id=new_id(), name=n) for n in ("old", "new"))
-    first_move = ConversationMoved(
-        user_id="alice", conversation_id=chat.conversation_id, project_id=old.project_id
-    )
-    move = ConversationMoved(user_id="alice", conversation_id=chat.conversation_id, project_id=new.project_id)
-    delete = ProjectDeleted(user_id="alice", project_id=new.project_id)
+    old, new = (project_created("alice", n) for n in ("old", "new"))
+    first_move = moved("alice", chat.conversation_id, old.project_id)
+    move = moved("alice", chat.conversation_id, new.project_id)
+    delete = project_deleted("alice", new.project_id)
     await _apply(store, chat, old, new, first_move, *((move, delete) if move_first else (delete, move)))
     assert (await store.get_conversation("alice", chat.conversation_id)).summary.project_id is None
     assert [p.name for p in await store.list_projects("alice")] == ["old"]
-    late = ProjectUpdated(user_id="alice", project_id=new.project_id, name="back")
+    late = project_updated("alice", new.project_id, "back")
     await _apply(store, late)
     assert [p.name for p in await store.list_projects("alice")] == ["old"]
 
 
 async def test_saved_prompts_from_events(store: SqlHistoryStore) -> None:
-    saved = PromptSaved(user_id="alice", prompt_id=new_id(), name="N", text="T", tags=("a", "b"))
-    edit = PromptSaved(
-        user_id="alice",
-        prompt_id=saved.prompt_id,
-        name="N2",
-        text="T2",
+    saved = prompt_saved("alice", "N", "T", tags=("a", "b"))
+    edit = prompt_saved(
+        "alice",
+        "N2",
+        "T2",
         tags=("b", "c"),
-        occurred_at=saved.occurred_at + timedelta(seconds=1),
+        prompt_id=saved.prompt_id,
+        at=saved.occurred_at + timedelta(seconds=1),
     )
     # one transaction (as replay does), the same prompt saved twice
     applied = await store.apply_batch([(e, e.to_json().decode()) for e in (saved, edit, edit)])
@@ -102,25 +93,21 @@ async def test_saved_prompts_from_events(store: SqlHistoryStore) -> None:
     # only the owner shares; an admin's unshare names the owner
     await _apply(
         store,
-        PromptShared(user_id="bob", prompt_id=saved.prompt_id, owner_id="alice", shared=True),
-        PromptSaved(user_id="bob", prompt_id=saved.prompt_id, name="bob's now", text="x"),
+        prompt_shared("bob", saved.prompt_id, owner="alice", on=True),
+        prompt_saved("bob", "bob's now", "x", prompt_id=saved.prompt_id),
     )
     with pytest.raises(PromptNotFound):
         await store.get_prompt("bob", saved.prompt_id)
-    await _apply(
-        store, PromptShared(user_id="alice", prompt_id=saved.prompt_id, owner_id="alice", shared=True)
-    )
+    await _apply(store, prompt_shared("alice", saved.prompt_id, owner="alice", on=True))
     assert (await store.get_prompt("bob", saved.prompt_id)).name == "N2"
-    await _apply(
-        store, PromptShared(user_id="root", prompt_id=saved.prompt_id, owner_id="alice", shared=False)
-    )
+    await _apply(store, prompt_shared("root", saved.prompt_id, owner="alice", on=False))
     with pytest.raises(PromptNotFound):
         await store.get_prompt("bob", saved.prompt_id)
 
     # deleted stays deleted, whatever comes late
     await _apply(
         store,
-        PromptDeleted(user_id="alice", prompt_id=saved.prompt_id),
+        prompt_deleted("alice", saved.prompt_id),
         edit.model_copy(update={"event_id": new_id()}),
     )
     with pytest.raises(PromptNotFound):
@@ -131,8 +118,8 @@ async def test_saved_prompts_from_events(store: SqlHistoryStore) -> None:
 async def test_a_chat_started_in_a_project_is_filed_there_only_if_the_project_is_the_users(
     store: SqlHistoryStore,
 ) -> None:
-    mine = ProjectCreated(user_id="alice", project_id=new_id(), name="Mine")
-    theirs = ProjectCreated(user_id="bob", project_id=new_id(), name="Bob's")
+    mine = project_created("alice", "Mine")
+    theirs = project_created("bob", "Bob's")
     inside = prompt("alice", "in my project").model_copy(update={"project_id": mine.project_id})
     sneaky = prompt("alice", "in bob's project").model_copy(update={"project_id": theirs.project_id})
     await _apply(store, mine, theirs, inside, sneaky)

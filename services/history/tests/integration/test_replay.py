@@ -18,16 +18,10 @@ from sqlalchemy import text
 from parley_contracts import (
     CompletionCancelled,
     ConversationDeleted,
-    ConversationMoved,
     ConversationPinned,
     ConversationRenamed,
     DomainEvent,
     ProjectCreated,
-    ProjectDeleted,
-    ProjectUpdated,
-    PromptDeleted,
-    PromptSaved,
-    PromptShared,
     PromptSubmitted,
     Usage,
     UserRegistered,
@@ -39,7 +33,18 @@ from parley_history.adapters.rabbit import read_stream
 from parley_history.adapters.repository import SqlHistoryStore
 from parley_history.domain.audit import ChainReport
 from tests.conftest import AUDIT_SECRET, Databases, sql_store
-from tests.events import failed, finished, prompt
+from tests.events import (
+    failed,
+    finished,
+    moved,
+    project_created,
+    project_deleted,
+    project_updated,
+    prompt,
+    prompt_deleted,
+    prompt_saved,
+    prompt_shared,
+)
 from tests.integration.conftest import Broker, Running
 
 CONVERSATIONS = 30
@@ -49,33 +54,18 @@ def _script() -> list[DomainEvent]:
     """Conversations with follow-ups, regenerations, failures, stops, renames, pins,
     deletes and outcomes that arrive before their prompts; projects, moves, and
     saved prompts shared, unshared and deleted."""
-    projects = {
-        f"user{u}": ProjectCreated(user_id=f"user{u}", project_id=new_id(), name=f"Project {u}", model="m")
-        for u in range(4)
-    }
+    projects = {f"user{u}": project_created(f"user{u}", f"Project {u}", model="m") for u in range(4)}
     events: list[DomainEvent] = [*projects.values()]
     for i in range(CONVERSATIONS):
         user = f"user{i % 4}"
         p = prompt(user, f"Question {i} about topic{i}", system="Be brief" if i % 3 == 0 else None)
         answer = finished(p, f"Answer {i}")
         events += [answer, p] if i % 5 == 0 else [p, answer]
-        follow = prompt(
-            user,
-            f"Follow-up {i}",
-            conversation_id=p.conversation_id,
-            parent_id=p.message_id,
-            at=p.occurred_at + timedelta(seconds=2),
-        )
+        follow = _follow_up(p, f"Follow-up {i}", after_s=2)
         events.append(follow)
         if i % 4 == 1:
             events.append(failed(follow))
-            retry = prompt(
-                user,
-                f"Follow-up {i}",
-                conversation_id=p.conversation_id,
-                parent_id=p.message_id,
-                at=p.occurred_at + timedelta(seconds=4),
-            )
+            retry = _follow_up(p, f"Follow-up {i}", after_s=4)
             events += [retry, finished(retry, f"Second try {i}")]
         elif i % 4 == 2:
             events.append(
@@ -98,37 +88,42 @@ def _script() -> list[DomainEvent]:
             events.append(ConversationPinned(user_id=user, conversation_id=p.conversation_id, pinned=True))
         if i % 3 == 0:
             project_id = projects[user].project_id
-            events.append(
-                ConversationMoved(user_id=user, conversation_id=p.conversation_id, project_id=project_id)
-            )
+            events.append(moved(user, p.conversation_id, project_id))
         if i % 10 == 9:
             events.append(ConversationDeleted(user_id=user, conversation_id=p.conversation_id))
     events += _library_script(projects)
     return events
 
 
+def _follow_up(p: PromptSubmitted, text: str, *, after_s: float) -> PromptSubmitted:
+    """A prompt answering on from `p`'s answer, `after_s` after `p`."""
+    return prompt(
+        p.user_id,
+        text,
+        conversation_id=p.conversation_id,
+        parent_id=p.message_id,
+        at=p.occurred_at + timedelta(seconds=after_s),
+    )
+
+
 def _library_script(projects: dict[str, ProjectCreated]) -> list[DomainEvent]:
     one, three = projects["user1"], projects["user3"]
     events: list[DomainEvent] = [
-        ProjectUpdated(user_id="user1", project_id=one.project_id, name="Renamed", system_prompt="Be kind"),
-        ProjectDeleted(user_id="user3", project_id=three.project_id),
+        project_updated("user1", one.project_id, "Renamed", system_prompt="Be kind"),
+        project_deleted("user3", three.project_id),
     ]
     for i in range(6):
         user = f"user{i % 2}"
-        saved = PromptSaved(
-            user_id=user, prompt_id=new_id(), name=f"Prompt {i}", text=f"Text {i}", tags=("t",)
-        )
+        saved = prompt_saved(user, f"Prompt {i}", f"Text {i}", tags=("t",))
         events.append(saved)
         if i % 2 == 0:
-            events.append(PromptShared(user_id=user, prompt_id=saved.prompt_id, owner_id=user, shared=True))
+            events.append(prompt_shared(user, saved.prompt_id, owner=user, on=True))
         if i == 2:
-            events.append(
-                PromptShared(user_id="admin", prompt_id=saved.prompt_id, owner_id=user, shared=False)
-            )
+            events.append(prompt_shared("admin", saved.prompt_id, owner=user, on=False))
         if i == 3:
             events.append(saved.model_copy(update={"event_id": new_id(), "text": "Edited", "tags": ()}))
         if i == 5:
-            events.append(PromptDeleted(user_id=user, prompt_id=saved.prompt_id))
+            events.append(prompt_deleted(user, saved.prompt_id))
     return events
 
 

@@ -90,14 +90,28 @@ async def test_an_answer_finished_twice_keeps_the_one_its_user_saw(
     assert (answer.content, answer.completion_tokens) == ("hi there", 2)
 
 
-async def test_regenerate_and_edit_branch(store: SqlHistoryStore) -> None:
+async def _answered_joke(store: SqlHistoryStore) -> PromptSubmitted:
+    """Alice's first prompt of a conversation, answered."""
     p1 = prompt("alice", "Tell a joke")
     await _apply(store, p1)
     await _apply(store, finished(p1, "Joke A"))
-    # regenerate: same parent (none), a new prompt; edit: another text
-    p2 = prompt(
-        "alice", "Tell a joke", conversation_id=p1.conversation_id, at=p1.occurred_at + timedelta(seconds=5)
+    return p1
+
+
+def _asked_again(p1: PromptSubmitted) -> PromptSubmitted:
+    """`p1`'s text again in its conversation, 5 s later, as a new first prompt."""
+    return prompt(
+        p1.user_id,
+        "Tell a joke",
+        conversation_id=p1.conversation_id,
+        at=p1.occurred_at + timedelta(seconds=5),
     )
+
+
+async def test_regenerate_and_edit_branch(store: SqlHistoryStore) -> None:
+    p1 = await _answered_joke(store)
+    # regenerate: same parent (none), a new prompt; edit: another text
+    p2 = _asked_again(p1)
     await _apply(store, p2)
     await _apply(store, failed(p2))
     p3 = prompt(
@@ -119,12 +133,8 @@ async def test_regenerate_and_edit_branch(store: SqlHistoryStore) -> None:
 
 
 async def test_a_regenerate_answers_the_same_user_message_again(store: SqlHistoryStore) -> None:
-    p1 = prompt("alice", "Tell a joke")
-    await _apply(store, p1)
-    await _apply(store, finished(p1, "Joke A"))
-    again = prompt(
-        "alice", "Tell a joke", conversation_id=p1.conversation_id, at=p1.occurred_at + timedelta(seconds=5)
-    ).model_copy(update={"prompt_message_id": p1.prompt_message_id})
+    p1 = await _answered_joke(store)
+    again = _asked_again(p1).model_copy(update={"prompt_message_id": p1.prompt_message_id})
     await _apply(store, again)
     await _apply(store, finished(again, "Joke B"))
     view = await store.get_conversation("alice", p1.conversation_id)

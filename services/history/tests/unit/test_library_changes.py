@@ -3,6 +3,8 @@ and what they refuse (another user's project or prompt, limits) with nothing pub
 
 from __future__ import annotations
 
+from collections.abc import Coroutine, Sequence
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -40,6 +42,16 @@ async def _saved(store: FakeStore, user: str, *, shared: bool = False) -> Prompt
         publisher=FakePublisher(),
         limit=10,
     )
+
+
+async def _all_refused(
+    changes: Sequence[Coroutine[Any, Any, object]], error: type[Exception], publisher: FakePublisher
+) -> None:
+    """Each change raises `error`, and nothing is published."""
+    for change in changes:
+        with pytest.raises(error):
+            await change
+    assert publisher.published == []
 
 
 async def _chat(store: FakeStore, user: str) -> UUID:
@@ -170,7 +182,7 @@ async def test_only_the_owner_changes_a_shared_prompt_and_an_admin_only_unshares
     store, publisher = FakeStore(), FakePublisher()
     shared = await _saved(store, "alice", shared=True)
 
-    for change in (
+    changes = [
         library.update_prompt("bob", shared.id, {"name": "x"}, admin=False, store=store, publisher=publisher),
         library.update_prompt(
             "bob", shared.id, {"shared": False}, admin=False, store=store, publisher=publisher
@@ -180,10 +192,8 @@ async def test_only_the_owner_changes_a_shared_prompt_and_an_admin_only_unshares
             "root", shared.id, {"shared": True}, admin=True, store=store, publisher=publisher
         ),
         library.delete_prompt("bob", shared.id, store=store, publisher=publisher),
-    ):
-        with pytest.raises(NotAllowed):
-            await change
-    assert publisher.published == []
+    ]
+    await _all_refused(changes, NotAllowed, publisher)
 
     unshared = await library.update_prompt(
         "root", shared.id, {"shared": False}, admin=True, store=store, publisher=publisher
@@ -201,7 +211,7 @@ async def test_another_users_private_prompt_is_not_found() -> None:
     store, publisher = FakeStore(), FakePublisher()
     private = await _saved(store, "alice")
 
-    for change in (
+    changes = [
         library.update_prompt(
             "bob", private.id, {"name": "x"}, admin=False, store=store, publisher=publisher
         ),
@@ -209,10 +219,8 @@ async def test_another_users_private_prompt_is_not_found() -> None:
             "root", private.id, {"shared": False}, admin=True, store=store, publisher=publisher
         ),
         library.delete_prompt("bob", private.id, store=store, publisher=publisher),
-    ):
-        with pytest.raises(PromptNotFound):
-            await change
-    assert publisher.published == []
+    ]
+    await _all_refused(changes, PromptNotFound, publisher)
 
 
 async def test_a_prompt_edit_publishes_only_a_change_and_null_is_refused() -> None:

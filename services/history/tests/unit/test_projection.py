@@ -3,8 +3,6 @@ the same rules `tests/integration/test_repository.py` checks on the databases.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from parley_contracts import (
     BranchSelected,
     CompletionCancelled,
@@ -17,14 +15,8 @@ from parley_history import projector
 from parley_history.domain.answers import title_message_id
 from parley_history.domain.conversations import TitleRequest
 from parley_history.ports import ProjectionStore
-from tests.events import failed, finished, prompt
+from tests.events import T0, after, failed, finished, prompt
 from tests.fakes import FakeProjectionStore
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def _at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 async def _apply(store: ProjectionStore, *events: DomainEvent) -> list[TitleRequest | None]:
@@ -34,9 +26,11 @@ async def _apply(store: ProjectionStore, *events: DomainEvent) -> list[TitleRequ
 def _follow_up(p: PromptSubmitted, text: str, *, at: float, regenerate: bool = False) -> PromptSubmitted:
     """The next prompt in `p`'s conversation (after its answer), or a regenerate of `p`."""
     if regenerate:
-        again = prompt(p.user_id, text, conversation_id=p.conversation_id, parent_id=p.parent_id, at=_at(at))
+        again = prompt(
+            p.user_id, text, conversation_id=p.conversation_id, parent_id=p.parent_id, at=after(at)
+        )
         return again.model_copy(update={"prompt_message_id": p.prompt_message_id})
-    return prompt(p.user_id, text, conversation_id=p.conversation_id, parent_id=p.message_id, at=_at(at))
+    return prompt(p.user_id, text, conversation_id=p.conversation_id, parent_id=p.message_id, at=after(at))
 
 
 async def test_a_prompt_and_its_answer_build_a_conversation() -> None:
@@ -50,7 +44,7 @@ async def test_a_prompt_and_its_answer_build_a_conversation() -> None:
         "Be brief",
     )
     assert (conversation.model, conversation.current_leaf_id) == ("test-model", p.message_id)
-    assert (conversation.created_at, conversation.updated_at) == (T0, _at(1))
+    assert (conversation.created_at, conversation.updated_at) == (T0, after(1))
     question, answer = store.messages[p.prompt_message_id], store.messages[p.message_id]
     assert (question.role, question.content, question.parent_id) == (
         "user",
@@ -81,13 +75,13 @@ async def test_an_event_applied_twice_changes_nothing_the_second_time() -> None:
         p,
         finished(p, "hi"),
         ConversationRenamed(
-            user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=_at(2)
+            user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=after(2)
         ),
         ConversationPinned(
-            user_id="alice", conversation_id=p.conversation_id, pinned=True, occurred_at=_at(3)
+            user_id="alice", conversation_id=p.conversation_id, pinned=True, occurred_at=after(3)
         ),
         BranchSelected(
-            user_id="alice", conversation_id=p.conversation_id, leaf_id=p.message_id, occurred_at=_at(4)
+            user_id="alice", conversation_id=p.conversation_id, leaf_id=p.message_id, occurred_at=after(4)
         ),
     ]
     for event in events:
@@ -114,14 +108,14 @@ async def test_an_outcome_before_its_prompt_is_kept_and_attached_when_the_prompt
     assert (answer.purpose, answer.parent_id, answer.created_at) == ("chat", p.prompt_message_id, T0)
     assert request is not None
     assert (request.prompt, request.answer) == ("hello", "hi there")
-    assert store.conversations[p.conversation_id].updated_at == _at(1)
+    assert store.conversations[p.conversation_id].updated_at == after(1)
 
 
 async def test_a_rename_before_the_first_prompt_stays_and_no_title_is_asked_for() -> None:
     store = FakeProjectionStore()
     p = prompt("alice", "Explain Rust ownership", at=T0)
     rename = ConversationRenamed(
-        user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=_at(5)
+        user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=after(5)
     )
     assert await _apply(store, rename, p, finished(p, "Ownership means...")) == [None, None, None]
     conversation = store.conversations[p.conversation_id]
@@ -151,7 +145,7 @@ async def test_a_title_prompt_and_its_answer_title_the_conversation_in_either_or
         p = prompt("alice", "Explain Rust ownership", at=T0)
         [_, request] = await _apply(store, p, finished(p, "Ownership means..."))
         assert request is not None
-        ask = prompt("alice", "title?", conversation_id=p.conversation_id, at=_at(2)).model_copy(
+        ask = prompt("alice", "title?", conversation_id=p.conversation_id, at=after(2)).model_copy(
             update={
                 "purpose": "title",
                 "message_id": request.message_id,
@@ -163,17 +157,17 @@ async def test_a_title_prompt_and_its_answer_title_the_conversation_in_either_or
         conversation = store.conversations[p.conversation_id]
         assert (conversation.title, conversation.title_source) == ("Rust Ownership", "model")
         assert store.messages[ask.message_id].purpose == "title"
-        assert conversation.updated_at == _at(1)  # a title is no message of the chat
+        assert conversation.updated_at == after(1)  # a title is no message of the chat
 
 
 async def test_a_user_rename_wins_over_the_models_title_whatever_their_order() -> None:
     store = FakeProjectionStore()
     p = prompt("alice", "hello", at=T0)
-    ask = prompt("alice", "title?", conversation_id=p.conversation_id, at=_at(2)).model_copy(
+    ask = prompt("alice", "title?", conversation_id=p.conversation_id, at=after(2)).model_copy(
         update={"purpose": "title"}
     )
     rename = ConversationRenamed(
-        user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=_at(1)
+        user_id="alice", conversation_id=p.conversation_id, title="Mine", occurred_at=after(1)
     )
     await _apply(store, p, rename, ask, finished(ask, "Model title"))
     assert store.conversations[p.conversation_id].title == "Mine"
@@ -186,7 +180,7 @@ async def test_a_finished_answer_stays_as_its_user_saw_it() -> None:
     retry_failed = failed(p, after_s=4)
     await _apply(store, p, again, retry_failed, first)
     answer = store.messages[p.message_id]
-    assert (answer.status, answer.content, answer.completed_at) == ("finished", "hi there", _at(1))
+    assert (answer.status, answer.content, answer.completed_at) == ("finished", "hi there", after(1))
 
 
 async def test_of_two_unfinished_outcomes_the_latest_wins_and_a_finish_beats_both() -> None:
@@ -198,14 +192,14 @@ async def test_of_two_unfinished_outcomes_the_latest_wins_and_a_finish_beats_bot
         message_id=p.message_id,
         model=p.model,
         text="hi th",
-        occurred_at=_at(3),
+        occurred_at=after(3),
     )
     await _apply(store, p, stopped, failed(p, after_s=2))
     answer = store.messages[p.message_id]
     assert (answer.status, answer.content, answer.finish_reason) == ("cancelled", "hi th", "cancelled")
     await _apply(store, finished(p, "hi there", after_s=1))
     answer = store.messages[p.message_id]
-    assert (answer.status, answer.error_code, answer.completed_at) == ("finished", None, _at(1))
+    assert (answer.status, answer.error_code, answer.completed_at) == ("finished", None, after(1))
 
 
 async def test_a_regenerate_answers_the_same_question_and_the_latest_branch_is_shown() -> None:
@@ -220,7 +214,7 @@ async def test_a_regenerate_answers_the_same_question_and_the_latest_branch_is_s
     assert store.messages[p1.message_id].parent_id == p1.prompt_message_id
     conversation = store.conversations[p1.conversation_id]
     assert conversation.current_leaf_id == again.message_id
-    assert conversation.updated_at == _at(6)
+    assert conversation.updated_at == after(6)
 
 
 async def test_a_branch_selection_counts_if_it_is_the_latest() -> None:
@@ -230,7 +224,10 @@ async def test_a_branch_selection_counts_if_it_is_the_latest() -> None:
 
     def select(leaf: PromptSubmitted, at: float) -> BranchSelected:
         return BranchSelected(
-            user_id="alice", conversation_id=p1.conversation_id, leaf_id=leaf.message_id, occurred_at=_at(at)
+            user_id="alice",
+            conversation_id=p1.conversation_id,
+            leaf_id=leaf.message_id,
+            occurred_at=after(at),
         )
 
     await _apply(store, p1, p2, select(p1, 5))  # older than p2: p2 stays shown
@@ -238,7 +235,7 @@ async def test_a_branch_selection_counts_if_it_is_the_latest() -> None:
     await _apply(store, select(p1, 15))
     assert store.conversations[p1.conversation_id].current_leaf_id == p1.message_id
     # an unknown leaf is kept (its prompt may be on its way); another conversation's is not
-    unknown = prompt("alice", "later", conversation_id=p1.conversation_id, at=_at(30))
+    unknown = prompt("alice", "later", conversation_id=p1.conversation_id, at=after(30))
     await _apply(store, select(unknown, 20))
     assert store.conversations[p1.conversation_id].current_leaf_id == unknown.message_id
     other = prompt("alice", "elsewhere", at=T0)
@@ -249,7 +246,7 @@ async def test_a_branch_selection_counts_if_it_is_the_latest() -> None:
 async def test_a_regenerate_naming_another_conversations_message_does_not_link_to_it() -> None:
     store = FakeProjectionStore()
     theirs = prompt("bob", "Secret question", at=T0)
-    mine = prompt("alice", "Hello", at=_at(1)).model_copy(
+    mine = prompt("alice", "Hello", at=after(1)).model_copy(
         update={"prompt_message_id": theirs.prompt_message_id}
     )
     await _apply(store, theirs, mine, finished(mine, "Hi"))
@@ -263,7 +260,7 @@ async def test_another_users_events_change_nothing() -> None:
     p = prompt("alice", "secret", at=T0)
     await _apply(store, p, finished(p, "answer"))
     before = store.rows()
-    intruder = prompt("bob", "intrude", conversation_id=p.conversation_id, at=_at(-5))
+    intruder = prompt("bob", "intrude", conversation_id=p.conversation_id, at=after(-5))
     await _apply(
         store,
         intruder,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,14 +24,8 @@ from parley_contracts import (
 )
 from parley_history import projector
 from tests.event_log import EventLog, deliveries
-from tests.events import failed, finished, prompt
+from tests.events import T0, after, failed, finished, prompt
 from tests.fakes import FakeProjectionStore, Rows
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def _at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 async def _rows(events: Sequence[DomainEvent]) -> Rows:
@@ -46,20 +39,20 @@ def _chat() -> tuple[PromptSubmitted, list[DomainEvent]]:
     """A conversation's life: prompt, answer, rename, pin, a follow-up that fails, a branch
     selection back to the first answer, a move into a project (then deleted)."""
     p1 = prompt("alice", "Tell a joke", at=T0, system="Be funny")
-    p2 = prompt("alice", "Another", conversation_id=p1.conversation_id, parent_id=p1.message_id, at=_at(10))
-    project = ProjectCreated(user_id="alice", project_id=new_id(), name="Jokes", occurred_at=_at(2))
+    p2 = prompt("alice", "Another", conversation_id=p1.conversation_id, parent_id=p1.message_id, at=after(10))
+    project = ProjectCreated(user_id="alice", project_id=new_id(), name="Jokes", occurred_at=after(2))
     on = {"user_id": "alice", "conversation_id": p1.conversation_id}
     return p1, [
         p1,
         finished(p1, "Joke A"),
-        ConversationRenamed(**on, title="Jokes", occurred_at=_at(5)),
-        ConversationPinned(**on, pinned=True, occurred_at=_at(6)),
+        ConversationRenamed(**on, title="Jokes", occurred_at=after(5)),
+        ConversationPinned(**on, pinned=True, occurred_at=after(6)),
         p2,
         failed(p2),
-        BranchSelected(**on, leaf_id=p1.message_id, occurred_at=_at(12)),
+        BranchSelected(**on, leaf_id=p1.message_id, occurred_at=after(12)),
         project,
-        ConversationMoved(**on, project_id=project.project_id, occurred_at=_at(7)),
-        ProjectDeleted(user_id="alice", project_id=project.project_id, occurred_at=_at(20)),
+        ConversationMoved(**on, project_id=project.project_id, occurred_at=after(7)),
+        ProjectDeleted(user_id="alice", project_id=project.project_id, occurred_at=after(20)),
     ]
 
 
@@ -87,11 +80,11 @@ async def test_a_seeded_shuffle_of_a_whole_conversation_gives_the_same_rows() ->
 
 async def test_a_delete_is_final_whenever_the_rest_happened() -> None:
     first, chat = _chat()
-    delete = ConversationDeleted(user_id="alice", conversation_id=first.conversation_id, occurred_at=_at(8))
+    delete = ConversationDeleted(user_id="alice", conversation_id=first.conversation_id, occurred_at=after(8))
     events = [*chat, delete]
     expected = await _rows(events)
     tombstone = expected.conversations[delete.conversation_id]
-    assert (tombstone.created_at, tombstone.updated_at, tombstone.deleted_at) == (T0, _at(8), _at(8))
+    assert (tombstone.created_at, tombstone.updated_at, tombstone.deleted_at) == (T0, after(8), after(8))
     assert (tombstone.title, tombstone.fallback_title, tombstone.model, tombstone.pinned) == (
         None,
         None,
@@ -103,8 +96,8 @@ async def test_a_delete_is_final_whenever_the_rest_happened() -> None:
     for seed in range(30):
         shuffled, _ = deliveries(events, seed=seed, duplicate_share=0.3, window=None)
         assert await _rows(shuffled) == expected, seed
-    twice = delete.model_copy(update={"event_id": new_id(), "occurred_at": _at(3)})
-    assert (await _rows([*events, twice])).conversations[delete.conversation_id].deleted_at == _at(3)
+    twice = delete.model_copy(update={"event_id": new_id(), "occurred_at": after(3)})
+    assert (await _rows([*events, twice])).conversations[delete.conversation_id].deleted_at == after(3)
 
 
 @pytest.mark.parametrize(("window", "seed"), [(6, 1), (None, 2), (None, 3), (1, 4)])

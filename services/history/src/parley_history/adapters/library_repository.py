@@ -12,16 +12,13 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parley_history.adapters.orm import Conversation, Project, SavedPrompt
+from parley_history.adapters.paging import like_pattern, newest_first
 from parley_history.adapters.views import project_view, prompt_view
 from parley_history.domain.conversations import Cursor, cut_page
 from parley_history.domain.errors import ProjectNotFound, PromptNotFound
 from parley_history.domain.library import ProjectView, PromptPage, PromptScope, PromptView, decode_tags
 
 T = TypeVar("T")
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class LibraryQueries:
@@ -71,24 +68,16 @@ class LibraryQueries:
         async def work(session: AsyncSession) -> PromptPage:
             statement = select(SavedPrompt).where(_visible(user_id, scope))
             if tag:
-                statement = statement.where(SavedPrompt.tags.like(_like(f",{tag},"), escape="\\"))
+                statement = statement.where(SavedPrompt.tags.like(like_pattern(f",{tag},"), escape="\\"))
             if query and query.strip():
-                pattern = _like(query.strip().lower())
+                pattern = like_pattern(query.strip().lower())
                 statement = statement.where(
                     or_(
                         func.lower(SavedPrompt.name).like(pattern, escape="\\"),
                         func.lower(SavedPrompt.text).like(pattern, escape="\\"),
                     )
                 )
-            if cursor is not None:
-                statement = statement.where(
-                    or_(
-                        SavedPrompt.updated_at < cursor.updated_at,
-                        and_(SavedPrompt.updated_at == cursor.updated_at, SavedPrompt.id < cursor.id),
-                    )
-                )
-            statement = statement.order_by(SavedPrompt.updated_at.desc(), SavedPrompt.id.desc())
-            rows = list(await session.scalars(statement.limit(limit + 1)))
+            rows = list(await session.scalars(newest_first(statement, SavedPrompt, cursor, limit)))
             page, next_cursor = cut_page(rows, limit)
             return PromptPage(tuple(prompt_view(row) for row in page), next_cursor)
 

@@ -18,6 +18,7 @@ from parley_history.adapters.access_projection import as_event
 from parley_history.adapters.audit_chain import AuditChain, audit_record
 from parley_history.adapters.library_repository import LibraryQueries
 from parley_history.adapters.orm import AccountAccess, AuditHead, AuditLog, Conversation, Message
+from parley_history.adapters.paging import like_pattern, newest_first
 from parley_history.adapters.projection import project
 from parley_history.adapters.views import message_view, summary_view
 from parley_history.domain.audit import (
@@ -135,15 +136,7 @@ class SqlHistoryStore(LibraryQueries):
                 statement = statement.where(Conversation.project_id == project)
             if query and query.strip():
                 statement = statement.where(self._matches(session, query.strip()))
-            if cursor is not None:
-                statement = statement.where(
-                    or_(
-                        Conversation.updated_at < cursor.updated_at,
-                        and_(Conversation.updated_at == cursor.updated_at, Conversation.id < cursor.id),
-                    )
-                )
-            statement = statement.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-            rows = list((await session.scalars(statement.limit(limit + 1))).all())
+            rows = list(await session.scalars(newest_first(statement, Conversation, cursor, limit)))
             page, next_cursor = cut_page(rows, limit)
             return Page(tuple(summary_view(row) for row in page), next_cursor)
 
@@ -159,7 +152,7 @@ class SqlHistoryStore(LibraryQueries):
             in_text = exists().where(chat, func.to_tsvector("simple", Message.content).op("@@")(tsquery))
             return or_(in_title, in_text)
         # SQLite: a case-insensitive substring match.
-        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_pattern(query.lower())
         in_title = func.lower(title).like(pattern, escape="\\")
         return or_(in_title, exists().where(chat, func.lower(Message.content).like(pattern, escape="\\")))
 

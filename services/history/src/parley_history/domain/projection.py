@@ -25,9 +25,6 @@ import uuid
 
 from parley_contracts import (
     BranchSelected,
-    CompletionCancelled,
-    CompletionFailed,
-    CompletionFinished,
     ConversationDeleted,
     ConversationMoved,
     ConversationPinned,
@@ -59,7 +56,7 @@ ConversationEvent = (
 def named_messages(event: ConversationEvent) -> tuple[uuid.UUID, ...]:
     if isinstance(event, PromptSubmitted):
         return event.message_id, event.prompt_message_id
-    if isinstance(event, CompletionFinished | CompletionFailed | CompletionCancelled):
+    if isinstance(event, Outcome):
         return (event.message_id,)
     if isinstance(event, BranchSelected):
         return (event.leaf_id,)
@@ -74,7 +71,7 @@ def apply_conversation_event(scope: ConversationScope, event: ConversationEvent)
     """Change `scope` as `event` says; the title request to publish, if it calls for one."""
     if isinstance(event, PromptSubmitted):
         return _prompt(scope, event)
-    if isinstance(event, CompletionFinished | CompletionFailed | CompletionCancelled):
+    if isinstance(event, Outcome):
         return _outcome(scope, event)
     if isinstance(event, ConversationRenamed):
         _renamed(scope, event)
