@@ -60,7 +60,7 @@ def _admin_dsn(url: str) -> str:
 
 
 @contextlib.contextmanager
-def _fresh_postgres(prefix: str) -> Iterator[str]:
+def fresh_postgres(prefix: str) -> Iterator[str]:
     """A new empty database `<prefix>_<hex>` on DATABASE_URL's server, dropped at the end."""
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     name = f"{prefix}_{secrets.token_hex(5)}"
@@ -83,7 +83,7 @@ def _fresh_postgres(prefix: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database `parley_auth_test_<hex>` on DATABASE_URL's server, migrated; dropped at the end."""
-    with _fresh_postgres("parley_auth_test") as url:
+    with fresh_postgres("parley_auth_test") as url:
         in_thread(migrate, url)
         in_thread(asyncio.run, _seed(url))
         yield url
@@ -95,7 +95,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}"
         return
-    with _fresh_postgres("parley_auth_migrations") as url:
+    with fresh_postgres("parley_auth_migrations") as url:
         yield url
 
 

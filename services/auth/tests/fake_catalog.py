@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from parley_auth.domain.catalog import Model, Provider
 from parley_auth.domain.errors import Conflict
@@ -87,26 +88,34 @@ class FakeCatalog:
         return sorted(m.name for m in self._state.models.values() if m.provider_id == provider_id)
 
     async def add_provider(self, provider: Provider) -> None:
-        if await self.provider_name_taken(provider.name):
-            raise Conflict("the name is taken")
-        self._state.providers[provider.id] = copy.deepcopy(provider)
+        _add(self._state.providers, provider, name_taken=await self.provider_name_taken(provider.name))
 
     async def save_provider(self, provider: Provider) -> None:
-        assert provider.id in self._state.providers
-        self._state.providers[provider.id] = copy.deepcopy(provider)
+        _save(self._state.providers, provider)
 
     async def delete_provider(self, provider_id: uuid.UUID) -> None:
         assert not await self.model_names_of(provider_id)  # the database refuses it (RESTRICT)
         self._state.providers.pop(provider_id, None)
 
     async def add_model(self, model: Model) -> None:
-        if await self.model_name_taken(model.name):
-            raise Conflict("the name is taken")
-        self._state.models[model.id] = copy.deepcopy(model)
+        _add(self._state.models, model, name_taken=await self.model_name_taken(model.name))
 
     async def save_model(self, model: Model) -> None:
-        assert model.id in self._state.models
-        self._state.models[model.id] = copy.deepcopy(model)
+        _save(self._state.models, model)
 
     async def delete_model(self, model_id: uuid.UUID) -> None:
         self._state.models.pop(model_id, None)
+
+
+_Entry = TypeVar("_Entry", Provider, Model)
+
+
+def _add(entries: dict[uuid.UUID, _Entry], entry: _Entry, *, name_taken: bool) -> None:
+    if name_taken:
+        raise Conflict("the name is taken")
+    entries[entry.id] = copy.deepcopy(entry)
+
+
+def _save(entries: dict[uuid.UUID, _Entry], entry: _Entry) -> None:
+    assert entry.id in entries
+    entries[entry.id] = copy.deepcopy(entry)

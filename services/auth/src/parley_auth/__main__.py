@@ -110,14 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        sys.stderr.write(f"parley-auth: invalid settings:\n{exc}\n")
-        return 2
+        return _fail(f"invalid settings:\n{exc}")
     try:
         with service_telemetry("parley-auth", settings.log_level):
             return _run(args, settings)
     except TelemetryConfigError as exc:
-        sys.stderr.write(f"parley-auth: {exc}\n")
-        return 2
+        return _fail(str(exc))
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -132,19 +130,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "grant-admin":
         if not args.email:
-            sys.stderr.write("parley-auth: grant-admin needs the account's email\n")
-            return 2
+            return _fail("grant-admin needs the account's email")
         try:
             user_id = asyncio.run(grant_admin(settings, args.email))
         except NotFound as exc:
-            sys.stderr.write(f"parley-auth: {exc.detail}\n")
-            return 1
+            return _fail(exc.detail, status=1)
         log.info("account %s (%s) is admin", args.email, user_id)
         return 0
     if args.command == "openapi":
         sys.stdout.write(openapi_document(settings))
         return 0
     return serve(settings)
+
+
+def _fail(message: str, *, status: int = 2) -> int:
+    """Tell the operator on stderr (logging may not be set up yet); the exit status."""
+    sys.stderr.write(f"parley-auth: {message}\n")
+    return status
 
 
 if __name__ == "__main__":

@@ -16,15 +16,15 @@ from parley_auth.adapters.keys import KeyRing
 from parley_auth.adapters.ledger import SqlLedgerStore
 from parley_auth.adapters.metrics import AuthMetrics
 from parley_auth.adapters.passwords import Argon2Hasher, BoundedHasher
-from parley_auth.adapters.rabbit import RabbitPublisher, RabbitRouter
+from parley_auth.adapters.rabbit import RabbitPublisher
 from parley_auth.adapters.repository import Database
 from parley_auth.domain.accounts import AccountPolicy
 from parley_auth.domain.quota import Price, QuotaPolicy
 from parley_auth.domain.throttle import KeyThrottle, LoginThrottle, RegistrationThrottle
 from parley_auth.ports import AccountStore, CatalogStore, EventPublisher, LedgerStore, Now, PasswordHasher
 from parley_auth.settings import Settings
+from parley_platform.broker import BrokerLifespan, make_broker
 from parley_platform.browser_security import OriginPolicy
-from parley_platform.fastapi_broker import make_router
 from parley_platform.sealing import Sealer
 
 
@@ -41,7 +41,8 @@ class Auth:
     throttle: LoginThrottle
     key_throttle: KeyThrottle
     registrations: RegistrationThrottle
-    router: RabbitRouter
+    lifespan: BrokerLifespan
+    """The broker, started and stopped with the app."""
     publisher: EventPublisher
     metrics: AuthMetrics
     prices: dict[str, Price]
@@ -88,12 +89,11 @@ def bootstrap(
     now: Now = utc_now,
 ) -> Auth:
     metrics = AuthMetrics()
-    router = make_router(
+    broker = make_broker(
         settings.amqp_url,
         app_name="parley-auth",
         metrics_registry=metrics.registry,
         reconnect_interval_s=settings.reconnect_interval_s,
-        include_in_schema=False,
     )
     sealer = Sealer(settings.catalog_secret.get_secret_value()) if settings.catalog_secret else None
     return Auth(
@@ -130,9 +130,9 @@ def bootstrap(
         registrations=RegistrationThrottle(
             per_ip=settings.register_max_per_ip, window_s=settings.register_window_s, clock=time.monotonic
         ),
-        router=router,
+        lifespan=BrokerLifespan(broker),
         publisher=publisher
-        or RabbitPublisher(router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user),
+        or RabbitPublisher(broker, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user),
         metrics=metrics,
         prices={
             name: Price(p.input_price_per_mtok, p.output_price_per_mtok)

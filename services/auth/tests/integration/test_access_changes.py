@@ -14,8 +14,7 @@ from faststream.rabbit import RabbitBroker
 
 from parley_contracts import UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
-from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.rabbit import declare_exchange
+from tests.integration.broker import chat_events_queue, next_event
 from tests.integration.conftest import Api, User, login
 
 
@@ -26,16 +25,12 @@ class AccessEvents:
         self.queue = queue
 
     async def next(self, user_id: str, *, timeout: float = 5.0) -> UserAccessChanged:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.queue.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.02)
-                    continue
-                await message.ack()
-                event = UserAccessChanged.model_validate_json(message.body)
-                if event.user_id == user_id:
-                    return event
+        return await next_event(
+            self.queue,
+            lambda message: UserAccessChanged.model_validate_json(message.body),
+            lambda event: event.user_id == user_id,
+            timeout=timeout,
+        )
 
     async def none_for(self, user_id: str, *, wait_s: float = 0.5) -> bool:
         try:
@@ -47,14 +42,8 @@ class AccessEvents:
 
 @pytest.fixture
 async def events(api: Api, amqp_url: str) -> AsyncIterator[AccessEvents]:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(await declare_exchange(channel, CHAT_EVENTS), routing_key="user.access_changed")
+    async with chat_events_queue(amqp_url, "user.access_changed") as queue:
         yield AccessEvents(queue)
-    finally:
-        await connection.close()
 
 
 async def _patch(admin: User, user: User, **body: object) -> None:

@@ -18,9 +18,8 @@ from parley_auth.adapters.passwords import Argon2Hasher
 from parley_auth.settings import Settings
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.catalog import CATALOG_REQUESTS, SYSTEM_USER, CatalogUpdated
-from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.rabbit import declare_exchange
 from parley_platform.sealing import Sealer, provider_binding
+from tests.integration.broker import chat_events_queue, next_event
 from tests.integration.conftest import Api, User, make_admin, make_settings, start_api
 
 SECRET = "catalogue-test-secret-of-at-least-32-characters"
@@ -42,28 +41,22 @@ class Events:
 
     async def next(self, *, user_id: str, after: int = -1, timeout: float = 5.0) -> CatalogUpdated:
         """The next event caused by `user_id` with a revision above `after` (skips re-announcements)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.queue.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.02)
-                    continue
-                await message.ack()
-                assert message.routing_key == "catalog.updated"
-                event = CatalogUpdated.model_validate_json(message.body)
-                if event.user_id == user_id and event.revision > after:
-                    return event
+        return await next_event(
+            self.queue,
+            _catalog_updated,
+            lambda event: event.user_id == user_id and event.revision > after,
+            timeout=timeout,
+        )
+
+
+def _catalog_updated(message: aio_pika.abc.AbstractIncomingMessage) -> CatalogUpdated:
+    assert message.routing_key == "catalog.updated"
+    return CatalogUpdated.model_validate_json(message.body)
 
 
 async def bind_events(amqp_url: str) -> AsyncIterator[Events]:
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(exclusive=True)
-        await queue.bind(await declare_exchange(channel, CHAT_EVENTS), routing_key="catalog.updated")
+    async with chat_events_queue(amqp_url, "catalog.updated") as queue:
         yield Events(queue)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture

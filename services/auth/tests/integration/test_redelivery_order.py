@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import random
-import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aio_pika
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from parley_auth import usage
 from parley_auth.__main__ import migrate
@@ -50,9 +46,8 @@ from parley_auth.entrypoints.app import create_app
 from parley_auth.settings import Settings
 from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.database import async_database_url
 from parley_platform.rabbit import declare_exchange
-from tests.conftest import DEFAULT_DATABASE_URL, in_thread
+from tests.conftest import fresh_postgres, in_thread
 from tests.fakes import FakePublisher
 from tests.integration.conftest import make_settings
 
@@ -168,30 +163,17 @@ def ledger() -> Ledger:
 
 
 @pytest.fixture
-async def fresh_databases() -> AsyncIterator[Callable[[], Any]]:
+async def fresh_databases() -> AsyncIterator[Callable[[], Awaitable[str]]]:
     """`await fresh()`: a new migrated database; all dropped at the end."""
-    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    admin = make_url(async_database_url(base)).set(drivername="postgresql").render_as_string(False)
-    names: list[str] = []
-
-    async def run(sql: str) -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
+    databases = ExitStack()
 
     async def fresh() -> str:
-        name = f"parley_auth_test_{secrets.token_hex(5)}"
-        names.append(name)
-        await run(f'CREATE DATABASE "{name}"')
-        url = make_url(async_database_url(base)).set(database=name).render_as_string(False)
+        url = await asyncio.to_thread(databases.enter_context, fresh_postgres("parley_auth_test"))
         await asyncio.to_thread(in_thread, migrate, url)
         return url
 
     yield fresh
-    for name in names:
-        await run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await asyncio.to_thread(databases.close)
 
 
 def ledger_settings(url: str, amqp_url: str) -> Settings:

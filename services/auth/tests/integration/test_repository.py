@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from parley_auth.adapters.orm import UserRow
 from parley_auth.adapters.passwords import Argon2Hasher
-from parley_auth.adapters.repository import Database
+from parley_auth.adapters.repository import Database, Repository
 from parley_auth.domain.errors import Conflict
 from tests.integration.conftest import make_settings, start_api
 
@@ -19,6 +19,20 @@ def _user(email: str) -> UserRow:
         email=email, email_norm=email.lower(), display_name="x", password_hash="h", role="user",
         disabled=False, preferences={}, created_at=now, updated_at=now,
     )  # fmt: skip
+
+
+async def _add_usage(
+    repo: Repository, user_id: str, *, prompt_tokens: int, completion_tokens: int, cost_nanos: int
+) -> None:
+    """One request of model `m` on 2026-01-02."""
+    await repo.add_usage(
+        user_id=user_id,
+        model="m",
+        day=date(2026, 1, 2),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_nanos=cost_nanos,
+    )
 
 
 async def test_unique_email_and_lookup(database: Database) -> None:
@@ -47,23 +61,9 @@ async def test_usage_upsert_and_idempotency(database: Database) -> None:
     for _ in range(2):
         async with database.transaction() as repo:
             if await repo.mark_processed(event_id, now):
-                await repo.add_usage(
-                    user_id=user,
-                    model="m",
-                    day=date(2026, 1, 2),
-                    prompt_tokens=3,
-                    completion_tokens=4,
-                    cost_nanos=500_000_000,
-                )
+                await _add_usage(repo, user, prompt_tokens=3, completion_tokens=4, cost_nanos=500_000_000)
     async with database.transaction() as repo:
-        await repo.add_usage(
-            user_id=user,
-            model="m",
-            day=date(2026, 1, 2),
-            prompt_tokens=1,
-            completion_tokens=1,
-            cost_nanos=250_000_000,
-        )
+        await _add_usage(repo, user, prompt_tokens=1, completion_tokens=1, cost_nanos=250_000_000)
     async with database.transaction() as repo:
         rows = await repo.usage(user_id=user, since=None, until=None, limit=10)
         assert [(r.requests, r.prompt_tokens, r.completion_tokens, r.cost) for r in rows] == [(2, 4, 5, 0.75)]

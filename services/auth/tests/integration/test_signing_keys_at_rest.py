@@ -15,7 +15,7 @@ from parley_auth.adapters.keys import KeyRing, key_sealer, new_signing_key_row
 from parley_auth.adapters.repository import Database
 from parley_auth.settings import Settings
 from parley_platform.sealing import Sealer
-from tests.conftest import _fresh_postgres, in_thread
+from tests.conftest import fresh_postgres, in_thread
 
 SECRET = "signing-keys-test-secret-of-at-least-32-characters"
 PLAIN = "BEGIN PRIVATE KEY"
@@ -23,7 +23,7 @@ PLAIN = "BEGIN PRIVATE KEY"
 
 @pytest.fixture(scope="module")
 def keys_database_url() -> Iterator[str]:
-    with _fresh_postgres("parley_auth_keys") as url:
+    with fresh_postgres("parley_auth_keys") as url:
         in_thread(migrate, url)
         yield url
 

@@ -6,22 +6,22 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import aio_pika
 import orjson
 import pytest
 
-from parley_contracts import CompletionFinished, Usage, new_id
+from parley_contracts import CompletionFinished, Usage
 from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.rabbit import declare_exchange
+from tests.completions import generated_again
+from tests.integration.broker import chat_events_queue, next_event
 from tests.integration.conftest import Api, User
 
 
 class Bus:
-    def __init__(self, channel: aio_pika.abc.AbstractChannel, queue: aio_pika.abc.AbstractQueue) -> None:
-        self.channel = channel
+    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
+        self.channel = queue.channel
         self.queue = queue
         self.received: list[dict[str, Any]] = []
 
@@ -37,16 +37,12 @@ class Bus:
     async def next_quota(self, user_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """The next quota event of `user_id`'s. Others' are skipped: the database is shared by
         the module's tests, and auth announces the blocks it holds again when it starts."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.queue.get(fail=False)
-                if message is None:
-                    await asyncio.sleep(0.02)
-                    continue
-                await message.ack()
-                event = dict(orjson.loads(message.body))
-                if event["user_id"] == user_id:
-                    return event
+        return await next_event(
+            self.queue,
+            lambda message: dict(orjson.loads(message.body)),
+            lambda event: event["user_id"] == user_id,
+            timeout=timeout,
+        )
 
     async def none_for(self, user_id: str) -> bool:
         """Whether no quota event of `user_id`'s is waiting."""
@@ -59,15 +55,8 @@ class Bus:
 
 @pytest.fixture
 async def bus(api: Api, amqp_url: str) -> AsyncIterator[Bus]:
-    connection = await aio_pika.connect(amqp_url)
-    channel = await connection.channel()
-    exchange = await declare_exchange(channel, CHAT_EVENTS)
-    queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(exchange, routing_key="quota.*")
-    try:
-        yield Bus(channel, queue)
-    finally:
-        await connection.close()
+    async with chat_events_queue(amqp_url, "quota.*") as queue:
+        yield Bus(queue)
 
 
 def finished(user_id: str, prompt: int, completion: int, model: str = "m1") -> CompletionFinished:
@@ -106,17 +95,6 @@ async def test_duplicate_deliveries_count_once(api: Api, bus: Bus, admin: User, 
     assert row["cost"] == pytest.approx((110 * 1.0 + 55 * 2.0) / 1_000_000)
     mine = (await alice.http.get("/api/auth/me/usage", headers=alice.headers)).json()["usage"]
     assert mine == rows
-
-
-def generated_again(event: CompletionFinished, completion: int) -> CompletionFinished:
-    """What a redelivered request makes of the same answer: a new event, later, of another length."""
-    return event.model_copy(
-        update={
-            "event_id": new_id(),
-            "occurred_at": event.occurred_at + timedelta(seconds=2),
-            "usage": Usage(prompt_tokens=event.usage.prompt_tokens, completion_tokens=completion),
-        }
-    )
 
 
 async def test_an_answer_generated_twice_is_billed_once(api: Api, bus: Bus, admin: User, alice: User) -> None:

@@ -19,6 +19,7 @@ from parley_auth.domain.model import Account
 from parley_auth.domain.quota import DailyUsage, Price, QuotaPolicy
 from parley_auth.services import usage
 from parley_contracts import CompletionFinished, QuotaExceeded, QuotaRestored, Usage, new_id
+from tests.completions import generated_again
 from tests.fake_ledger import FakeLedgerStore
 from tests.fakes import FakeAccountStore, FakeClock, FakeMetrics, FakePublisher
 
@@ -88,17 +89,6 @@ def finished(
         finish_reason="stop", usage=Usage(prompt_tokens=prompt, completion_tokens=completion),
         occurred_at=more.pop("occurred_at", NOW - timedelta(hours=1)), **more,
     )  # fmt: skip
-
-
-def generated_again(event: CompletionFinished, completion: int) -> CompletionFinished:
-    """What a redelivered request makes of the same answer: a new event, later, of another length."""
-    return event.model_copy(
-        update={
-            "event_id": new_id(),
-            "occurred_at": event.occurred_at + timedelta(seconds=2),
-            "usage": Usage(prompt_tokens=event.usage.prompt_tokens, completion_tokens=completion),
-        }
-    )
 
 
 async def test_a_completion_counts_once_per_event_id(quotas: Quotas) -> None:

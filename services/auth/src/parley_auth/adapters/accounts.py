@@ -9,34 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+from parley_auth.adapters.mapping import from_row, to_row
 from parley_auth.adapters.orm import ApiKeyRow, RefreshTokenRow, UserRow
-from parley_auth.adapters.repository import Database, Repository
+from parley_auth.adapters.repository import Database, Repository, SqlStore
 from parley_auth.domain.accounts import Role, skeleton
 from parley_auth.domain.model import Account, ApiKey, RefreshToken
 
 
 def _account(row: UserRow) -> Account:
-    return Account(
-        id=row.id, email=row.email, email_norm=row.email_norm, display_name=row.display_name,
-        password_hash=row.password_hash, role=Role(row.role), created_at=row.created_at,
-        updated_at=row.updated_at, disabled=row.disabled, preferences=dict(row.preferences or {}),
-        budget_tokens=row.budget_tokens, access_changed_at=row.access_changed_at,
-        tokens_not_before=row.tokens_not_before,
-    )  # fmt: skip
-
-
-def _refresh(row: RefreshTokenRow) -> RefreshToken:
-    return RefreshToken(
-        id=row.id, family_id=row.family_id, user_id=row.user_id, created_at=row.created_at,
-        expires_at=row.expires_at, used_at=row.used_at, revoked_at=row.revoked_at,
-    )  # fmt: skip
-
-
-def _api_key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(
-        id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix, created_at=row.created_at,
-        last_used_at=row.last_used_at,
-    )  # fmt: skip
+    return from_row(Account, row, role=Role(row.role), preferences=dict(row.preferences or {}))
 
 
 class SqlAccounts:
@@ -64,16 +45,11 @@ class SqlAccounts:
         return None if row is None else _account(row)
 
     async def add(self, account: Account) -> None:
+        role, preferences = account.role.value, dict(account.preferences)
+        email_skeleton = skeleton(account.email_norm)
         await self._repo.add_user(
-            UserRow(
-                id=account.id, email=account.email, email_norm=account.email_norm,
-                email_skeleton=skeleton(account.email_norm), display_name=account.display_name,
-                password_hash=account.password_hash, role=account.role.value, disabled=account.disabled,
-                preferences=dict(account.preferences), budget_tokens=account.budget_tokens,
-                created_at=account.created_at, updated_at=account.updated_at,
-                access_changed_at=account.access_changed_at, tokens_not_before=account.tokens_not_before,
-            )
-        )  # fmt: skip
+            to_row(UserRow, account, role=role, preferences=preferences, email_skeleton=email_skeleton)
+        )
 
     async def save(self, account: Account) -> None:
         row = await self._repo.user(account.id)  # the session's own row when it was read before
@@ -97,17 +73,11 @@ class SqlAccounts:
         return [_account(row) for row in await self._repo.users_access_changed_since(since)]
 
     async def add_refresh(self, token: RefreshToken, *, token_hash: str) -> None:
-        await self._repo.add_refresh(
-            RefreshTokenRow(
-                id=token.id, family_id=token.family_id, user_id=token.user_id, token_hash=token_hash,
-                created_at=token.created_at, expires_at=token.expires_at, used_at=token.used_at,
-                revoked_at=token.revoked_at,
-            )
-        )  # fmt: skip
+        await self._repo.add_refresh(to_row(RefreshTokenRow, token, token_hash=token_hash))
 
     async def refresh_by_hash(self, token_hash: str) -> RefreshToken | None:
         row = await self._repo.refresh_by_hash(token_hash)
-        return None if row is None else _refresh(row)
+        return None if row is None else from_row(RefreshToken, row)
 
     async def spend_refresh(self, token_id: uuid.UUID, now: datetime) -> bool:
         return await self._repo.spend_refresh(token_id, now)
@@ -132,19 +102,14 @@ class SqlAccounts:
         return await self._repo.sessions_ended_since(since, user_ids=user_ids)
 
     async def add_api_key(self, key: ApiKey, *, secret_hash: str) -> None:
-        await self._repo.add_api_key(
-            ApiKeyRow(
-                id=key.id, user_id=key.user_id, name=key.name, prefix=key.prefix, secret_hash=secret_hash,
-                created_at=key.created_at, last_used_at=key.last_used_at,
-            )
-        )  # fmt: skip
+        await self._repo.add_api_key(to_row(ApiKeyRow, key, secret_hash=secret_hash))
 
     async def api_keys(self, user_id: uuid.UUID) -> list[ApiKey]:
-        return [_api_key(row) for row in await self._repo.api_keys(user_id)]
+        return [from_row(ApiKey, row) for row in await self._repo.api_keys(user_id)]
 
     async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
         row = await self._repo.api_key_by_hash(secret_hash)
-        return None if row is None else _api_key(row)
+        return None if row is None else from_row(ApiKey, row)
 
     async def key_used(self, key_id: uuid.UUID, now: datetime) -> None:
         row = await self._repo.session.get(ApiKeyRow, key_id)
@@ -162,18 +127,13 @@ class SqlAccounts:
         await self._repo.revoke_api_keys(user_id, now)
 
 
-class SqlAccountStore:
+class SqlAccountStore(SqlStore[SqlAccounts]):
     """`AccountStore` on a `Database`; `registering` orders this process's registrations
     (PostgreSQL orders them across replicas with an advisory lock, see `lock_registrations`)."""
 
     def __init__(self, db: Database, registering: asyncio.Lock) -> None:
-        self._db = db
+        super().__init__(db, SqlAccounts)
         self._registering = registering
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlAccounts]:
-        async with self._db.transaction() as repo:
-            yield SqlAccounts(repo)
 
     @asynccontextmanager
     async def registration(self) -> AsyncIterator[SqlAccounts]:

@@ -4,31 +4,28 @@ to the rows of `CatalogRepository` (no row leaves this module)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypeVar
 
 from parley_auth.adapters.catalog_repository import CatalogRepository
+from parley_auth.adapters.mapping import from_row
 from parley_auth.adapters.orm import ModelRow, ProviderRow
-from parley_auth.adapters.repository import Database
+from parley_auth.adapters.repository import Database, SqlStore
 from parley_auth.domain.catalog import MODEL_FIELDS, Model, Provider
 
 
-def _provider(row: ProviderRow) -> Provider:
-    return Provider(
-        id=row.id, name=row.name, base_url=row.base_url, sealed_key=row.sealed_key, key_last4=row.key_last4,
-        created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
-
-
 def _model(row: ModelRow) -> Model:
-    return Model(
-        id=row.id, name=row.name, provider_id=row.provider_id, upstream=row.upstream, enabled=row.enabled,
-        context_window=row.context_window, max_tokens=row.max_tokens,
-        input_price_per_mtok=row.input_price_per_mtok, output_price_per_mtok=row.output_price_per_mtok,
-        concurrency=row.concurrency, defaults=dict(row.defaults or {}), created_at=row.created_at,
-        updated_at=row.updated_at,
-    )  # fmt: skip
+    return from_row(Model, row, defaults=dict(row.defaults or {}))
+
+
+_Row = TypeVar("_Row", ProviderRow, ModelRow)
+
+
+def _still_there(row: _Row | None, what: str) -> _Row:
+    """The row to save a change to; LookupError when it was deleted meanwhile."""
+    if row is None:
+        raise LookupError(f"{what} is gone")
+    return row
 
 
 def _set_provider(row: ProviderRow, provider: Provider) -> None:
@@ -72,14 +69,14 @@ class SqlCatalog:
         return await self._repo.is_empty()
 
     async def providers(self) -> list[Provider]:
-        return [_provider(row) for row in await self._repo.providers()]
+        return [from_row(Provider, row) for row in await self._repo.providers()]
 
     async def models(self) -> list[Model]:
         return [_model(row) for row in await self._repo.models()]
 
     async def provider(self, provider_id: uuid.UUID) -> Provider | None:
         row = await self._repo.provider(provider_id)
-        return None if row is None else _provider(row)
+        return None if row is None else from_row(Provider, row)
 
     async def model(self, model_id: uuid.UUID) -> Model | None:
         row = await self._repo.model(model_id)
@@ -101,15 +98,11 @@ class SqlCatalog:
 
     async def save_provider(self, provider: Provider) -> None:
         row = await self._repo.provider(provider.id)  # the session's own row when it was read before
-        if row is None:
-            raise LookupError(f"provider {provider.id} is gone")
-        _set_provider(row, provider)
+        _set_provider(_still_there(row, f"provider {provider.id}"), provider)
         await self._repo.flush()
 
     async def delete_provider(self, provider_id: uuid.UUID) -> None:
-        row = await self._repo.provider(provider_id)
-        if row is not None:
-            await self._repo.delete(row)
+        await self._delete(await self._repo.provider(provider_id))
 
     async def add_model(self, model: Model) -> None:
         row = ModelRow(id=model.id, created_at=model.created_at)
@@ -118,24 +111,20 @@ class SqlCatalog:
 
     async def save_model(self, model: Model) -> None:
         row = await self._repo.model(model.id)
-        if row is None:
-            raise LookupError(f"model {model.id} is gone")
-        _set_model(row, model)
+        _set_model(_still_there(row, f"model {model.id}"), model)
         await self._repo.flush()
 
     async def delete_model(self, model_id: uuid.UUID) -> None:
-        row = await self._repo.model(model_id)
+        await self._delete(await self._repo.model(model_id))
+
+    async def _delete(self, row: ProviderRow | ModelRow | None) -> None:
+        """Deleting what is gone already changes nothing."""
         if row is not None:
             await self._repo.delete(row)
 
 
-class SqlCatalogStore:
+class SqlCatalogStore(SqlStore[SqlCatalog]):
     """`CatalogStore` on a `Database`."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlCatalog]:
-        async with self._db.transaction() as repo:
-            yield SqlCatalog(repo.catalog)
+        super().__init__(db, lambda repo: SqlCatalog(repo.catalog))

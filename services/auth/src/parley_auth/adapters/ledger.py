@@ -4,42 +4,12 @@ from and to the rows of `Repository` (no row leaves this module)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 
-from parley_auth.adapters.orm import BilledMessageRow, QuotaBlockRow, UsageRow
-from parley_auth.adapters.repository import Database, Repository
+from parley_auth.adapters.mapping import from_row, to_row
+from parley_auth.adapters.orm import BilledMessageRow, QuotaBlockRow
+from parley_auth.adapters.repository import Database, Repository, SqlStore
 from parley_auth.domain.quota import Bill, DailyUsage, Price, QuotaBlock
-
-
-def _usage(row: UsageRow) -> DailyUsage:
-    return DailyUsage(
-        user_id=row.user_id, model=row.model, day=row.day, requests=row.requests,
-        prompt_tokens=row.prompt_tokens, completion_tokens=row.completion_tokens, cost_nanos=row.cost_nanos,
-    )  # fmt: skip
-
-
-def _bill(row: BilledMessageRow) -> Bill:
-    return Bill(
-        message_id=row.message_id, event_id=row.event_id, occurred_at=row.occurred_at, user_id=row.user_id,
-        model=row.model, day=row.day, prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens, cost_nanos=row.cost_nanos,
-    )  # fmt: skip
-
-
-def _bill_row(bill: Bill) -> BilledMessageRow:
-    return BilledMessageRow(
-        message_id=bill.message_id, event_id=bill.event_id, occurred_at=bill.occurred_at,
-        user_id=bill.user_id, model=bill.model, day=bill.day, prompt_tokens=bill.prompt_tokens,
-        completion_tokens=bill.completion_tokens, cost_nanos=bill.cost_nanos,
-    )  # fmt: skip
-
-
-def _block(row: QuotaBlockRow) -> QuotaBlock:
-    return QuotaBlock(
-        user_id=row.user_id, period_start=row.period_start, quota=row.quota, limit=row.limit, used=row.used
-    )
 
 
 class SqlLedger:
@@ -56,11 +26,11 @@ class SqlLedger:
 
     async def billed(self, message_id: uuid.UUID) -> Bill | None:
         row = await self._repo.billed(message_id)
-        return None if row is None else _bill(row)
+        return None if row is None else from_row(Bill, row)
 
     async def bill(self, bill: Bill, *, instead_of: Bill | None) -> None:
         earlier = None if instead_of is None else await self._repo.billed(instead_of.message_id)
-        await self._repo.bill(_bill_row(bill), instead_of=earlier)
+        await self._repo.bill(to_row(BilledMessageRow, bill), instead_of=earlier)
 
     async def price(self, model: str) -> Price | None:
         known = await self._repo.catalog.price(model)
@@ -81,22 +51,17 @@ class SqlLedger:
         self, *, user_id: str | None, since: date | None, until: date | None, limit: int
     ) -> list[DailyUsage]:
         rows = await self._repo.usage(user_id=user_id, since=since, until=until, limit=limit)
-        return [_usage(row) for row in rows]
+        return [from_row(DailyUsage, row) for row in rows]
 
     async def block(self, user_id: str) -> QuotaBlock | None:
         row = await self._repo.block(user_id)
-        return None if row is None else _block(row)
+        return None if row is None else from_row(QuotaBlock, row)
 
     async def blocks(self) -> list[QuotaBlock]:
-        return [_block(row) for row in await self._repo.blocks()]
+        return [from_row(QuotaBlock, row) for row in await self._repo.blocks()]
 
     async def add_block(self, block: QuotaBlock) -> None:
-        await self._repo.add_block(
-            QuotaBlockRow(
-                user_id=block.user_id, period_start=block.period_start, quota=block.quota,
-                limit=block.limit, used=block.used,
-            )
-        )  # fmt: skip
+        await self._repo.add_block(to_row(QuotaBlockRow, block))
 
     async def save_block(self, block: QuotaBlock) -> None:
         row = await self._repo.block(block.user_id)  # the session's own row when it was read before
@@ -112,13 +77,8 @@ class SqlLedger:
             await self._repo.remove_block(row)
 
 
-class SqlLedgerStore:
+class SqlLedgerStore(SqlStore[SqlLedger]):
     """`LedgerStore` on a `Database`."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqlLedger]:
-        async with self._db.transaction() as repo:
-            yield SqlLedger(repo)
+        super().__init__(db, SqlLedger)

@@ -6,10 +6,10 @@ and SQLite."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import make_url
@@ -20,6 +20,8 @@ from parley_auth.adapters.catalog_repository import CatalogRepository
 from parley_auth.adapters.ledger_queries import LedgerQueries
 from parley_auth.adapters.orm import ApiKeyRow, RefreshTokenRow, SigningKeyRow, UserRow
 from parley_auth.domain.errors import Conflict
+
+T = TypeVar("T")
 
 
 def _like_escape(term: str) -> str:
@@ -225,3 +227,16 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class SqlStore(Generic[T]):
+    """A store on a `Database`: each transaction's `Repository` as `scope` makes it a port."""
+
+    def __init__(self, db: Database, scope: Callable[[Repository], T]) -> None:
+        self._db = db
+        self._scope = scope
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[T]:
+        async with self._db.transaction() as repo:
+            yield self._scope(repo)

@@ -94,12 +94,12 @@ async def _periodic(auth: Auth, stopping: asyncio.Event) -> None:
 def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
     auth = auth or bootstrap(settings)
     register_consumers(auth)
-    router = auth.router
+    broker = auth.lifespan
     tasks: list[asyncio.Task[None]] = []
     stopping = asyncio.Event()
 
-    @router.after_startup
-    async def _start(_app: FastAPI) -> None:
+    @broker.after_startup
+    async def _start() -> None:
         async with auth.db.transaction() as repo:
             await auth.keys.load(repo, auth.now())
         try:
@@ -114,8 +114,8 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
         log.info("auth service ready: signing key %s", auth.keys.active().kid)
         await _tell_how_to_bootstrap(auth)
 
-    @router.on_broker_shutdown
-    async def _stop(_app: FastAPI) -> None:
+    @broker.on_shutdown
+    async def _stop() -> None:
         # The running tick finishes first: a task cancelled inside a broker call closes that
         # channel under the subscribers being stopped ("Channel closed by RPC timeout").
         stopping.set()
@@ -126,9 +126,8 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
                 log.warning("the periodic task did not finish within %.0f s: cancelled", _STOP_WAIT_S)
         await auth.db.close()
 
-    app = FastAPI(title="Parley auth", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Parley auth", version="0.1.0", docs_url=None, redoc_url=None, lifespan=broker.run)
     app.state.auth = auth
-    app.include_router(router)
     app.include_router(sessions_api.router)
     app.include_router(account_api.router)
     app.include_router(admin_api.router)

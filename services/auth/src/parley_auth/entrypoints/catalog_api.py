@@ -13,7 +13,6 @@ from fastapi import APIRouter, status
 
 from parley_auth import catalog
 from parley_auth.deps import AdminSession, AuthDep
-from parley_auth.domain.catalog import Model, Provider
 from parley_auth.entrypoints.schemas import (
     CatalogOut,
     ErrorOut,
@@ -43,31 +42,14 @@ _NO_SECRET: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/auth/catalog", tags=["catalog"], responses=_ERRORS)
 
 
-def _provider_out(provider: Provider) -> ProviderOut:
-    return ProviderOut(
-        id=provider.id, name=provider.name, base_url=provider.base_url, has_key=provider.has_key,
-        key_last4=provider.key_last4, created_at=provider.created_at, updated_at=provider.updated_at,
-    )  # fmt: skip
-
-
-def _model_out(model: Model) -> ModelOut:
-    return ModelOut(
-        id=model.id, name=model.name, provider_id=model.provider_id, upstream=model.upstream,
-        enabled=model.enabled, context_window=model.context_window, max_tokens=model.max_tokens,
-        input_price_per_mtok=model.input_price_per_mtok, output_price_per_mtok=model.output_price_per_mtok,
-        concurrency=model.concurrency, defaults=model.defaults, created_at=model.created_at,
-        updated_at=model.updated_at,
-    )  # fmt: skip
-
-
 @router.get("")
 async def read_catalog(_admin: AdminSession, auth: AuthDep) -> CatalogOut:
     """Admins only: every provider (keys as `key_last4` only) and every model, enabled or not."""
     view = await catalog.read(auth=auth)
     return CatalogOut(
         revision=view.revision,
-        providers=[_provider_out(p) for p in view.providers],
-        models=[_model_out(m) for m in view.models],
+        providers=[ProviderOut.model_validate(p) for p in view.providers],
+        models=[ModelOut.model_validate(m) for m in view.models],
     )
 
 
@@ -76,7 +58,7 @@ async def create_provider(body: ProviderIn, admin: AdminSession, auth: AuthDep) 
     provider = await catalog.create_provider(
         str(admin.user.id), name=body.name.strip(), base_url=body.base_url, api_key=body.api_key, auth=auth
     )
-    return _provider_out(provider)
+    return ProviderOut.model_validate(provider)
 
 
 @router.patch("/providers/{provider_id}", responses={**_NOT_FOUND, **_CONFLICT, **_NO_SECRET})
@@ -88,7 +70,7 @@ async def update_provider(
     if "name" in changes:
         changes["name"] = changes["name"].strip()
     provider = await catalog.update_provider(str(admin.user.id), provider_id, changes, auth=auth)
-    return _provider_out(provider)
+    return ProviderOut.model_validate(provider)
 
 
 @router.delete(
@@ -102,14 +84,16 @@ async def delete_provider(provider_id: uuid.UUID, admin: AdminSession, auth: Aut
 @router.post("/models", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
 async def create_model(body: ModelIn, admin: AdminSession, auth: AuthDep) -> ModelOut:
     """422 for an unknown `provider_id` or `max_tokens` above `context_window`."""
-    return _model_out(await catalog.create_model(str(admin.user.id), body.model_dump(), auth=auth))
+    model = await catalog.create_model(str(admin.user.id), body.model_dump(), auth=auth)
+    return ModelOut.model_validate(model)
 
 
 @router.patch("/models/{model_id}", responses={**_NOT_FOUND, **_CONFLICT})
 async def update_model(model_id: uuid.UUID, body: ModelPatch, admin: AdminSession, auth: AuthDep) -> ModelOut:
     """Any subset of the fields, `enabled` included (running generations of a disabled model finish)."""
     changes = body.model_dump(exclude_unset=True)
-    return _model_out(await catalog.update_model(str(admin.user.id), model_id, changes, auth=auth))
+    model = await catalog.update_model(str(admin.user.id), model_id, changes, auth=auth)
+    return ModelOut.model_validate(model)
 
 
 @router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)

@@ -73,21 +73,12 @@ def user_out(account: Account) -> UserOut:
 
 
 def api_key_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, last_used_at=key.last_used_at
-    )
+    return ApiKeyOut.model_validate(key)
 
 
 def token_out(tokens: Tokens) -> TokenOut:
     return TokenOut(access_token=tokens.access_token, expires_in=tokens.expires_in)
 
 
-def _daily_usage_out(u: DailyUsage) -> UsageRowOut:
-    return UsageRowOut(
-        user_id=u.user_id, model=u.model, day=u.day, requests=u.requests, prompt_tokens=u.prompt_tokens,
-        completion_tokens=u.completion_tokens, cost=u.cost,
-    )  # fmt: skip
-
-
 def usage_out(lines: list[DailyUsage]) -> UsageOut:
-    return UsageOut(usage=[_daily_usage_out(u) for u in lines])
+    return UsageOut(usage=[UsageRowOut.model_validate(u) for u in lines])

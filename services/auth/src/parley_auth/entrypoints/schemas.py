@@ -55,6 +55,11 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _Out(BaseModel):
+    # Answers are read off the domain's dataclasses by attribute (`ProviderOut.model_validate(provider)`).
+    model_config = ConfigDict(from_attributes=True)
+
+
 class RegisterIn(_In):
     email: Annotated[EmailStr, StringConstraints(max_length=254)]
     display_name: Name
@@ -87,9 +92,7 @@ class Preferences(_In):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
 
 
-class UserOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class UserOut(_Out):
     id: uuid.UUID
     email: str
     display_name: str
@@ -128,9 +131,7 @@ class ApiKeyIn(_In):
     """The account's password: needed unless the session signed in within five minutes."""
 
 
-class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class ApiKeyOut(_Out):
     id: uuid.UUID
     name: str
     prefix: str
@@ -151,9 +152,7 @@ class TokenExchangeIn(_In):
     api_key: Annotated[str, StringConstraints(min_length=1, max_length=200), Printable]
 
 
-class UsageRowOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class UsageRowOut(_Out):
     user_id: str
     model: str
     day: date
@@ -228,9 +227,7 @@ class ProviderPatch(_Patch):
     """A new key; "" or null removes the key; absent leaves it as it is."""
 
 
-class ProviderOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class ProviderOut(_Out):
     id: uuid.UUID
     name: str
     base_url: str
@@ -275,9 +272,7 @@ class ModelPatch(_Patch):
     defaults: Defaults | SkipJsonSchema[None] = None
 
 
-class ModelOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class ModelOut(_Out):
     id: uuid.UUID
     name: str
     provider_id: uuid.UUID

@@ -15,7 +15,6 @@ from typing import TypeVar
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
 from parley_contracts import DomainEvent, UnsupportedEvent, utcnow
 from parley_contracts.topology import HISTORY_EVENTS
@@ -26,10 +25,9 @@ from parley_history.domain.errors import StoreUnavailable
 from parley_history.ports import EventPublisher, HistoryStore
 from parley_history.settings import Settings
 from parley_platform.outage import Stopped, retry_while_unavailable
-from parley_platform.telemetry import context_from_headers
+from parley_platform.telemetry import consume_span
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer(__name__)
 
 _DEPTH_INTERVAL_S = 5.0
 
@@ -254,11 +252,4 @@ class EventConsumer:
 
 
 def _consume_span(message: AbstractIncomingMessage) -> trace.Span:
-    """The processing of `message`, a child of its publisher's span (aio-pika's instrumentation
-    spans only the hand-over to the consumer)."""
-    return _tracer.start_span(
-        f"{HISTORY_EVENTS.name} process",
-        context=context_from_headers(message.headers),
-        kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "rabbitmq", "messaging.message.id": str(message.message_id)},
-    )
+    return consume_span(HISTORY_EVENTS.name, message.headers, message.message_id)
