@@ -46,7 +46,7 @@ def test_a_message_that_must_go_is_dropped_with_one_line(
     (record,) = caplog.records
     assert record.levelno == level
     assert says in record.getMessage()
-    assert "m-1 on q.quota" in record.getMessage()
+    assert "on q.quota (message m-1): " in record.getMessage()
     (reason,) = dropped
     assert isinstance(reason, ForgedEvent) == (level == logging.ERROR)
 

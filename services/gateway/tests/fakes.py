@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot
+from parley_contracts import CancelGeneration, Event, PromptSubmitted, RequestSnapshot, UserAccessChanged
 from parley_contracts.senders import Senders
 from parley_contracts.topology import QueueSpec
 from parley_gateway.domain.errors import BrokerUnavailable
@@ -19,8 +20,30 @@ SENDERS = Senders.parse(
 """Each service with a broker user of its own, as deployed: a sender is checked."""
 UNCHECKED = Senders()
 """One broker user for every service (`make dev`): no sender is checked."""
-ANYONE: dict[str, Any] = {"sender": None, "senders": UNCHECKED}
 """The keywords of a message from anyone where no sender is checked (tests of something else)."""
+ACCESS_TTL = timedelta(minutes=15)
+"""How long an account's access change stays relevant (its `relevant_until`) in these tests."""
+
+
+def access_changed(
+    user_id: str,
+    at: datetime | None = None,
+    *,
+    disabled: bool = False,
+    role: str = "user",
+    cut: datetime | None = None,
+) -> UserAccessChanged:
+    """Auth's word that the account's access changed `at` (now by default); `cut` refuses the
+    tokens issued before it."""
+    at = at or datetime.now(UTC)
+    return UserAccessChanged(
+        user_id=user_id,
+        disabled=disabled,
+        role=role,  # type: ignore[arg-type]
+        tokens_not_before=cut,
+        occurred_at=at,
+        relevant_until=at + ACCESS_TTL,
+    )
 
 
 class FakeClock:
@@ -136,17 +159,22 @@ class FakeSink:
 
     def text(self, message_id: UUID) -> str:
         """The message's text as a client builds it."""
-        text = ""
-        for frame in self.frames:
-            if frame.get("message_id") != str(message_id):
-                continue
-            if frame["type"] == "delta":
-                text += frame["text"]
-            elif frame["type"] in ("snapshot", "done"):
-                text = frame["text"]
-            elif frame["type"] == "restart":
-                text = ""
-        return text
+        return text_of(self.frames, str(message_id))
+
+
+def text_of(frames: Sequence[dict[str, Any]], message_id: str) -> str:
+    """A message's text as a client builds it from its frames."""
+    text = ""
+    for frame in frames:
+        if frame.get("message_id") != message_id:
+            continue
+        if frame["type"] == "delta":
+            text += frame["text"]
+        elif frame["type"] in ("snapshot", "done"):
+            text = frame["text"]
+        elif frame["type"] == "restart":
+            text = ""
+    return text
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:

@@ -61,14 +61,14 @@ class Inbox(Generic[E]):
 
     def dropped(self, exc: UnsupportedEvent, *, message_id: str | None = None) -> None:
         """The one line that says why a message on `where` is dropped."""
-        message = f" {message_id}" if message_id else ""
+        message = f" (message {message_id})" if message_id else ""
         if isinstance(exc, ForgedEvent):
-            self._log.error("dropping a forged message%s on %s: %s", message, self.where, exc.reason)
+            self._log.error("dropping a forged message on %s%s: %s", self.where, message, exc.reason)
         else:
             self._log.warning(
-                "dropping message%s on %s: %s (type=%r version=%r)",
-                message,
+                "dropping message on %s%s: %s (type=%r version=%r)",
                 self.where,
+                message,
                 exc.reason,
                 exc.type,
                 exc.version,

@@ -184,7 +184,7 @@ def instrument_app(app: FastAPI, *, registry: CollectorRegistry) -> None:
 
 
 def broker_middlewares(registry: CollectorRegistry, *, app_name: str) -> tuple[Any, ...]:
-    """FastStream middlewares for a RabbitBroker or RabbitRouter: consume and
+    """FastStream middlewares for a RabbitBroker: consume and
     publish spans with the W3C context in the AMQP headers (through the global
     tracer provider, a no-op until `configure_tracing` installs one), and
     messages handled, their latency and failures in `registry`."""

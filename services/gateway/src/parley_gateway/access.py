@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from faststream.rabbit import RabbitBroker
-
-from parley_contracts import EventDecoder, UnsupportedEvent, UserAccessChanged
+from parley_contracts import UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
-from parley_contracts.senders import ForgedEvent, Senders
 from parley_gateway.domain.auth import AccountAccess
-from parley_platform.rabbit import queue_exists
+from parley_platform.broker import RabbitBroker
+from parley_platform.inbox import Inbox
+from parley_platform.rpc import NoAnswer, ask
 
 log = logging.getLogger(__name__)
 
-ACCESS = EventDecoder([UserAccessChanged])
 ACCESS_CHANGED = UserAccessChanged.model_fields["type"].default
 
 
@@ -34,19 +33,7 @@ class Sockets(Protocol):
         ...
 
 
-def record_access_change(
-    body: bytes, *, sender: str | None, senders: Senders, access: AccountAccess, sockets: Sockets
-) -> None:
-    """`sender` is the broker user that published `body`: only auth's is believed."""
-    try:
-        change = senders.decode(ACCESS, body, sender)
-    except ForgedEvent as exc:
-        log.error("dropping a forged access change: %s", exc.reason)
-        return
-    except UnsupportedEvent as exc:
-        log.warning("dropping an access change this gateway does not understand: %s", exc.reason)
-        return
-    assert isinstance(change, UserAccessChanged)
+def record_access_change(change: UserAccessChanged, *, access: AccountAccess, sockets: Sockets) -> None:
     if not access.record(change):
         return
     open_sockets = sockets.on_access_changed(change.user_id)
@@ -60,44 +47,33 @@ def record_access_change(
 
 
 async def learn_recent_changes(
-    broker: RabbitBroker, *, access: AccountAccess, timeout_s: float, user_id: str, senders: Senders
+    broker: RabbitBroker,
+    *,
+    access: AccountAccess,
+    timeout_s: float,
+    user_id: str,
+    inbox: Inbox[UserAccessChanged],
 ) -> bool:
     """Ask auth for the access changes that still matter; False when it did not answer (no
     auth on this broker, or it is down: the caller asks again later). `user_id` is this
     gateway's broker user; an answer from another than auth's is not believed."""
-    # A request to a queue nobody declared is dropped silently: check first, as workers do.
-    if not await queue_exists(await broker.connect(), ACCESS_REQUESTS):
-        return False
     try:
-        response = await broker.request(b"{}", queue=ACCESS_REQUESTS, timeout=timeout_s, user_id=user_id)
-    except TimeoutError:
+        answer = await ask(broker, ACCESS_REQUESTS, timeout_s=timeout_s, user_id=user_id)
+    except NoAnswer:
         return False
-    try:
-        senders.check(ACCESS_CHANGED, response.raw_message.user_id)
-    except ForgedEvent as exc:
-        log.error("dropping a forged answer on %s: %s", ACCESS_REQUESTS, exc.reason)
+    if not inbox.check(ACCESS_CHANGED, sender=answer.sender):
         return False
-    recent = RecentAccessChanges.model_validate_json(response.body)
+    recent = RecentAccessChanges.model_validate_json(answer.body)
     kept = sum(access.record(change) for change in recent.changes)
     log.info("learned %d recent access change(s) from auth (%d kept)", len(recent.changes), kept)
     return True
 
 
-async def keep_asking(
-    broker: RabbitBroker,
-    *,
-    access: AccountAccess,
-    timeout_s: float,
-    interval_s: float,
-    user_id: str,
-    senders: Senders,
-) -> None:
-    """`learn_recent_changes` until auth answers."""
+async def keep_asking(learn: Callable[[], Awaitable[bool]], *, interval_s: float) -> None:
+    """`learn()` (`learn_recent_changes`) every `interval_s` until auth answers."""
     while True:
         try:
-            if await learn_recent_changes(
-                broker, access=access, timeout_s=timeout_s, user_id=user_id, senders=senders
-            ):
+            if await learn():
                 return
         except Exception as exc:
             log.warning("asking auth for recent access changes failed: %s: %s", type(exc).__name__, exc)

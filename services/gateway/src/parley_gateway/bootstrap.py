@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from parley_gateway.adapters.api_keys import ApiKeyExchange
 from parley_gateway.adapters.metrics import GatewayMetrics
-from parley_gateway.adapters.rabbit import RabbitPublisher, RabbitRouter
+from parley_gateway.adapters.rabbit import RabbitPublisher
 from parley_gateway.adapters.session_queues import RabbitSessionQueues
 from parley_gateway.adapters.tokens import JwksTokenVerifier, http_jwks
 from parley_gateway.adapters.upstream import Upstreams
@@ -24,15 +24,16 @@ from parley_gateway.domain.stats import LatencyWindow
 from parley_gateway.hub import SessionHub
 from parley_gateway.ports import PublisherConnection, SessionQueuesConnection, TokenVerifier
 from parley_gateway.settings import Settings
+from parley_platform.broker import BrokerLifespan, make_broker
 from parley_platform.browser_security import OriginPolicy
-from parley_platform.fastapi_broker import make_router
 
 
 @dataclass
 class Gateway:
     settings: Settings
     clock: Clock
-    router: RabbitRouter
+    lifespan: BrokerLifespan
+    """The broker (outside the token path), started and stopped with the app."""
     publisher: PublisherConnection
     queues: SessionQueuesConnection
     verifier: TokenVerifier
@@ -69,7 +70,7 @@ def bootstrap(
     upstreams: Upstreams | None = None,
 ) -> Gateway:
     metrics = GatewayMetrics()
-    router = make_router(
+    broker = make_broker(
         settings.amqp_url,
         app_name="parley-gateway",
         metrics_registry=metrics.registry,
@@ -77,7 +78,7 @@ def bootstrap(
     )
     if publisher is None:
         publisher = RabbitPublisher(
-            router, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user
+            broker, timeout_s=settings.publish_timeout_s, user_id=settings.broker_user
         )
     if queues is None:
         queues = RabbitSessionQueues(
@@ -97,7 +98,7 @@ def bootstrap(
     return Gateway(
         settings=settings,
         clock=clock,
-        router=router,
+        lifespan=BrokerLifespan(broker),
         publisher=publisher,
         queues=queues,
         verifier=verifier,

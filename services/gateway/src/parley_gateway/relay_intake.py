@@ -9,23 +9,16 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 from uuid import UUID
 
-from parley_contracts import (
-    SESSION_STREAM_EVENTS,
-    EventDecoder,
-    StreamEvent,
-    StreamSnapshots,
-    UnsupportedEvent,
-    new_id,
-)
-from parley_contracts.senders import ForgedEvent, Senders
+from parley_contracts import SESSION_STREAM_EVENTS, StreamEvent, StreamSnapshots, new_id
+from parley_contracts.senders import Senders
 from parley_gateway.domain.sessions import is_resync_request
 from parley_gateway.ports import Delivery
+from parley_platform.inbox import Inbox
 
 log = logging.getLogger(__name__)
-
-SESSION_EVENTS = EventDecoder(SESSION_STREAM_EVENTS)
 
 
 class SessionIntake:
@@ -38,7 +31,10 @@ class SessionIntake:
         on_superseded: Callable[[], None],
     ) -> None:
         self.session_id = session_id
-        self._senders = senders
+        self._events = cast(
+            "Inbox[StreamEvent | StreamSnapshots]",
+            Inbox(*SESSION_STREAM_EVENTS, senders=senders, where=f"session {session_id}", logger=log),
+        )
         self._issued = issued
         self._on_superseded = on_superseded
         self._attached = new_id()  # time-ordered: tells earlier resumes from later ones
@@ -83,16 +79,7 @@ class SessionIntake:
         delivery = self._unsettled.get(ticket)
         if delivery is None:
             return None
-        try:
-            event = self._senders.decode(SESSION_EVENTS, delivery.body, delivery.sender)
-        except ForgedEvent as exc:
-            log.error("session %s: dropping a forged session event: %s", self.session_id, exc.reason)
-            return None
-        except UnsupportedEvent as exc:
-            log.warning("session %s: dropping a session event: %s", self.session_id, exc.reason)
-            return None
-        assert isinstance(event, StreamEvent | StreamSnapshots)
-        return event
+        return self._events.read(delivery.body, sender=delivery.sender)
 
     def superseded(self, answer: StreamSnapshots) -> bool:
         """An answer to a resume started after this socket attached: another

@@ -72,18 +72,3 @@ class Client:
 
     async def close(self) -> None:
         await self.ws.close()
-
-
-def text_of(frames: list[dict[str, Any]], message_id: str) -> str:
-    """A message's text as a client builds it from its frames."""
-    text = ""
-    for frame in frames:
-        if frame.get("message_id") != message_id:
-            continue
-        if frame["type"] == "delta":
-            text += frame["text"]
-        elif frame["type"] in ("snapshot", "done"):
-            text = frame["text"]
-        elif frame["type"] == "restart":
-            text = ""
-    return text

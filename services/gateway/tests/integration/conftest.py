@@ -200,3 +200,22 @@ def connect(clients: list[Client]) -> Any:
         return client
 
     return _connect
+
+
+@pytest.fixture
+async def client(gateway_a: GatewayProcess, connect: Any, token: str) -> Client:
+    """The user's socket on gateway A, past its hello."""
+    socket: Client = await connect(gateway_a)
+    await socket.hello(token)
+    return socket
+
+
+@pytest.fixture
+async def on_both_gateways(
+    gateway_a: GatewayProcess, gateway_b: GatewayProcess, connect: Any, token: str
+) -> list[Client]:
+    """The user's two sockets, one on gateway A and one on gateway B, past their hello."""
+    sockets = [await connect(gateway_a), await connect(gateway_b)]
+    for client in sockets:
+        await client.hello(token)
+    return sockets

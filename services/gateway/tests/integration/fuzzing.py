@@ -9,13 +9,18 @@ so that a parser that let something through would be caught."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
+import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from parley_contracts.topology import CHAT_EVENTS
+from parley_platform.rabbit import declare_exchange
 from tests.integration.conftest import GatewayProcess, spawn_gateway
 
 FRAME_TYPES = ("hello", "resume", "prompt", "stop", "ping")
@@ -29,6 +34,18 @@ MAX_MODEL_CHARS = 200
 MAX_MESSAGES = 1000
 MAX_JSON_DEPTH = 1024
 """orjson refuses deeper documents: a frame nested deeper is not valid JSON to the gateway."""
+
+FUZZ = settings(
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+"""Hypothesis settings of the fuzz tests: a real gateway per test (function-scoped fixture), slow
+by hypothesis' measure, with large frames."""
 
 
 @dataclass(frozen=True)
@@ -224,12 +241,12 @@ bad_type = (  # invalid_frame when `type` is not a string, else unknown_type
     )
 )
 not_an_object = st.lists(junk, max_size=4) | scalars | deep
-not_json = st.text(max_size=60).filter(lambda text: not _is_json(text)) | st.sampled_from(
+not_json = st.text(max_size=60).filter(lambda text: not is_json(text)) | st.sampled_from(
     ["{", '{"type": "ping"', "NaN", "[1,]", "{'type': 'ping'}", '{"type": "ping"}}']
 )
 
 
-def _is_json(text: str) -> bool:
+def is_json(text: str | bytes) -> bool:
     try:
         json.loads(text)
     except ValueError:
@@ -266,3 +283,22 @@ def gateway_process(name: str, amqp_url: str, jwks_url: str) -> Iterator[Gateway
         log = gateway.process.log_text()
         assert "Traceback" not in log, log[-4000:]
         assert "frame handling failed" not in log, log[-4000:]
+
+
+def gateway_fixture(name: str) -> Callable[..., Iterator[GatewayProcess]]:
+    """A test module's `fuzz_gateway` fixture: a `gateway_process` named `name`, for the module."""
+
+    @pytest.fixture(scope="module")
+    def fuzz_gateway(amqp_url: str, jwks_server: Any) -> Iterator[GatewayProcess]:
+        with gateway_process(name, amqp_url, jwks_server.jwks_url) as gateway:
+            yield gateway
+
+    return fuzz_gateway
+
+
+async def submitted_prompts(connection: aio_pika.abc.AbstractConnection) -> aio_pika.abc.AbstractQueue:
+    """A queue of the test's own that gets every `prompt.submitted`: what no fuzzed input may cause."""
+    channel = await connection.channel()
+    prompts = await channel.declare_queue(exclusive=True)
+    await prompts.bind(await declare_exchange(channel, CHAT_EVENTS), routing_key="prompt.submitted")
+    return prompts

@@ -9,7 +9,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,25 +19,10 @@ from faststream.rabbit import RabbitBroker, RabbitQueue, RabbitResponse
 from parley_contracts import UserAccessChanged
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
 from parley_testkit import FakeProvider
+from tests.fakes import access_changed
 from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess, KeyRing, spawn_gateway
 from tests.integration.test_quota import publish
-
-TTL = timedelta(minutes=15)
-
-
-def access_changed(
-    user: str, *, disabled: bool, role: str = "user", cut: datetime | None = None
-) -> UserAccessChanged:
-    now = datetime.now(UTC)
-    return UserAccessChanged(
-        user_id=user,
-        disabled=disabled,
-        role=role,  # type: ignore[arg-type]
-        tokens_not_before=cut,
-        occurred_at=now,
-        relevant_until=now + TTL,
-    )
 
 
 async def refused_hello(client: Client, token: str) -> tuple[dict[str, Any], int | None]:

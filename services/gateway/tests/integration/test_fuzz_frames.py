@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -22,11 +22,9 @@ from uuid import uuid4
 import aio_pika
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.rabbit import declare_exchange
 from tests.integration import fuzzing as fz
 from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess, KeyRing, wait_for_model
@@ -87,10 +85,7 @@ def cases(model: str, session_id: str) -> st.SearchStrategy[Case]:
     )
 
 
-@pytest.fixture(scope="module")
-def fuzz_gateway(amqp_url: str, jwks_server: Any) -> Iterator[GatewayProcess]:
-    with fz.gateway_process("gateway-fuzz-frames", amqp_url, jwks_server.jwks_url) as gateway:
-        yield gateway
+fuzz_gateway = fz.gateway_fixture("gateway-fuzz-frames")
 
 
 @dataclass
@@ -125,9 +120,7 @@ async def fuzz_socket(
 ) -> AsyncIterator[FuzzSocket]:
     connection = await aio_pika.connect(amqp_url)
     try:
-        channel = await connection.channel()
-        prompts = await channel.declare_queue(exclusive=True)
-        await prompts.bind(await declare_exchange(channel, CHAT_EVENTS), routing_key="prompt.submitted")
+        prompts = await fz.submitted_prompts(connection)
         user = f"fuzz-{uuid4().hex[:8]}"
         socket = FuzzSocket(fuzz_gateway, keyring.token(user, expires_in=3600), user, FUZZ_MODEL, prompts)
         await socket.open()
@@ -154,20 +147,8 @@ async def served_socket(
         await worker.stop()
 
 
-# A real gateway per test (function-scoped fixture), slow by hypothesis' measure, with large frames.
-FUZZ = settings(
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
-
-
 @pytest.mark.timeout(300)
-@settings(FUZZ, max_examples=400)
+@settings(fz.FUZZ, max_examples=400)
 @given(data=st.data())
 async def test_every_malformed_frame_gets_its_error_and_the_socket_stays_usable(
     fuzz_socket: FuzzSocket, data: st.DataObject
@@ -189,7 +170,7 @@ async def test_every_malformed_frame_gets_its_error_and_the_socket_stays_usable(
 
 
 @pytest.mark.timeout(300)
-@settings(FUZZ, max_examples=100)
+@settings(fz.FUZZ, max_examples=100)
 @given(data=st.data())
 async def test_before_hello_every_malformed_frame_gets_its_error_and_a_hello_still_works(
     fuzz_socket: FuzzSocket, data: st.DataObject

@@ -11,7 +11,7 @@ Proves: every answer is the 4xx the fault calls for, in OpenAI's error shape
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -20,11 +20,9 @@ import aio_pika
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parley_contracts.topology import CHAT_EVENTS
-from parley_platform.rabbit import declare_exchange
 from parley_testkit.attacks import ATTACKS
 from tests.integration import fuzzing as fz
 from tests.integration.conftest import GatewayProcess, KeyRing
@@ -88,7 +86,7 @@ bodies = st.one_of(
     fz.not_an_object.map(lambda value: _json_body("not-an-object", value)),
     fz.too_deep.map(lambda value: _json_body("deep", value)),
     st.binary(max_size=100)
-    .filter(lambda data: not _is_json(data))
+    .filter(lambda data: not fz.is_json(data))
     .map(lambda data: Body("not-json", data, 400)),
     st.integers(1, 4096).map(
         lambda pad: Body(
@@ -112,14 +110,6 @@ hostile_credentials = st.one_of(
 """`pk_` keys are left out: this gateway has no auth service to exchange them with (a 503)."""
 
 
-def _is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except ValueError:
-        return False
-    return True
-
-
 def assert_openai_error(response: httpx.Response, status: int, context: object) -> None:
     assert response.status_code == status, (context, response.status_code, response.text[:500])
     body = response.json()
@@ -133,10 +123,7 @@ def assert_openai_error(response: httpx.Response, status: int, context: object) 
     assert error["code"] is None or isinstance(error["code"], str), (context, body)
 
 
-@pytest.fixture(scope="module")
-def fuzz_gateway(amqp_url: str, jwks_server: Any) -> Iterator[GatewayProcess]:
-    with fz.gateway_process("gateway-fuzz-openai", amqp_url, jwks_server.jwks_url) as gateway:
-        yield gateway
+fuzz_gateway = fz.gateway_fixture("gateway-fuzz-openai")
 
 
 @dataclass
@@ -155,29 +142,15 @@ class Api:
 @pytest.fixture
 async def api(fuzz_gateway: GatewayProcess, amqp_url: str, keyring: KeyRing) -> AsyncIterator[Api]:
     connection = await aio_pika.connect(amqp_url)
-    channel = await connection.channel()
-    prompts = await channel.declare_queue(exclusive=True)
-    await prompts.bind(await declare_exchange(channel, CHAT_EVENTS), routing_key="prompt.submitted")
+    prompts = await fz.submitted_prompts(connection)
     token = keyring.token(f"fuzz-{uuid4().hex[:8]}", expires_in=3600)
     async with httpx.AsyncClient(base_url=fuzz_gateway.url, timeout=15) as http:
         yield Api(http, token, prompts)
     await connection.close()
 
 
-FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
-
-
 @pytest.mark.timeout(300)
-@FUZZ
+@settings(fz.FUZZ, max_examples=300)
 @given(body=bodies)
 async def test_chat_completions_answers_every_bad_body_with_an_openai_4xx(api: Api, body: Body) -> None:
     response = await api.http.post(
@@ -190,7 +163,7 @@ async def test_chat_completions_answers_every_bad_body_with_an_openai_4xx(api: A
 
 
 @pytest.mark.timeout(300)
-@settings(FUZZ, max_examples=100)
+@settings(fz.FUZZ, max_examples=100)
 @given(credential=hostile_credentials, path=st.sampled_from(["/v1/models", "/v1/chat/completions"]))
 async def test_both_routes_answer_a_hostile_credential_with_an_openai_401(
     api: Api, credential: str, path: str

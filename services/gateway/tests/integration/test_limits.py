@@ -56,7 +56,7 @@ async def _end(worker: FakeWorker, gen: Generation, client: Client, amqp_url: st
 
 
 async def test_a_users_sockets_on_two_gateways_share_one_generation_limit_and_one_rate(
-    gateway_a: GatewayProcess,
+    on_both_gateways: list[Client],
     gateway_b: GatewayProcess,
     worker: FakeWorker,
     connect: Any,
@@ -65,9 +65,7 @@ async def test_a_users_sockets_on_two_gateways_share_one_generation_limit_and_on
     amqp_url: str,
 ) -> None:
     model = worker.model
-    on_a, on_b = await connect(gateway_a), await connect(gateway_b)
-    for client in (on_a, on_b):
-        await client.hello(keyring.token(user))
+    on_a, on_b = on_both_gateways
     other = await connect(gateway_b)
     await other.hello(keyring.token(f"{user}-other"))
 
@@ -100,17 +98,9 @@ async def test_a_users_sockets_on_two_gateways_share_one_generation_limit_and_on
 
 
 async def test_a_prompt_counts_from_its_headers_and_its_body_is_never_decoded(
-    gateway_a: GatewayProcess,
-    gateway_b: GatewayProcess,
-    worker: FakeWorker,
-    connect: Any,
-    keyring: Any,
-    user: str,
-    amqp_url: str,
+    on_both_gateways: list[Client], worker: FakeWorker, user: str, amqp_url: str
 ) -> None:
-    clients = [await connect(gateway_a), await connect(gateway_b)]
-    for client in clients:
-        await client.hello(keyring.token(user))
+    clients = on_both_gateways
     elsewhere = uuid4()
     connection = await aio_pika.connect(amqp_url)
     async with connection:

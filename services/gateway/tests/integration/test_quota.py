@@ -44,17 +44,15 @@ async def until_code(client: Client, code: str, timeout: float) -> float:
 
 
 async def test_a_user_over_quota_is_refused_on_every_gateway_until_restored(
+    on_both_gateways: list[Client],
     gateway_a: GatewayProcess,
-    gateway_b: GatewayProcess,
     connect: Any,
     worker: FakeWorker,
     amqp_url: str,
     keyring: Any,
     user: str,
 ) -> None:
-    clients = [await connect(gateway_a), await connect(gateway_b)]
-    for client in clients:
-        await client.hello(keyring.token(user))
+    clients = on_both_gateways
     other = await connect(gateway_a)
     await other.hello(keyring.token(f"{user}-other"))
     assert await refusal(clients[0], "before") == "model_unavailable"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.integration.client import Client, text_of
+from tests.fakes import text_of
+from tests.integration.client import Client
 from tests.integration.conftest import GatewayProcess, KeyRing
 from tests.integration.worker import FakeWorker, Generation
 
@@ -15,13 +16,19 @@ def stream_seqs(frames: list[dict[str, Any]]) -> list[int]:
     return [f["seq"] for f in frames if "seq" in f]
 
 
+async def prompted(client: Client, token: str, worker: FakeWorker) -> tuple[str, str, Generation]:
+    """Hello, then a prompt the worker takes on: the session id, the prompt's message id and
+    the worker's generation."""
+    session_id = await client.hello(token)
+    message_id = str((await client.prompt(worker.model))["message_id"])
+    return session_id, message_id, await worker.next_request()
+
+
 async def test_resume_on_a_second_gateway_with_last_seq(
     gateway_a: GatewayProcess, gateway_b: GatewayProcess, worker: FakeWorker, connect: Any, token: str
 ) -> None:
     first = await connect(gateway_a)
-    session_id = await first.hello(token)
-    message_id = (await first.prompt(worker.model))["message_id"]
-    gen = await worker.next_request()
+    session_id, message_id, gen = await prompted(first, token, worker)
     for piece in ("The ", "quick ", "brown "):
         await worker.delta(gen, piece)
     last_seq = [await first.expect("delta") for _ in range(3)][-1]["seq"]
@@ -49,9 +56,7 @@ async def test_resume_mid_stream_while_tokens_keep_coming(
     gateway_a: GatewayProcess, gateway_b: GatewayProcess, worker: FakeWorker, connect: Any, token: str
 ) -> None:
     first = await connect(gateway_a)
-    session_id = await first.hello(token)
-    message_id = (await first.prompt(worker.model))["message_id"]
-    gen = await worker.next_request()
+    session_id, message_id, gen = await prompted(first, token, worker)
 
     async def generate() -> None:
         for i in range(80):
@@ -150,9 +155,7 @@ async def test_a_resume_takes_the_session_over_from_the_old_socket(
     token: str,
 ) -> None:
     old = await connect(gateway_a)
-    session_id = await old.hello(token)
-    (await old.prompt(worker.model))["message_id"]
-    gen: Generation = await worker.next_request()
+    session_id, _, gen = await prompted(old, token, worker)
     await worker.delta(gen, "one ")
     await old.expect("delta")
 
@@ -178,9 +181,7 @@ async def test_resume_frame_switches_an_open_socket_to_an_earlier_session(
     gateway_a: GatewayProcess, worker: FakeWorker, connect: Any, token: str
 ) -> None:
     first = await connect(gateway_a)
-    earlier = await first.hello(token)
-    await first.prompt(worker.model)
-    gen = await worker.next_request()
+    earlier, _, gen = await prompted(first, token, worker)
     await worker.delta(gen, "kept")
     await first.expect("delta")
     await first.close()

@@ -22,8 +22,8 @@ from parley_contracts import DomainEvent, QuotaExceeded
 from parley_contracts.access import ACCESS_REQUESTS, RecentAccessChanges
 from parley_contracts.senders import broker_user
 from parley_testkit import FakeProvider, vhost_user
+from tests.fakes import access_changed
 from tests.integration.conftest import GatewayProcess, KeyRing, spawn_gateway
-from tests.integration.test_access import access_changed
 from tests.integration.test_quota import refusal, until_code
 
 
@@ -95,7 +95,7 @@ async def test_a_quota_event_put_in_the_gateways_queue_counts_from_auth_only(
         # ...so the impostor's event names the impostor, or nobody: both are dropped.
         await publish_into(users.impostor, quota_queue, exceeded, user_id=broker_user(users.impostor))
         await publish_into(users.impostor, quota_queue, exceeded, user_id=None)
-        await logged(gateway, "dropping a forged quota event", times=2)
+        await logged(gateway, "dropping a forged message on quota events", times=2)
         assert await refusal(client, "after-forgeries") == "model_unavailable"
         await client.ping()
         await publish_into(users.auth, quota_queue, exceeded, user_id=broker_user(users.auth))
@@ -120,7 +120,7 @@ async def test_an_answer_on_access_requests_counts_from_auth_only(
         gateway = spawn_checking_gateway(amqp_url, jwks_server.jwks_url, users)
         try:
             await started(gateway)
-            await logged(gateway, f"dropping a forged answer on {ACCESS_REQUESTS}", times=1)
+            await logged(gateway, f"dropping a forged message on {ACCESS_REQUESTS} answers", times=1)
             await (await connect(gateway)).hello(keyring.token(user))  # not disabled
         finally:
             gateway.process.terminate()

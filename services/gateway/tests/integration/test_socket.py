@@ -11,6 +11,7 @@ import pytest
 
 from parley_testkit import TestIssuer
 from parley_testkit.attacks import ATTACKS
+from tests.integration.client import Client
 from tests.integration.conftest import AUDIENCE, ISSUER, GatewayProcess, KeyRing
 
 VALID_PROMPT = {
@@ -39,10 +40,8 @@ BAD_FRAMES: list[tuple[Any, str, str]] = [
 
 
 async def test_every_bad_frame_gets_an_error_and_the_socket_stays_usable(
-    gateway_a: GatewayProcess, connect: Any, token: str
+    client: Client, gateway_a: GatewayProcess
 ) -> None:
-    client = await connect(gateway_a)
-    await client.hello(token)
     for frame, code, mentions in BAD_FRAMES:
         await client.send(frame)
         error = await client.expect("error")
@@ -72,39 +71,33 @@ async def test_frames_before_hello_are_refused_then_the_socket_closes(
     assert time.monotonic() - started < 2.5
 
 
-@pytest.mark.parametrize(
-    ("make_token", "code"),
-    [
-        (lambda ring: "not-a-jwt", "invalid_token"),
-        (lambda ring: ring.token("alice", expires_in=-60), "token_expired"),
-        (lambda ring: ring.token("alice", kid="other"), "invalid_token"),
-        (lambda ring: TestIssuer(ISSUER, AUDIENCE, kid=ring.kid).token("alice"), "invalid_token"),
-        (lambda ring: TestIssuer(ISSUER, "elsewhere", kid=ring.kid).token("alice"), "invalid_token"),
-        (lambda ring: ring.token("alice", extra={"aud": "elsewhere"}), "invalid_token"),
-        (lambda ring: ring.token("alice", extra={"iss": "somebody"}), "invalid_token"),
-    ],
-    ids=[
-        "garbage",
-        "expired",
-        "unknown-kid",
-        "bad-signature",
-        "foreign-issuer",
-        "wrong-audience",
-        "wrong-iss",
-    ],
-)
+BAD_TOKENS = [
+    pytest.param(lambda ring: "not-a-jwt", "invalid_token", id="garbage"),
+    pytest.param(lambda ring: ring.token("alice", expires_in=-60), "token_expired", id="expired"),
+    pytest.param(lambda ring: ring.token("alice", kid="other"), "invalid_token", id="unknown-kid"),
+    pytest.param(
+        lambda ring: TestIssuer(ISSUER, AUDIENCE, kid=ring.kid).token("alice"),
+        "invalid_token",
+        id="bad-signature",
+    ),
+    pytest.param(
+        lambda ring: TestIssuer(ISSUER, "elsewhere", kid=ring.kid).token("alice"),
+        "invalid_token",
+        id="foreign-issuer",
+    ),
+    pytest.param(
+        lambda ring: ring.token("alice", extra={"aud": "elsewhere"}), "invalid_token", id="wrong-audience"
+    ),
+    pytest.param(
+        lambda ring: ring.token("alice", extra={"iss": "somebody"}), "invalid_token", id="wrong-iss"
+    ),
+    *(pytest.param(make_token, code, id=f"attack-{name}") for name, make_token, code in ATTACKS),
+]
+"""Hellos with a token the gateway must refuse (the shared JWT attack list too), and the code each gets."""
+
+
+@pytest.mark.parametrize(("make_token", "code"), BAD_TOKENS)
 async def test_bad_tokens_close_4401(
-    gateway_a: GatewayProcess, connect: Any, keyring: KeyRing, make_token: Any, code: str
-) -> None:
-    client = await connect(gateway_a)
-    await client.send({"type": "hello", "token": make_token(keyring), "session_id": None, "last_seq": None})
-    error = await client.expect("error")
-    assert error["code"] == code
-    assert await client.closed() == 4401
-
-
-@pytest.mark.parametrize(("make_token", "code"), [(m, c) for _, m, c in ATTACKS], ids=[a[0] for a in ATTACKS])
-async def test_the_jwt_attack_list_closes_4401(
     gateway_a: GatewayProcess, connect: Any, keyring: KeyRing, make_token: Any, code: str
 ) -> None:
     client = await connect(gateway_a)

@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from parley_contracts import UserAccessChanged
 from parley_gateway.access import record_access_change
 from parley_gateway.adapters.tokens import JwksTokenVerifier
 from parley_gateway.domain.auth import AccountAccess, Principal
 from parley_gateway.domain.errors import CredentialRefused, ErrorCode
+from parley_gateway.services.broker_events import Inboxes
 from parley_testkit import TestIssuer
-from tests.fakes import ANYONE, SENDERS, FakeClock
-
-TTL = timedelta(minutes=15)
+from tests.fakes import ACCESS_TTL, SENDERS, UNCHECKED, FakeClock, access_changed
 
 
 class Clock:
@@ -25,19 +23,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def change(
-    user_id: str, at: datetime, *, disabled: bool = False, role: str = "user", cut: datetime | None = None
-) -> UserAccessChanged:
-    return UserAccessChanged(
-        user_id=user_id,
-        disabled=disabled,
-        role=role,  # type: ignore[arg-type]
-        tokens_not_before=cut,
-        occurred_at=at,
-        relevant_until=at + TTL,
-    )
 
 
 def principal(user_id: str, issued_at: datetime, role: str = "user") -> Principal:
@@ -54,7 +39,7 @@ def test_a_disabled_accounts_tokens_are_refused_and_other_users_are_untouched() 
     clock = Clock()
     access = AccountAccess(now=clock)
     before = clock.now - timedelta(seconds=30)
-    assert access.record(change("alice", clock.now, disabled=True, cut=clock.now))
+    assert access.record(access_changed("alice", clock.now, disabled=True, cut=clock.now))
     assert refusal(access, principal("alice", before)) == ErrorCode.ACCOUNT_DISABLED
     assert access.check(principal("bob", before)) == principal("bob", before)
 
@@ -63,9 +48,9 @@ def test_enabled_again_old_tokens_are_revoked_new_ones_work() -> None:
     clock = Clock()
     access = AccountAccess(now=clock)
     disabled_at = clock.now
-    access.record(change("alice", disabled_at, disabled=True, cut=disabled_at))
+    access.record(access_changed("alice", disabled_at, disabled=True, cut=disabled_at))
     clock.now += timedelta(seconds=5)
-    access.record(change("alice", clock.now, cut=disabled_at))
+    access.record(access_changed("alice", clock.now, cut=disabled_at))
     assert refusal(access, principal("alice", disabled_at - timedelta(seconds=1))) == ErrorCode.TOKEN_REVOKED
     fresh = principal("alice", clock.now)
     assert access.check(fresh) == fresh
@@ -74,7 +59,7 @@ def test_enabled_again_old_tokens_are_revoked_new_ones_work() -> None:
 def test_a_demoted_admins_old_token_counts_as_a_users() -> None:
     clock = Clock()
     access = AccountAccess(now=clock)
-    access.record(change("root", clock.now, role="user"))
+    access.record(access_changed("root", clock.now, role="user"))
     old = principal("root", clock.now - timedelta(minutes=1), role="admin")
     assert access.check(old).role == "user"
 
@@ -82,8 +67,8 @@ def test_a_demoted_admins_old_token_counts_as_a_users() -> None:
 def test_the_newest_change_wins_whatever_the_arrival_order() -> None:
     clock = Clock()
     access = AccountAccess(now=clock)
-    disabled = change("alice", clock.now, disabled=True, cut=clock.now)
-    enabled = change("alice", clock.now + timedelta(seconds=2), cut=clock.now)
+    disabled = access_changed("alice", clock.now, disabled=True, cut=clock.now)
+    enabled = access_changed("alice", clock.now + timedelta(seconds=2), cut=clock.now)
     assert access.record(enabled)
     assert not access.record(disabled)  # older: a late duplicate, or auth's answer at start
     clock.now += timedelta(seconds=3)
@@ -94,12 +79,12 @@ def test_the_newest_change_wins_whatever_the_arrival_order() -> None:
 def test_a_change_is_forgotten_once_its_tokens_have_expired() -> None:
     clock = Clock()
     access = AccountAccess(now=clock)
-    access.record(change("alice", clock.now, disabled=True, cut=clock.now))
-    clock.now += TTL
+    access.record(access_changed("alice", clock.now, disabled=True, cut=clock.now))
+    clock.now += ACCESS_TTL
     assert len(access) == 1
     fresh = principal("alice", clock.now)
     assert access.check(fresh) == fresh  # an `enabled` lost in a broker outage does not lock her out
-    access.record(change("bob", clock.now))
+    access.record(access_changed("bob", clock.now))
     assert len(access) == 1  # alice's lapsed change is dropped
 
 
@@ -114,32 +99,26 @@ class Sockets:
 
 def test_an_event_is_recorded_and_the_users_sockets_told_once() -> None:
     access, sockets = AccountAccess(), Sockets()
-    event = change("alice", datetime.now(UTC), disabled=True)
-    record_access_change(event.to_json(), **ANYONE, access=access, sockets=sockets)
-    record_access_change(event.to_json(), **ANYONE, access=access, sockets=sockets)  # redelivered: no news
-    record_access_change(
-        b'{"type": "user.access_changed", "version": 2}', **ANYONE, access=access, sockets=sockets
+    event = access_changed("alice", datetime.now(UTC), disabled=True)
+    record_access_change(event, access=access, sockets=sockets)
+    record_access_change(event, access=access, sockets=sockets)  # redelivered: no news
+    assert (
+        Inboxes.of(UNCHECKED).access.read(b'{"type": "user.access_changed", "version": 2}', sender=None)
+        is None
     )
     assert sockets.users == ["alice"]
     assert len(access) == 1
 
 
 def test_an_access_change_counts_from_auth_only(caplog: pytest.LogCaptureFixture) -> None:
-    access, sockets = AccountAccess(), Sockets()
-    event = change("alice", datetime.now(UTC), disabled=True)
+    inbox = Inboxes.of(SENDERS).access
+    event = access_changed("alice", datetime.now(UTC), disabled=True)
     with caplog.at_level(logging.ERROR):
         for impostor in ("parley-history", "parley-gateway", None):
-            record_access_change(
-                event.to_json(), sender=impostor, senders=SENDERS, access=access, sockets=sockets
-            )
-    assert (sockets.users, len(access)) == ([], 0)
-    assert "dropping a forged access change: 'user.access_changed' sent by broker user 'parley-history'" in (
-        caplog.text
-    )
-    record_access_change(
-        event.to_json(), sender="parley-auth", senders=SENDERS, access=access, sockets=sockets
-    )
-    assert (sockets.users, len(access)) == (["alice"], 1)
+            assert inbox.read(event.to_json(), sender=impostor) is None
+    forged = "on access changes: 'user.access_changed' sent by broker user 'parley-history'"
+    assert forged in caplog.text
+    assert inbox.read(event.to_json(), sender="parley-auth") == event
 
 
 async def test_the_verifier_applies_the_access_change() -> None:
@@ -154,9 +133,9 @@ async def test_the_verifier_applies_the_access_change() -> None:
     token = issuer.token("alice", role="admin")
     assert (await verifier.verify(token)).role == "admin"
     now = datetime.now(UTC)
-    verifier.access.record(change("alice", now, role="user"))
+    verifier.access.record(access_changed("alice", now, role="user"))
     assert (await verifier.verify(token)).role == "user"
-    verifier.access.record(change("alice", now + timedelta(seconds=1), disabled=True, cut=now))
+    verifier.access.record(access_changed("alice", now + timedelta(seconds=1), disabled=True, cut=now))
     with pytest.raises(CredentialRefused) as caught:
         await verifier.verify(token)
     assert caught.value.code == ErrorCode.ACCOUNT_DISABLED

@@ -122,7 +122,7 @@ async def test_stream_events_of_a_sender_but_inference_are_acked_and_dropped(
     assert [f["type"] for f in h.sink.frames] == ["delta", "done"]
     assert h.sink.text(m) == "Hello"
     assert (
-        f"session {h.session_id}: dropping a forged session event: 'token.delta' sent by broker user "
+        f"dropping a forged message on session {h.session_id}: 'token.delta' sent by broker user "
         "'parley-history'" in caplog.text
     )
     assert "'stream.finished' sent by broker user None" in caplog.text

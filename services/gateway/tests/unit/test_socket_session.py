@@ -54,15 +54,21 @@ class Access:
 
 
 def socket(
-    *, access: Access | None = None, per_socket: int = 10, per_user: int = 30, clock: FakeClock | None = None
+    *,
+    access: Access | None = None,
+    per_socket: int = 10,
+    per_user: int = 30,
+    clock: FakeClock | None = None,
+    user_resumes: EventWindow | None = None,
 ) -> SocketSession:
+    """`user_resumes`: a window shared with the user's other sockets (else one of `per_user`)."""
     clock = clock or FakeClock()
     return SocketSession(
         max_frame_bytes=1024,
         hello_timeout_s=10,
         leeway_s=5,
         socket_resumes=EventWindow(per_socket, clock=clock),
-        user_resumes=EventWindow(per_user, clock=clock),
+        user_resumes=user_resumes or EventWindow(per_user, clock=clock),
         check_access=(access or Access()).check,
     )
 
@@ -158,23 +164,8 @@ def test_a_hello_with_another_users_session_closes_4403() -> None:
 def test_a_hello_past_the_resume_limits_closes_1013() -> None:
     clock = FakeClock()
     shared = EventWindow(1, clock=clock)
-    first = SocketSession(
-        max_frame_bytes=1024,
-        hello_timeout_s=10,
-        leeway_s=0,
-        socket_resumes=EventWindow(10, clock=clock),
-        user_resumes=shared,
-        check_access=Access().check,
-    )
+    first, second = socket(clock=clock, user_resumes=shared), socket(clock=clock, user_resumes=shared)
     assert attach_of(first.verified(hello(new_session_id("alice")), ALICE)).resume
-    second = SocketSession(
-        max_frame_bytes=1024,
-        hello_timeout_s=10,
-        leeway_s=0,
-        socket_resumes=EventWindow(10, clock=clock),
-        user_resumes=shared,
-        check_access=Access().check,
-    )
     error = closing(second.verified(hello(new_session_id("alice")), ALICE))
     assert (error.code, close_code(error)) == (ErrorCode.RATE_LIMITED, 1013)
     assert "try again in 60.0 s" in error.message

@@ -18,6 +18,13 @@ from parley_platform.recent import Recent
 _SWEEP_EVERY = 1024
 
 
+def _at_least_one(name: str, value: int) -> int:
+    """A limit's value, refused when it would allow nothing."""
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return value
+
+
 @dataclass
 class _Window:
     stamps: deque[tuple[float, UUID]] = field(default_factory=deque)
@@ -41,9 +48,7 @@ class PromptRateLimiter:
     """
 
     def __init__(self, per_window: int, *, clock: Clock, window_s: float = 60.0) -> None:
-        if per_window < 1:
-            raise ValueError("per_window must be at least 1")
-        self._limit = per_window
+        self._limit = _at_least_one("per_window", per_window)
         self._window_s = window_s
         self._clock = clock
         self._windows: dict[str, _Window] = {}
@@ -129,9 +134,7 @@ class GenerationLimiter:
     """
 
     def __init__(self, max_per_user: int, *, clock: Clock, lease_s: float) -> None:
-        if max_per_user < 1:
-            raise ValueError("max_per_user must be at least 1")
-        self._limit = max_per_user
+        self._limit = _at_least_one("max_per_user", max_per_user)
         self._clock = clock
         self._lease_s = lease_s
         self._running: dict[str, dict[UUID, _Lease]] = {}
@@ -184,9 +187,7 @@ class EventWindow:
     """At most `limit` events per key in any `window_s` (resumes per user, per socket)."""
 
     def __init__(self, limit: int, *, clock: Clock, window_s: float = 60.0) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        self._limit = limit
+        self._limit = _at_least_one("limit", limit)
         self._window_s = window_s
         self._clock = clock
         self._stamps: dict[str, deque[float]] = {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from parley_contracts import (
@@ -47,21 +47,25 @@ ENDED_AT_MOST = 1024
 
 
 @dataclass(frozen=True)
-class DeltaFrame:
+class _TextFrame:
+    """A frame with a message's text: a piece of it (`delta`), or all of it so far (`snapshot`)."""
+
+    kind: ClassVar[str]
     message_id: UUID
     text: str
 
     def to_wire(self, seq: int) -> dict[str, Any]:
-        return {"type": "delta", "message_id": str(self.message_id), "seq": seq, "text": self.text}
+        return {"type": self.kind, "message_id": str(self.message_id), "seq": seq, "text": self.text}
 
 
 @dataclass(frozen=True)
-class SnapshotFrame:
-    message_id: UUID
-    text: str
+class DeltaFrame(_TextFrame):
+    kind = "delta"
 
-    def to_wire(self, seq: int) -> dict[str, Any]:
-        return {"type": "snapshot", "message_id": str(self.message_id), "seq": seq, "text": self.text}
+
+@dataclass(frozen=True)
+class SnapshotFrame(_TextFrame):
+    kind = "snapshot"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from parley_gateway.entrypoints.proxy import proxy_routes
 from parley_gateway.entrypoints.stats import stats_routes
 from parley_gateway.entrypoints.ws import ClientConnection
 from parley_gateway.services import reports
+from parley_gateway.services.broker_events import Inboxes
 from parley_gateway.settings import Settings
 from parley_platform.browser_security import SecurityHeaders
 from parley_platform.telemetry import instrument_app
@@ -66,26 +67,28 @@ async def metrics(gateway: GatewayDep) -> Response:
 
 def create_app(settings: Settings, *, gateway: Gateway | None = None) -> FastAPI:
     gateway = gateway or bootstrap(settings)
-    register_consumers(gateway)
-    router = gateway.router
+    inboxes = Inboxes.of(settings.senders)
+    register_consumers(gateway, inboxes)
+    lifespan = gateway.lifespan
 
-    @router.after_startup
-    async def _start(_app: FastAPI) -> None:
+    @lifespan.after_startup
+    async def _start() -> None:
         await gateway.queues.start()
-        await gateway.queues.feed(*generation_events(gateway))
+        await gateway.queues.feed(*generation_events(gateway, inboxes))
         if not await gateway.verifier.refresh():
             log.warning("the JWKS could not be fetched at start; will retry on the first token")
         log.info("gateway %s ready: broker connected", gateway.instance_id)
 
-    @router.on_broker_shutdown
-    async def _stop(_app: FastAPI) -> None:
+    @lifespan.on_shutdown
+    async def _stop() -> None:
         await gateway.queues.stop()
         await gateway.upstreams.close()
         await gateway.api_keys.close()
 
-    app = FastAPI(title="Parley gateway", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Parley gateway", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan.run
+    )
     app.state.gateway = gateway
-    app.include_router(router)
     app.include_router(routes)
     app.include_router(proxy_routes)
     app.include_router(openai_routes)

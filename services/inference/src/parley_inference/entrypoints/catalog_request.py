@@ -25,4 +25,4 @@ async def current_catalog(
     except NoAnswer as exc:
         log.warning("the runtime catalogue: %s: serving the models file", exc.reason)
         return None
-    return catalog_inbox(f"the answer on {CATALOG_REQUESTS}", senders).read(answer.body, sender=answer.sender)
+    return catalog_inbox(f"{CATALOG_REQUESTS} answers", senders).read(answer.body, sender=answer.sender)
