@@ -64,7 +64,7 @@ class _SlowConfirms:
 async def test_slow_confirms_do_not_stretch_the_heartbeat_period(start_worker: StartWorker) -> None:
     worker = await start_worker(heartbeat_interval_s=0.2)
     slow = _SlowConfirms(delay_s=1.5)
-    worker._heartbeats = slow  # type: ignore[assignment]  # the broker's publisher, slowed
+    worker._heartbeats._publisher = slow  # type: ignore[assignment]  # the broker's publisher, slowed
     await asyncio.sleep(1.3)
     # Waiting for each confirm would have let one beat out in this time; every interval beats.
     assert len(slow.started) >= 4, slow.started

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from parley_inference.adapters.rabbit import AmqpStreamSink, BrokerHeartbeatPubl
 from parley_inference.domain.catalog import ModelCatalog, from_catalog_event
 from parley_inference.entrypoints.catalog_request import current_catalog
 from parley_inference.entrypoints.consumers import Subscribers, register
+from parley_inference.entrypoints.heartbeats import Heartbeats
 from parley_inference.entrypoints.requests import (
     InFlight,
     RequestConsumer,
@@ -85,8 +85,11 @@ class Worker:
         self.chat_model = chat_model
         self.metrics = metrics
         self.in_flight = InFlight()
-        self._heartbeats = BrokerHeartbeatPublisher(broker, user_id=config.broker_user)
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._heartbeats = Heartbeats(
+            BrokerHeartbeatPublisher(broker, user_id=config.broker_user),
+            now=self.heartbeat,
+            interval_s=config.heartbeat_interval_s,
+        )
         self._stopping = False
         self._started = False
         self._connection: AbstractRobustConnection | None = None
@@ -147,8 +150,8 @@ class Worker:
         for consumer in self.subscribers.requests.values():
             await consumer.start(connection)
         await self._request_catalog()
-        await self._beat()
-        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="heartbeats")
+        await self._heartbeats.beat()
+        self._heartbeats.start()
         self._started = True
         log.info(
             "worker %s serving models %s",
@@ -205,7 +208,7 @@ class Worker:
                 [lane for lane in plan.started if lane.model not in self.subscribers.requests]
             )
             self.lanes = plan.lanes
-        await self._beat()
+        await self._heartbeats.beat()
         await self._retire_lanes(plan.retired)
 
     async def _retire_lanes(self, lanes: list[RequestLane]) -> None:
@@ -252,27 +255,6 @@ class Worker:
             stopping=self._stopping,
         )
 
-    async def _beat(self) -> None:
-        try:
-            await self._heartbeats.publish(self.heartbeat())
-        except Exception as exc:
-            log.warning("heartbeat not published: %s", exc)
-
-    async def _heartbeat_loop(self) -> None:
-        """A beat every interval whatever a confirmed publish costs: under load a confirm can
-        take seconds, and waiting for it stretched the gaps past the gateways' expiry (a live
-        worker's models vanished from `/api/models` and prompts met `model_unavailable`)."""
-        beats: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                await asyncio.sleep(self.config.heartbeat_interval_s)
-                beat = asyncio.create_task(self._beat(), name="heartbeat")
-                beats.add(beat)
-                beat.add_done_callback(beats.discard)
-        finally:
-            for beat in beats:
-                beat.cancel()
-
     async def stop(self) -> None:
         """Stop taking requests at once, let the running generations finish
         within the grace period, requeue what is left, then disconnect."""
@@ -288,12 +270,8 @@ class Worker:
             self.in_flight.count,
             self.config.shutdown_grace_s,
         )
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
-            self._heartbeat_task = None
-        await self._beat()
+        await self._heartbeats.stop()
+        await self._heartbeats.beat()
         if not await self.in_flight.wait_idle(self.config.shutdown_grace_s):
             aborted = abort_generations(ports=self.ports)
             log.warning("grace period over: %d generation(s) requeued", aborted)
