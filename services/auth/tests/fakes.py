@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from parley_auth.domain.accounts import Role
 from parley_auth.domain.errors import Conflict, InvalidToken
 from parley_auth.domain.model import AccessClaims, Account, ApiKey, RefreshToken
+from parley_auth.ports import BrokerUnavailable
 from parley_contracts import DomainEvent
 
 
@@ -25,8 +26,6 @@ class FakePublisher:
 
     async def publish(self, event: DomainEvent) -> None:
         if not self.up:
-            from parley_auth.adapters.rabbit import BrokerUnavailable
-
             raise BrokerUnavailable("down")
         self.published.append(event)
 

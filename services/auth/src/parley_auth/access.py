@@ -16,9 +16,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.domain.model import Account
-from parley_auth.ports import AccountStore, EventPublisher, Now
+from parley_auth.ports import AccountStore, BrokerUnavailable, EventPublisher, Now
 from parley_contracts import UserAccessChanged
 from parley_contracts.access import RecentAccessChanges
 

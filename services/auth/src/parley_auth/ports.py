@@ -13,6 +13,10 @@ from parley_auth.domain.quota import Bill, DailyUsage, Price, QuotaBlock
 from parley_contracts import DomainEvent
 
 
+class BrokerUnavailable(RuntimeError):
+    """An event could not be published (confirmed) now."""
+
+
 class EventPublisher(Protocol):
     async def publish(self, event: DomainEvent) -> None:
         """Publish on `chat.events` with a confirm; raises `BrokerUnavailable` when it cannot."""

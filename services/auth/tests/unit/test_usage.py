@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.domain.accounts import Role
 from parley_auth.domain.model import Account
 from parley_auth.domain.quota import DailyUsage, Price, QuotaPolicy
+from parley_auth.ports import BrokerUnavailable
 from parley_auth.services import usage
 from parley_contracts import CompletionFinished, QuotaExceeded, QuotaRestored, Usage, new_id
 from tests.completions import generated_again

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from parley_auth.adapters.orm import SigningKeyRow
-from parley_auth.adapters.repository import Repository
+from parley_auth.adapters.repository import Database, Repository
 from parley_auth.domain.errors import InvalidToken
 from parley_auth.domain.model import AccessClaims
 from parley_platform.sealing import SIGNING_KEYS, Sealer, SealError
@@ -109,6 +109,11 @@ class KeyRing:
         self._warned = False
         self._unopened: set[str] = set()
         self._keys: list[SigningKey] = []
+
+    async def reload(self, db: Database, now: datetime, *, create: bool = True) -> None:
+        """`load` in a transaction of its own."""
+        async with db.transaction() as repo:
+            await self.load(repo, now, create=create)
 
     async def load(self, repo: Repository, now: datetime, *, create: bool = True) -> None:
         """Reread the keys (creating one when none signs and `create`), sealing rows still

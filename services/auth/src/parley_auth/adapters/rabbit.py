@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
+from parley_auth.ports import BrokerUnavailable
 from parley_contracts import DomainEvent
 from parley_contracts.topology import CHAT_EVENTS
 from parley_platform.broker import RabbitBroker
 from parley_platform.publisher import EventPublisher, PublishFailed
 
-__all__ = ["BrokerUnavailable", "RabbitPublisher"]
-
-
-class BrokerUnavailable(RuntimeError):
-    pass
+__all__ = ["RabbitPublisher"]
 
 
 class RabbitPublisher:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query, status
 
@@ -14,6 +14,7 @@ from parley_auth.entrypoints.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeysOut,
+    ErrorOut,
     MePatch,
     PasswordChangeIn,
     UsageOut,
@@ -41,7 +42,12 @@ async def update_me(body: MePatch, session: CurrentSession, auth: AuthDep) -> Us
     return user_out(account)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+_WRONG_PASSWORDS: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many wrong current passwords for this account", "model": ErrorOut}
+}
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses={**ERRORS, **_WRONG_PASSWORDS})
 async def change_password(body: PasswordChangeIn, session: CurrentSession, auth: AuthDep) -> None:
     """Changes the password and revokes every other session of the account."""
     await services.change_password(
@@ -76,7 +82,7 @@ async def list_keys(session: CurrentSession, auth: AuthDep) -> ApiKeysOut:
     return ApiKeysOut(keys=[api_key_out(k) for k in keys])
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post("/keys", status_code=status.HTTP_201_CREATED, responses={**ERRORS, **_WRONG_PASSWORDS})
 async def create_key(body: ApiKeyIn, session: CurrentSession, auth: AuthDep) -> ApiKeyCreated:
     """Creates an API key; its secret (`key`) is in this answer only. Asks for the account's
     `password`, unless the session signed in within the last five minutes (401 otherwise)."""

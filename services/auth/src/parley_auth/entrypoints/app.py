@@ -53,8 +53,8 @@ _STOP_WAIT_S = 10.0
 async def _tell_how_to_bootstrap(auth: Auth) -> None:
     if auth.settings.dev:
         return
-    async with auth.db.transaction() as repo:
-        if await repo.count_admins() > 0:
+    async with auth.accounts.transaction() as accounts:
+        if await accounts.count_admins() > 0:
             return
     how = (
         "register with the bootstrap token (PARLEY_AUTH_BOOTSTRAP_TOKEN), or "
@@ -73,8 +73,7 @@ async def _periodic(auth: Auth, stopping: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while not stopping.is_set():
         try:
-            async with auth.db.transaction() as repo:
-                await auth.keys.load(repo, auth.now(), create=False)
+            await auth.keys.reload(auth.db, auth.now(), create=False)
             if loop.time() >= next_sweep:
                 await usage.sweep(auth=auth)
                 next_sweep = loop.time() + settings.quota_sweep_s
@@ -100,8 +99,7 @@ def create_app(settings: Settings, *, auth: Auth | None = None) -> FastAPI:
 
     @broker.after_startup
     async def _start() -> None:
-        async with auth.db.transaction() as repo:
-            await auth.keys.load(repo, auth.now())
+        await auth.keys.reload(auth.db, auth.now())
         try:
             await catalog.reseal(auth=auth)
         except Exception as exc:  # the keys still open as they are; the next start tries again

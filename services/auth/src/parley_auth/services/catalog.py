@@ -21,10 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.domain.catalog import MODEL_FIELDS, Model, Provider, check_limits, same_host
 from parley_auth.domain.errors import Conflict, NotFound, PolicyViolation
-from parley_auth.ports import Catalog, CatalogStore, EventPublisher, Now
+from parley_auth.ports import BrokerUnavailable, Catalog, CatalogStore, EventPublisher, Now
 from parley_auth.services.catalog_keys import require_sealer, resealed, seal
 from parley_contracts import new_id
 from parley_contracts.catalog import SYSTEM_USER, CatalogModel, CatalogProvider, CatalogUpdated

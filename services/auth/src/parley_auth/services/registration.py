@@ -5,7 +5,6 @@ from __future__ import annotations
 import hmac
 import logging
 
-from parley_auth.adapters.rabbit import BrokerUnavailable
 from parley_auth.domain.access import mark_changed
 from parley_auth.domain.accounts import (
     AccountPolicy,
@@ -19,7 +18,15 @@ from parley_auth.domain.accounts import (
 from parley_auth.domain.errors import Conflict, Forbidden, NotFound, PolicyViolation
 from parley_auth.domain.model import Account
 from parley_auth.domain.throttle import RegistrationThrottle
-from parley_auth.ports import AccountMetrics, Accounts, AccountStore, EventPublisher, Now, PasswordHasher
+from parley_auth.ports import (
+    AccountMetrics,
+    Accounts,
+    AccountStore,
+    BrokerUnavailable,
+    EventPublisher,
+    Now,
+    PasswordHasher,
+)
 from parley_contracts import UserRegistered, new_id
 
 log = logging.getLogger(__name__)
