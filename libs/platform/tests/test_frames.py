@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from importlib.metadata import version
 from typing import cast
 
@@ -14,20 +13,6 @@ from aio_pika.abc import AbstractRobustConnection
 from pamqp.commands import Basic
 
 from parley_platform.frames import AIORMQ_VERSION, ack_frames, publish_frames, write_frames
-from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    with isolated_vhost(amqp_url_from_env(), prefix="parley-platform-frames") as url:
-        yield url
-
-
-@pytest.fixture
-async def connection(vhost_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(vhost_url)
-    async with connection:
-        yield connection
 
 
 def test_aiormq_is_the_version_the_writer_was_written_for() -> None:

@@ -4,7 +4,7 @@ request-reply, as every service uses them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,16 +16,10 @@ from parley_platform.broker import AckPolicy, BrokerLifespan, Hold, RabbitBroker
 from parley_platform.inbox import Inbox
 from parley_platform.publisher import EventPublisher, PublishFailed
 from parley_platform.rpc import NoAnswer, ask, reply
-from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost, publish_as
+from parley_testkit.rabbit import publish_as
 
 SENDERS = Senders.parse("auth=guest,gateway=u-gateway,history=u-history,inference=u-inference")
 """The tests' own user (guest) plays auth, the publisher of quota events."""
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    with isolated_vhost(amqp_url_from_env(), prefix="parley-platform-messaging") as url:
-        yield url
 
 
 @pytest.fixture

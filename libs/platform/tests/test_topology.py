@@ -1,27 +1,11 @@
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
-import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from parley_contracts import topology
 from parley_platform import rabbit
-from parley_testkit.rabbit import amqp_url_from_env, isolated_vhost
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    with isolated_vhost(amqp_url_from_env()) as url:
-        yield url
-
-
-@pytest.fixture
-async def connection(vhost_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    conn = await aio_pika.connect_robust(vhost_url)
-    yield conn
-    await conn.close()
 
 
 def test_inference_requests_dead_letters_after_the_delivery_limit() -> None:

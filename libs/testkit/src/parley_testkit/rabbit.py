@@ -142,21 +142,21 @@ class _CtlAdmin:
 
     def add_vhost(self, vhost: str, user: str) -> None:
         self._run("add_vhost", vhost)
-        try:
-            self._run("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        except RuntimeError:
-            self.delete_vhost(vhost)
-            raise
+        self._grant_all(vhost, user, undo=lambda: self.delete_vhost(vhost))
 
     def delete_vhost(self, vhost: str) -> None:
         self._run("delete_vhost", vhost)
 
     def add_user(self, vhost: str, user: str, password: str) -> None:
         self._run("add_user", user, password)
+        self._grant_all(vhost, user, undo=lambda: self.delete_user(user))
+
+    def _grant_all(self, vhost: str, user: str, *, undo: Callable[[], None]) -> None:
+        """Every right on `vhost` to `user`; when that fails, `undo()` what was just added."""
         try:
             self._run("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         except RuntimeError:
-            self.delete_user(user)
+            undo()
             raise
 
     def delete_user(self, user: str) -> None:
@@ -186,16 +186,7 @@ class _HttpAdmin:
 
     def add_vhost(self, vhost: str, user: str) -> None:
         self._call("PUT", f"/api/vhosts/{quote(vhost, safe='')}", b"{}")
-        permissions = b'{"configure": ".*", "write": ".*", "read": ".*"}'
-        try:
-            self._call(
-                "PUT",
-                f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-                permissions,
-            )
-        except RuntimeError:
-            self.delete_vhost(vhost)
-            raise
+        self._grant_all(vhost, user, undo=lambda: self.delete_vhost(vhost))
 
     def delete_vhost(self, vhost: str) -> None:
         self._call("DELETE", f"/api/vhosts/{quote(vhost, safe='')}", None)
@@ -203,11 +194,14 @@ class _HttpAdmin:
     def add_user(self, vhost: str, user: str, password: str) -> None:
         body = json.dumps({"password": password, "tags": ""}).encode()
         self._call("PUT", f"/api/users/{quote(user, safe='')}", body)
+        self._grant_all(vhost, user, undo=lambda: self.delete_user(user))
+
+    def _grant_all(self, vhost: str, user: str, *, undo: Callable[[], None]) -> None:
         permissions = b'{"configure": ".*", "write": ".*", "read": ".*"}'
         try:
             self._call("PUT", f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", permissions)
         except RuntimeError:
-            self.delete_user(user)
+            undo()
             raise
 
     def delete_user(self, user: str) -> None:
