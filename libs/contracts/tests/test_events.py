@@ -8,7 +8,6 @@ from parley_contracts import (
     DOMAIN_EVENTS,
     SESSION_STREAM_EVENTS,
     ChatMessage,
-    CompletionFinished,
     EventDecoder,
     GenerationParams,
     PromptSubmitted,
@@ -17,6 +16,7 @@ from parley_contracts import (
     Usage,
     new_id,
 )
+from tests.builders import finished
 
 
 def _prompt() -> PromptSubmitted:
@@ -111,18 +111,8 @@ def test_every_event_type_is_unique() -> None:
 
 
 def test_completion_carries_what_history_and_auth_need() -> None:
-    event = CompletionFinished(
-        user_id="u",
-        conversation_id=new_id(),
-        message_id=new_id(),
-        model="m",
-        text="answer",
-        finish_reason="stop",
-        usage=Usage(prompt_tokens=3, completion_tokens=5),
-        ttft_ms=12.5,
-        tokens_per_s=40.0,
-        worker_id="w1",
-    )
+    usage = Usage(prompt_tokens=3, completion_tokens=5)
+    event = finished(usage=usage, ttft_ms=12.5, tokens_per_s=40.0, worker_id="w1")
     raw = orjson.loads(event.to_json())
     assert raw["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "source": "provider"}
     assert UUID(raw["event_id"]).version == 7

@@ -1,10 +1,9 @@
-from uuid import uuid4
-
 import pytest
 
-from parley_contracts import DOMAIN_EVENTS, CompletionFinished, EventDecoder, UnsupportedEvent, Usage
+from parley_contracts import DOMAIN_EVENTS, CompletionFinished, EventDecoder, UnsupportedEvent
 from parley_contracts.senders import OWNED, SERVICES, ForgedEvent, Senders, broker_user
 from parley_contracts.stream import CONTROL_COMMANDS, SESSION_STREAM_EVENTS, WorkerHeartbeat
+from tests.builders import finished
 
 USERS = "auth=parley-auth,gateway=parley-gateway,history=parley-history,inference=parley-inference"
 
@@ -61,15 +60,7 @@ def test_the_broker_user_is_the_url_s() -> None:
 
 def test_decode_reads_the_event_then_checks_its_sender() -> None:
     decoder = EventDecoder([CompletionFinished])
-    body = CompletionFinished(
-        user_id="u",
-        conversation_id=uuid4(),
-        message_id=uuid4(),
-        model="m",
-        text="hi",
-        finish_reason="stop",
-        usage=Usage(prompt_tokens=1, completion_tokens=1),
-    ).to_json()
+    body = finished().to_json()
     senders = Senders.parse(USERS)
     assert senders.decode(decoder, body, "parley-inference").type == "completion.finished"
     with pytest.raises(ForgedEvent):

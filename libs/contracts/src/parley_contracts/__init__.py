@@ -3,6 +3,9 @@
 from parley_contracts.codec import EventDecoder, UnsupportedEvent
 from parley_contracts.envelope import Event, new_id, utcnow
 from parley_contracts.events import (
+    ACCOUNT_EVENTS,
+    COMPLETION_EVENTS,
+    CONVERSATION_CHANGES,
     DOMAIN_EVENTS,
     BranchSelected,
     ChatMessage,
@@ -50,7 +53,10 @@ from parley_contracts.stream import (
 )
 
 __all__ = [
+    "ACCOUNT_EVENTS",
+    "COMPLETION_EVENTS",
     "CONTROL_COMMANDS",
+    "CONVERSATION_CHANGES",
     "DOMAIN_EVENTS",
     "LIBRARY_EVENTS",
     "SESSION_STREAM_EVENTS",

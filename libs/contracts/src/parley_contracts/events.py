@@ -188,19 +188,30 @@ class QuotaRestored(DomainEvent):
 from parley_contracts.catalog import CatalogUpdated  # noqa: E402
 from parley_contracts.library import LIBRARY_EVENTS  # noqa: E402
 
-DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
-    PromptSubmitted,
-    CompletionFinished,
-    CompletionFailed,
-    CompletionCancelled,
+COMPLETION_EVENTS: tuple[type[DomainEvent], ...] = (CompletionFinished, CompletionFailed, CompletionCancelled)
+"""How a generation ended (inference's)."""
+
+CONVERSATION_CHANGES: tuple[type[DomainEvent], ...] = (
     ConversationRenamed,
     ConversationPinned,
     ConversationDeleted,
     BranchSelected,
+)
+"""A user's changes to a conversation (history's)."""
+
+ACCOUNT_EVENTS: tuple[type[DomainEvent], ...] = (
     UserRegistered,
     UserAccessChanged,
     QuotaExceeded,
     QuotaRestored,
+)
+"""Accounts, their access and their budgets (auth's)."""
+
+DOMAIN_EVENTS: tuple[type[DomainEvent], ...] = (
+    PromptSubmitted,
+    *COMPLETION_EVENTS,
+    *CONVERSATION_CHANGES,
+    *ACCOUNT_EVENTS,
     *LIBRARY_EVENTS,
     CatalogUpdated,
 )

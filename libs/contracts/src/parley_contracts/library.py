@@ -19,10 +19,9 @@ from uuid import UUID
 from parley_contracts.events import DomainEvent
 
 
-class ProjectCreated(DomainEvent):
-    """A user created a project; `user_id` owns it."""
+class ProjectSettings(DomainEvent):
+    """A project's full settings, as its creation and each update carry them."""
 
-    type: Literal["project.created"] = "project.created"
     project_id: UUID
     name: str
     system_prompt: str | None = None
@@ -31,15 +30,17 @@ class ProjectCreated(DomainEvent):
     """Default model of new chats started in this project."""
 
 
-class ProjectUpdated(DomainEvent):
+class ProjectCreated(ProjectSettings):
+    """A user created a project; `user_id` owns it."""
+
+    type: Literal["project.created"] = "project.created"
+
+
+class ProjectUpdated(ProjectSettings):
     """A project's owner renamed it or changed its defaults: the project's full
     settings after the change."""
 
     type: Literal["project.updated"] = "project.updated"
-    project_id: UUID
-    name: str
-    system_prompt: str | None = None
-    model: str | None = None
 
 
 class ProjectDeleted(DomainEvent):

@@ -20,20 +20,7 @@ from urllib.parse import unquote, urlsplit
 from parley_contracts.catalog import CatalogUpdated
 from parley_contracts.codec import EventDecoder, UnsupportedEvent
 from parley_contracts.envelope import Event
-from parley_contracts.events import (
-    BranchSelected,
-    CompletionCancelled,
-    CompletionFailed,
-    CompletionFinished,
-    ConversationDeleted,
-    ConversationPinned,
-    ConversationRenamed,
-    PromptSubmitted,
-    QuotaExceeded,
-    QuotaRestored,
-    UserAccessChanged,
-    UserRegistered,
-)
+from parley_contracts.events import ACCOUNT_EVENTS, COMPLETION_EVENTS, CONVERSATION_CHANGES, PromptSubmitted
 from parley_contracts.library import LIBRARY_EVENTS
 from parley_contracts.stream import CONTROL_COMMANDS, SESSION_STREAM_EVENTS, WorkerHeartbeat
 
@@ -49,20 +36,11 @@ def _types(*models: type[Event]) -> frozenset[str]:
 
 OWNED: Mapping[Service, frozenset[str]] = MappingProxyType(
     {
-        "auth": _types(UserRegistered, UserAccessChanged, QuotaExceeded, QuotaRestored, CatalogUpdated),
+        "auth": _types(*ACCOUNT_EVENTS, CatalogUpdated),
         "gateway": _types(PromptSubmitted, *CONTROL_COMMANDS),
         # Title requests are prompts of history's own.
-        "history": _types(
-            PromptSubmitted,
-            ConversationRenamed,
-            ConversationPinned,
-            ConversationDeleted,
-            BranchSelected,
-            *LIBRARY_EVENTS,
-        ),
-        "inference": _types(
-            CompletionFinished, CompletionFailed, CompletionCancelled, *SESSION_STREAM_EVENTS, WorkerHeartbeat
-        ),
+        "history": _types(PromptSubmitted, *CONVERSATION_CHANGES, *LIBRARY_EVENTS),
+        "inference": _types(*COMPLETION_EVENTS, *SESSION_STREAM_EVENTS, WorkerHeartbeat),
     }
 )
 """The message types each service publishes: every other sender of one is an impostor."""

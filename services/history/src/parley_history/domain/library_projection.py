@@ -22,6 +22,7 @@ from parley_contracts import (
     PromptSaved,
     PromptShared,
 )
+from parley_contracts.library import ProjectSettings
 from parley_history.domain.library import encode_tags
 from parley_history.domain.state import ProjectScope, ProjectState, SavedPromptScope, SavedPromptState
 
@@ -63,7 +64,7 @@ def apply_saved_prompt_event(scope: SavedPromptScope, event: SavedPromptEvent) -
         _prompt_deleted(scope, event)
 
 
-def _project(scope: ProjectScope, event: ProjectEvent) -> ProjectState | None:
+def _project(scope: ProjectScope, event: ProjectSettings | ProjectDeleted) -> ProjectState | None:
     """The project this event may change (created when new, from the event's settings);
     None when it is another user's. Its `created_at` is the earliest event's time."""
     project = scope.project
@@ -90,7 +91,7 @@ def _project(scope: ProjectScope, event: ProjectEvent) -> ProjectState | None:
     return project
 
 
-def _project_settings(scope: ProjectScope, event: ProjectCreated | ProjectUpdated) -> None:
+def _project_settings(scope: ProjectScope, event: ProjectSettings) -> None:
     existed = scope.project is not None
     project = _project(scope, event)
     if project is None or project.deleted_at is not None:
