@@ -133,6 +133,12 @@ async def test_a_disabled_account_cannot_refresh(ports: Ports) -> None:
     user = await ports.register("dev@parley.dev")
     tokens = await ports.login("dev@parley.dev")
     ports.accounts.accounts[user.id].disabled = True
+    with pytest.raises(InvalidToken, match="disabled"):
+        await ports.refresh(tokens.refresh_token)
+    # The refusal's revocation is kept (not rolled back with the refusal): enabled again, the
+    # account's old sessions stay ended.
+    assert all(t.revoked_at is not None for t in ports.accounts.family(_family(ports, tokens)))
+    ports.accounts.accounts[user.id].disabled = False
     with pytest.raises(InvalidToken):
         await ports.refresh(tokens.refresh_token)
 

@@ -103,7 +103,7 @@ async def refresh(
     if not token:
         raise InvalidToken("no refresh token")
     owner: Account | None = None
-    reused = False
+    reused = disabled = False
     async with accounts.transaction() as records:
         now = clock()
         spent = await records.refresh_by_hash(secret_hash(token))
@@ -121,11 +121,15 @@ async def refresh(
         else:
             account = await records.get(spent.user_id)
             if account is None or account.disabled:
+                # Refused once the revocation is committed: raised in here, it would roll back.
                 await records.revoke_sessions(now, user_id=spent.user_id)
-                raise InvalidToken("the account is disabled")
-            tokens = await _new_session(
-                records, account, family=spent.family_id, issuer=issuer, policy=policy, clock=clock
-            )
+                disabled = True
+            else:
+                tokens = await _new_session(
+                    records, account, family=spent.family_id, issuer=issuer, policy=policy, clock=clock
+                )
+    if disabled:
+        raise InvalidToken("the account is disabled")
     if reused:
         log.warning("refresh token reuse: family %s revoked", spent.family_id)
         if owner is not None:
