@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Mapping
 
 from aio_pika.exceptions import DeliveryError
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitExchange
 
 from parley_contracts.envelope import Event
 from parley_contracts.topology import ExchangeSpec
@@ -31,6 +31,7 @@ class EventPublisher:
         self.broker = broker
         self._user_id = user_id
         self._timeout_s = timeout_s
+        self._exchanges: dict[str, RabbitExchange] = {}
 
     async def connected(self, timeout_s: float = _PING_TIMEOUT_S) -> bool:
         try:
@@ -55,7 +56,7 @@ class EventPublisher:
             async with asyncio.timeout(self._timeout_s):
                 await self.broker.publish(
                     event.to_json(),
-                    exchange=rabbit_exchange(exchange),
+                    exchange=self._exchange(exchange),
                     routing_key=event.type if routing_key is None else routing_key,
                     mandatory=mandatory,
                     persist=persist,
@@ -73,3 +74,10 @@ class EventPublisher:
             raise PublishFailed(f"{type(exc).__name__}: {exc}", maybe_sent=False) from exc
         except Exception as exc:  # e.g. the channel closed while the confirm was awaited
             raise PublishFailed(f"{type(exc).__name__}: {exc}", maybe_sent=True) from exc
+
+    def _exchange(self, spec: ExchangeSpec) -> RabbitExchange:
+        """Built once per exchange: FastStream hashes it on every publish to find its declaration."""
+        exchange = self._exchanges.get(spec.name)
+        if exchange is None:
+            exchange = self._exchanges[spec.name] = rabbit_exchange(spec)
+        return exchange
