@@ -42,7 +42,7 @@ from parley_testkit.browser import chromium_launch_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from e2e.stack import MODEL, Stack, postgres_database, write_models_file  # noqa: E402
+from e2e.stack import MODEL, Stack, broker_users, postgres_database, write_models_file  # noqa: E402
 
 STATIC_DIR = ROOT / "frontend" / "out"
 RESULTS = ROOT / "bench" / "results" / "ui_long_chat.json"
@@ -173,7 +173,7 @@ async def _measure(
     await page.goto(f"{base}/c/?id={conversation_id}")
     shown = min(messages, PAGE_SHOWS)
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-role]').length >= {shown}", timeout=120_000
+        f"() => document.querySelectorAll('[data-role]').length >= {shown}", timeout=120_000
     )
     open_ms = (time.perf_counter() - started) * 1000
 
@@ -182,7 +182,7 @@ async def _measure(
     while await more.count():
         await more.click()
     await page.wait_for_function(
-        f"document.querySelectorAll('[data-role]').length >= {messages}", timeout=120_000
+        f"() => document.querySelectorAll('[data-role]').length >= {messages}", timeout=120_000
     )
     expand_ms = (time.perf_counter() - started) * 1000
     in_page = await _count(page)
@@ -208,9 +208,10 @@ async def _measure(
     await asyncio.to_thread(_until_answered, provider, asked)
     # The newest message is the last child of the list: a cheap check, polled slowly.
     await page.wait_for_function(
-        "(() => { const last = document.querySelector('[data-testid=\"chat-scroll\"] > div > :last-child');"
+        # A function, not a string: a string is evaluated, which the app's CSP refuses (no 'unsafe-eval').
+        "() => { const last = document.querySelector('[data-testid=\"chat-scroll\"] > div > :last-child');"
         " return last && last.getAttribute('data-role') === 'assistant'"
-        " && last.getAttribute('data-status') === 'done' && last.textContent.includes('word199'); })()",
+        " && last.getAttribute('data-status') === 'done' && last.textContent.includes('word199'); }",
         polling=100,
         timeout=120_000,
     )
@@ -270,6 +271,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("frontend/out is not built: make frontend")
     with (
         isolated_vhost(amqp_url_from_env(), prefix="parley-bench-ui") as amqp_url,
+        # Each service on a broker user of its own, as deployed (and as the e2e stacks run).
+        broker_users(amqp_url),
         FakeProvider() as provider,
         postgres_database("parley_bench_ui_auth") as auth_db,
         postgres_database("parley_bench_ui_history") as history_db,
