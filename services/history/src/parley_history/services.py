@@ -17,7 +17,6 @@ from parley_contracts import (
     ConversationPinned,
     ConversationRenamed,
     DomainEvent,
-    EventDecoder,
     GenerationParams,
     PromptSubmitted,
     UnsupportedEvent,
@@ -25,6 +24,7 @@ from parley_contracts import (
 )
 from parley_contracts.access import AccessRevoked, effective_role
 from parley_contracts.senders import UNCHECKED, Senders
+from parley_contracts.topology import HISTORY_EVENTS
 from parley_history.adapters.tokens import Principal
 from parley_history.domain.conversations import (
     TITLE_INSTRUCTION,
@@ -36,6 +36,7 @@ from parley_history.domain.conversations import (
 )
 from parley_history.domain.errors import InvalidInput, NotAuthenticated
 from parley_history.ports import AccessStore, BatchApplier, ConversationStore, EventApplier, EventPublisher
+from parley_platform.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +50,26 @@ CONSUMED_PREFIXES = (
 )
 """What `history.events` is bound to; replay from the stream skips everything else."""
 
-DECODER = EventDecoder(DOMAIN_EVENTS)
-
 
 def consumes(event_type: str) -> bool:
     return event_type.startswith(CONSUMED_PREFIXES)
 
 
-def decode(body: bytes, *, sent_by: str | None = None, senders: Senders = UNCHECKED) -> DomainEvent:
-    """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version, or
-    `sent_by` a broker user that does not publish it)."""
-    event = senders.decode(DECODER, body, sent_by)
-    if not isinstance(event, DomainEvent) or not consumes(event.type):
+def inbox(senders: Senders = UNCHECKED) -> Inbox[DomainEvent]:
+    """How history reads `history.events`: every domain event, each from its publishers only
+    (`senders`). The consumer dead-letters what it refuses, with the reason."""
+    return Inbox(*DOMAIN_EVENTS, senders=senders, where=HISTORY_EVENTS.name, logger=log)
+
+
+ANY_SENDER = inbox()
+"""Replay, and tests: the events are history's own log, no sender to check."""
+
+
+def decode(body: bytes, *, sent_by: str | None = None, read: Inbox[DomainEvent] = ANY_SENDER) -> DomainEvent:
+    """The event in `body`, or `UnsupportedEvent` (malformed, unknown type or version, not one
+    history consumes, or `sent_by` a broker user that does not publish it)."""
+    event = read.decode(body, sender=sent_by)
+    if not consumes(event.type):
         raise UnsupportedEvent(f"history does not consume {event.type!r}", type_=event.type)
     return event
 
@@ -78,12 +87,12 @@ async def handle_event(
     publisher: EventPublisher | None,
     title_reply_to: str | None,
     sent_by: str | None = None,
-    senders: Senders = UNCHECKED,
+    read: Inbox[DomainEvent] = ANY_SENDER,
 ) -> Handled:
     """Store one event from the broker; after the first answer of an untitled
     conversation, ask for a title (only with a publisher and a reply queue
     name: replay never asks)."""
-    event = decode(body, sent_by=sent_by, senders=senders)
+    event = decode(body, sent_by=sent_by, read=read)
     applied = await store.apply(event, body.decode())
     handled = Handled(event, applied)
     await _ask_titles([handled], publisher=publisher, title_reply_to=title_reply_to)

@@ -47,6 +47,7 @@ class EventConsumer:
         self._store = store
         self._publisher = publisher
         self._metrics = metrics
+        self._inbox = services.inbox(settings.senders)
         self._stopping = asyncio.Event()
         self.connected = False
         self.handled = 0
@@ -119,7 +120,7 @@ class EventConsumer:
         readable: list[tuple[AbstractIncomingMessage, DomainEvent]] = []
         for message in messages:
             try:
-                event = services.decode(message.body, sent_by=message.user_id, senders=self._settings.senders)
+                event = services.decode(message.body, sent_by=message.user_id, read=self._inbox)
             except UnsupportedEvent:
                 await self._handle(channel, message)  # dead-lettered there, with its reason
                 continue
@@ -174,7 +175,7 @@ class EventConsumer:
                     publisher=self._publisher,
                     title_reply_to=self._title_reply_to,
                     sent_by=message.user_id,
-                    senders=self._settings.senders,
+                    read=self._inbox,
                 ),
             )
         except UnsupportedEvent as exc:
