@@ -8,6 +8,8 @@ import httpx
 from starlette.routing import Mount
 
 from parley_gateway import Settings, bootstrap, create_app
+from parley_gateway.domain.auth import AccountAccess, Principal
+from parley_gateway.domain.errors import AuthUnavailable
 from parley_gateway.entrypoints.app import create_ops_app
 from parley_testkit.routes import flatten
 from tests.fakes import FakePublisher, FakeSessionQueues
@@ -59,3 +61,33 @@ async def test_readiness_names_the_broker_connection_that_is_down() -> None:
         )
         publisher.down = True
         assert "FastStream" in (await ops.get("/readyz")).json()["reason"]
+
+
+class _KeysOutOfReach:
+    """A verifier whose signing keys cannot be fetched: no token can be checked."""
+
+    access = AccountAccess()
+
+    async def refresh(self) -> bool:
+        return False
+
+    async def verify(self, token: str) -> Principal:
+        raise AuthUnavailable("the signing keys cannot be fetched")
+
+
+async def test_a_token_that_cannot_be_checked_is_a_503_not_a_401() -> None:
+    """Auth's keys out of reach is not the client's fault: /v1 and /api/stats say so (503),
+    as the socket does (1013)."""
+    settings = Settings(jwks_url="http://auth/jwks.json")
+    gateway = bootstrap(
+        settings, publisher=FakePublisher(), queues=FakeSessionQueues(), verifier=_KeysOutOfReach()
+    )
+    transport = httpx.ASGITransport(app=create_app(settings, gateway=gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        headers = {"Authorization": "Bearer a.jwt.token"}
+        models = await client.get("/v1/models", headers=headers)
+        stats = await client.get("/api/stats", headers=headers)
+        nothing = await client.get("/v1/models")
+    assert (models.status_code, models.json()["error"]["code"]) == (503, "auth_unavailable")
+    assert stats.status_code == 503
+    assert nothing.status_code == 401

@@ -22,7 +22,7 @@ from parley_gateway.bootstrap import Gateway
 from parley_gateway.completions import CompletionRun
 from parley_gateway.deps import GatewayDep
 from parley_gateway.domain.auth import Principal
-from parley_gateway.domain.errors import ErrorCode, GatewayError
+from parley_gateway.domain.errors import AuthUnavailable, ErrorCode, GatewayError
 from parley_gateway.domain.openai_api import (
     ChatCompletionRequest,
     Completion,
@@ -96,6 +96,13 @@ def _unauthorized(message: str) -> OpenAIError:
     return OpenAIError(401, message, "authentication_error", "invalid_api_key")
 
 
+def _refused(error: GatewayError) -> OpenAIError:
+    """A credential that did not pass: 401, unless no credential could be checked (503)."""
+    if isinstance(error, AuthUnavailable):
+        return from_gateway_error(error)
+    return _unauthorized(f"The credential was refused: {error.message}")
+
+
 async def _principal(request: Request, gateway: Gateway) -> Principal:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     credential = credential.strip()
@@ -105,10 +112,12 @@ async def _principal(request: Request, gateway: Gateway) -> Principal:
         try:
             return await gateway.verifier.verify(credential)
         except GatewayError as error:
-            raise _unauthorized(f"The credential was refused: {error.message}") from None
+            raise _refused(error) from None
     address = request.client.host if request.client else "unknown"
     try:
         return await _key_principal(credential, address, gateway)
+    except AuthUnavailable as error:
+        raise _refused(error) from None
     except GatewayError:
         # The cached token was refused (expired early, or issued before the account's access
         # changed): the key itself may still be good, so exchange it once more.
@@ -117,7 +126,7 @@ async def _principal(request: Request, gateway: Gateway) -> Principal:
         return await _key_principal(credential, address, gateway)
     except GatewayError as error:
         gateway.api_keys.forget(credential)
-        raise _unauthorized(f"The credential was refused: {error.message}") from None
+        raise _refused(error) from None
 
 
 async def _key_principal(api_key: str, address: str, gateway: Gateway) -> Principal:

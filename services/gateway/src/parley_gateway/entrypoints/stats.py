@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from parley_gateway.adapters.upstream import UpstreamNotConfigured, UpstreamRequest, UpstreamUnreachable
 from parley_gateway.bootstrap import Gateway
 from parley_gateway.deps import GatewayDep
-from parley_gateway.domain.errors import GatewayError
+from parley_gateway.domain.errors import AuthUnavailable, GatewayError
 from parley_gateway.services import reports
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ async def stats(
     try:
         principal = await gateway.verifier.verify(token.strip())
     except GatewayError as error:
-        return JSONResponse({"detail": error.message}, status_code=401)
+        # Not the client's fault when no token can be checked (auth's keys out of reach).
+        status = 503 if isinstance(error, AuthUnavailable) else 401
+        return JSONResponse({"detail": error.message}, status_code=status)
     if principal.role != "admin":
         return JSONResponse({"detail": "admins only"}, status_code=403)
     rows, usage_error = await _usage_rows(gateway, authorization, days)
