@@ -75,7 +75,8 @@ async def test_a_typed_subscriber_gets_events_on_every_binding_and_drops_the_res
         await publisher.publish(exceeded, CHAT_EVENTS)
         await publisher.publish(restored, CHAT_EVENTS)  # by the second binding
         await _until(lambda: len(seen) == 2)
-    assert seen == [exceeded, restored]
+    # Both bindings deliver; the order of handling is not promised (see `subscribe`).
+    assert sorted(seen, key=lambda event: event.type) == [exceeded, restored]
     (reason,) = dropped
     assert reason.startswith("body is not JSON")
 

@@ -129,7 +129,12 @@ def subscribe(
     `inbox` (dropped with one log line when it must be) and its event handed to `handle`.
 
     A channel each, because subscribers stopped at once on a shared channel can race each
-    other's basic.cancel at shutdown ("Channel closed by RPC timeout")."""
+    other's basic.cancel at shutdown ("Channel closed by RPC timeout").
+
+    Messages of one queue may reach `handle` out of order: aiormq runs each delivery in a task
+    of its own, and FastStream's steps before the handler can let a later one pass (seen under
+    load). A use case must not depend on arrival order: it compares the events' own times (as
+    the gateway's `BlockedUsers` does) or is idempotent."""
     first = queue.bindings[0] if queue.bindings else None
     subscriber = broker.subscriber(
         rabbit_queue(queue, routing_key=first.routing_key if first else ""),

@@ -230,3 +230,18 @@ async def test_forged_prompts_and_outcomes_neither_take_nor_free_a_slot(world: W
         if event is not None:
             broker_events.record_outcome(event, latency=latency, generations=world.generations)
         assert world.generations.active("alice") == active, sender
+
+
+def test_quota_events_count_by_their_time_not_their_arrival(clock: FakeClock) -> None:
+    """One queue's messages may be handled out of order: a block announced before the
+    restore that arrives after it does not block the user again."""
+    blocked = BlockedUsers(clock=clock, ttl_s=300)
+    first, then = exceeded(), restored()
+    broker_events.record_quota(then, blocked=blocked)
+    broker_events.record_quota(first, blocked=blocked)  # late, and older
+    assert "alice" not in blocked
+    again = exceeded()  # a newer block counts
+    broker_events.record_quota(again, blocked=blocked)
+    assert "alice" in blocked
+    broker_events.record_quota(then, blocked=blocked)  # redelivered, older than the block
+    assert "alice" in blocked

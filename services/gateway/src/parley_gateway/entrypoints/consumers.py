@@ -62,7 +62,7 @@ def register_consumers(gateway: Gateway, inboxes: Inboxes) -> None:
     subscribe(broker, heartbeats, inboxes.heartbeats, on_heartbeat, title="gateway:worker.heartbeat")
     control = private_queue(f"{name}.control", bindings=(Binding(CHAT_CONTROL),))
     subscribe(broker, control, inboxes.control, on_control, title="gateway:chat.control")
-    # One queue for both quota events, so that an exceeded and a restored of one user keep their order.
+    # One queue for both quota events (`BlockedUsers` orders them by their time, not their arrival).
     quota_keys = [model.model_fields["type"].default for model in (QuotaExceeded, QuotaRestored)]
     quota = private_queue(
         f"{name}.quota", bindings=tuple(Binding(CHAT_EVENTS, routing_key=key) for key in quota_keys)

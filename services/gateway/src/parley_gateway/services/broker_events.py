@@ -91,11 +91,11 @@ def record_quota(event: QuotaExceeded | QuotaRestored, *, blocked: BlockedUsers)
                 event.used,
                 event.limit,
             )
-        blocked.block(event.user_id)
+        blocked.block(event.user_id, event.occurred_at)
     else:
         if event.user_id in blocked:
             log.info("user %s may prompt again (%s)", event.user_id, event.reason)
-        blocked.unblock(event.user_id)
+        blocked.unblock(event.user_id, event.occurred_at)
 
 
 def record_outcome(event: Outcome, *, latency: LatencyWindow, generations: GenerationLimiter) -> None:
