@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import BinaryIO
 
+from parley_files.adapters.chunks import Chunks
 from parley_files.domain.blobs import BlobNotFound, BlobTooLarge, StoredBlob, check_key
 
 CHUNK_SIZE = 1 << 20
@@ -71,27 +72,15 @@ class DirBlobStore:
         return self._root / check_key(key)
 
 
-class _FileChunks:
-    """The chunks of an open file, read in a worker thread; the file is closed at the
-    end, on a read error, or by `aclose()` (even before the first chunk)."""
+class _FileChunks(Chunks):
+    """The chunks of an open file, read in a worker thread."""
 
     def __init__(self, file: BinaryIO, chunk_size: int) -> None:
         self._file = file
         self._chunk_size = chunk_size
 
-    def __aiter__(self) -> _FileChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            chunk = await asyncio.to_thread(self._file.read, self._chunk_size)
-        except BaseException:
-            await self.aclose()
-            raise
-        if not chunk:
-            await self.aclose()
-            raise StopAsyncIteration
-        return chunk
+    async def _read(self) -> bytes:
+        return await asyncio.to_thread(self._file.read, self._chunk_size)
 
     async def aclose(self) -> None:
         self._file.close()

@@ -15,6 +15,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from parley_files.adapters.chunks import Chunks
 from parley_files.domain.blobs import BlobNotFound, BlobTooLarge, StoredBlob, check_key
 
 if TYPE_CHECKING:
@@ -198,26 +199,14 @@ class _Tally:
         yield bytes(buffer)
 
 
-class _BodyChunks:
-    """The body of a `get_object` response; its connection is closed at the end, on a
-    read error, or by `aclose()`."""
+class _BodyChunks(Chunks):
+    """The body of a `get_object` response, on its connection."""
 
     def __init__(self, body: StreamingBody) -> None:
         self._body = body
 
-    def __aiter__(self) -> _BodyChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            chunk = await self._body.read(CHUNK_SIZE)
-        except BaseException:
-            await self.aclose()
-            raise
-        if not chunk:
-            await self.aclose()
-            raise StopAsyncIteration
-        return chunk
+    async def _read(self) -> bytes:
+        return await self._body.read(CHUNK_SIZE)
 
     async def aclose(self) -> None:
         self._body.close()
